@@ -1,0 +1,58 @@
+# Foresight: `make demo` runs the main job end to end on the sample source, `make test` runs lint + tests.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# The machines are offline: no telemetry from MLflow, Evidently or Prefect.
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+
+.PHONY: help env demo test lint unit integration bench lock docs clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+env: $(STAMP)  ## create the virtual environment from the lock file
+
+demo: $(STAMP)  ## run the whole pipeline on the embedded sample market
+	$(BIN)/foresight demo
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+test: $(STAMP)  ## lint + the whole suite (unit and integration)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+bench: $(STAMP)  ## benchmarks; JSON results in bench/results/
+	@mkdir -p bench/results
+	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+docs: $(STAMP)  ## regenerate docs/features.md from the feature definitions
+	$(BIN)/python -m features.docs > docs/features.md
+
+lock:  ## re-resolve the lock file from pyproject.toml in a throw-away venv
+	rm -rf /tmp/foresight-lock && $(PYTHON) -m venv /tmp/foresight-lock
+	/tmp/foresight-lock/bin/pip install --quiet -e '.[dev]'
+	( head -2 requirements.lock; /tmp/foresight-lock/bin/pip freeze --exclude-editable | grep -v '^foresight' ) > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:  ## remove local state (warehouse, MLflow, reports); keeps the venv
+	rm -rf .foresight mlruns

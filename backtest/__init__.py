@@ -1,0 +1,1 @@
+"""Backtests over precomputed signals."""

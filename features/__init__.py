@@ -1,0 +1,1 @@
+"""Point-in-time feature sets and labels, computed in DuckDB SQL."""

@@ -1,0 +1,29 @@
+"""The `foresight` command line: one entry point, `--help` on every command."""
+
+from __future__ import annotations
+
+import typer
+
+from foresight.commands import data, demo
+from foresight.commands.common import quiet_telemetry
+
+app = typer.Typer(
+    name="foresight",
+    help="Foresight: precomputed signals (D1), regimes (D2) and forecasts (D3) from daily market data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("ingest")(data.ingest)
+app.command("status")(data.status)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    quiet_telemetry()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""`foresight ingest` and `foresight status`."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from foresight.commands.common import console, fail, progress_bar
+from foresight.context import build_context
+
+
+class SourceName(StrEnum):
+    sample = "sample"
+    csv = "csv"
+    alphavantage = "alphavantage"
+
+
+def ingest(
+    source: SourceName = typer.Option(SourceName.sample, "--source", help="where bars come from"),
+    path: Path | None = typer.Option(None, "--path", help="csv: a directory of SYMBOL.csv/.parquet files or one long file"),
+    symbols: str | None = typer.Option(None, "--symbols", help="alphavantage: comma-separated symbols"),
+    n_symbols: int | None = typer.Option(None, "--n-symbols", help="sample: number of symbols (default 50)"),
+    n_years: float | None = typer.Option(None, "--years", help="sample: years of history (default 10)"),
+    variant: str = typer.Option("default", "--variant", help="sample: default | random_walk (nothing to find)"),
+) -> None:
+    """Ingest daily bars through the guardrails into the warehouse (idempotent; re-runs change nothing)."""
+    from marketdata.ingest import run_ingest
+    from marketdata.sample import random_walk_settings
+    from marketdata.sources import SampleSource
+
+    ctx = build_context()
+    s = ctx.settings
+    if source is SourceName.sample:
+        cfg = s.sample.model_copy(
+            update={k: v for k, v in {"n_symbols": n_symbols, "n_years": n_years}.items() if v is not None}
+        )
+        if variant == "random_walk":
+            cfg = random_walk_settings(cfg)
+        elif variant != "default":
+            raise fail(f"unknown sample variant {variant!r}: use default or random_walk", 2)
+        src = SampleSource(cfg, s.calendar)
+        total = -(-cfg.n_symbols // src.chunk_symbols)
+    elif source is SourceName.csv:
+        if path is None:
+            raise fail("--source csv needs --path (a directory of SYMBOL.csv files or one long file)", 2)
+        from marketdata.csvsource import CsvSource
+
+        try:
+            src = CsvSource(path)
+        except (FileNotFoundError, ValueError) as exc:
+            raise fail(str(exc), 2) from exc
+        total = None
+    else:
+        from marketdata.alphavantage import AlphaVantageSource
+
+        if not symbols:
+            raise fail("--source alphavantage needs --symbols, e.g. --symbols MSFT,IBM", 2)
+        if s.alphavantage.api_key is None:
+            raise fail("set ALPHAVANTAGE_API_KEY to use the alphavantage source", 2)
+        sym_list = [x.strip().upper() for x in symbols.split(",") if x.strip()]
+        src = AlphaVantageSource(sym_list, s.alphavantage, ctx.warehouse)
+        total = len(sym_list)
+    with progress_bar(f"ingest {source.value}", total) as bar:
+        try:
+            report = run_ingest(
+                ctx.warehouse, src, s.guardrails, s.calendar, on_batch=lambda label, n: bar.advance(0)
+            )
+        except ValueError as exc:
+            raise fail(str(exc), 2) from exc
+    print_ingest_report(report)
+    if report.status == "partial":
+        raise typer.Exit(3)
+
+
+def print_ingest_report(report) -> None:
+    t = Table(title=f"ingest {report.source} run {report.run_id}: {report.status}")
+    t.add_column("what")
+    t.add_column("rows", justify="right")
+    for label, value in [
+        ("read", report.rows_read), ("accepted", report.rows_accepted), ("quarantined", report.rows_quarantined),
+        ("inserted", report.rows_inserted), ("updated", report.rows_updated),
+        ("unchanged", report.rows_unchanged), ("flagged", report.flags),
+    ]:
+        t.add_row(label, f"{value:,}")
+    for reason, n in sorted(report.quarantined_by_reason.items()):
+        t.add_row(f"  quarantined: {reason}", f"{n:,}")
+    for check, n in sorted(report.flags_by_check.items()):
+        t.add_row(f"  flagged: {check}", f"{n:,}")
+    console.print(t)
+    for err in report.errors:
+        console.print(f"[yellow]skipped[/] {err}")
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON")) -> None:
+    """Symbols, date ranges, row counts, quarantine counts and the last runs."""
+    from foresight.status import load_status
+
+    ctx = build_context()
+    info = load_status(ctx.warehouse)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    if not info.get("exists"):
+        console.print(f"no warehouse at {info['warehouse']} yet: run `foresight ingest` or `make demo`")
+        return
+    console.print(f"[bold]warehouse[/] {info['warehouse']} (schema v{info['schema_version']})")
+    t = Table(title="tables")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for name, n in info["tables"].items():
+        t.add_row(name, f"{n:,}")
+    console.print(t)
+    if "bars" in info:
+        b = info["bars"]
+        console.print(f"[bold]bars[/] {b['symbols']} symbols, {b['first_date']} .. {b['last_date']}")
+        shown = info["symbols"][:10]
+        console.print(
+            "  " + ", ".join(f"{x['symbol']} ({x['first_date']}..{x['last_date']}, {x['rows']})" for x in shown)
+            + (f", ... {len(info['symbols']) - len(shown)} more" if len(info["symbols"]) > len(shown) else "")
+        )
+    if info.get("quarantine_by_reason"):
+        console.print("[bold]quarantine[/] " + ", ".join(f"{k}: {v}" for k, v in info["quarantine_by_reason"].items()))
+    if info.get("data_quality_by_check"):
+        console.print("[bold]flags[/] " + ", ".join(f"{k}: {v}" for k, v in info["data_quality_by_check"].items()))
+    if info.get("last_ingest_runs"):
+        t = Table(title="last ingest runs")
+        for col in ("run_id", "source", "status", "started_at", "rows_read", "rows_accepted", "rows_quarantined",
+                    "rows_inserted", "rows_updated"):
+            t.add_column(col)
+        for r in info["last_ingest_runs"]:
+            t.add_row(*(str(r[c]) for c in ("run_id", "source", "status", "started_at", "rows_read",
+                                               "rows_accepted", "rows_quarantined", "rows_inserted", "rows_updated")))
+        console.print(t)

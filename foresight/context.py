@@ -1,0 +1,30 @@
+"""Composition root helpers: build Settings once and the adapters they configure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from foresight.settings import Settings
+from registry.core import MLflowTarget
+from stores.warehouse import Warehouse
+
+
+@dataclass
+class AppContext:
+    """Everything a command needs, built from one Settings."""
+
+    settings: Settings
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.settings.duckdb_path)
+
+    @cached_property
+    def mlflow(self) -> MLflowTarget:
+        m = self.settings.mlflow
+        return MLflowTarget(m.tracking_uri, m.artifact_root, m.experiment_prefix)
+
+
+def build_context(**overrides) -> AppContext:
+    return AppContext(settings=Settings(**overrides))

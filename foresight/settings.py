@@ -1,0 +1,116 @@
+"""Typed settings for the whole system, built once in the composition root and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from features.config import FeatureSettings
+from marketdata.config import GuardrailSettings, SampleSettings
+from monitoring.config import MonitoringSettings
+from scoring.config import ScoringSettings
+from training.config import ForecastSettings, RegimeSettings, SignalTrainingSettings
+
+
+class MLflowSettings(BaseModel):
+    """Where runs and the model registry live (sqlite backend; a bare ./mlruns file store is refused)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: Path = Path("mlruns/artifacts")
+    experiment_prefix: str = "foresight"
+
+
+class MongoSettings(BaseModel):
+    """MongoDB for the regimes collection; when `uri` is unset a local SecantusDB is started."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: SecretStr | None = None
+    database: str = "foresight"
+    start_timeout_s: float = 20.0
+
+
+class AlphaVantageSettings(BaseModel):
+    """Alpha Vantage HTTP client settings; the key is a secret and never printed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://www.alphavantage.co/query"
+    requests_per_minute: float = 5.0
+    max_retries: int = 4
+    timeout_s: float = 30.0
+
+
+class _PlainEnvSource(PydanticBaseSettingsSource):
+    """Honours the conventional unprefixed variables (MLFLOW_TRACKING_URI, ALPHAVANTAGE_API_KEY)."""
+
+    _MAP = {
+        "MLFLOW_TRACKING_URI": ("mlflow", "tracking_uri"),
+        "ALPHAVANTAGE_API_KEY": ("alphavantage", "api_key"),
+    }
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for var, (section, key) in self._MAP.items():
+            value = os.environ.get(var)
+            if value:
+                out.setdefault(section, {})[key] = value
+        return out
+
+
+class Settings(BaseSettings):
+    """All of Foresight's configuration. Env prefix FORESIGHT_, nested sections with `__`
+    (e.g. FORESIGHT_SAMPLE__N_SYMBOLS=500, FORESIGHT_MONGODB__URI=mongodb://...)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FORESIGHT_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(default=Path(".foresight"), description="local state: warehouse, reports, studies")
+    universe: str = "default"
+    calendar: str = "XNYS"
+    mlflow: MLflowSettings = MLflowSettings()
+    mongodb: MongoSettings = MongoSettings()
+    alphavantage: AlphaVantageSettings = AlphaVantageSettings()
+    sample: SampleSettings = SampleSettings()
+    guardrails: GuardrailSettings = GuardrailSettings()
+    features: FeatureSettings = FeatureSettings()
+    signals: SignalTrainingSettings = SignalTrainingSettings()
+    regimes: RegimeSettings = RegimeSettings()
+    forecasts: ForecastSettings = ForecastSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: explicit arguments, then FORESIGHT_*, then the plain conventional names.
+        return (init_settings, env_settings, _PlainEnvSource(settings_cls), dotenv_settings, file_secret_settings)
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.home / "foresight.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to print: secrets masked by SecretStr."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,65 @@
+"""`foresight status`: what the warehouse holds (symbols, ranges, counts, quarantine, last runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stores.warehouse import Warehouse
+
+# Tables shown with their row counts when they exist (later capabilities add theirs).
+COUNTED_TABLES = (
+    "bars", "quarantine", "data_quality", "features", "labels", "signals", "regimes",
+    "forecasts", "forecast_evaluations", "monitoring_runs", "backtest_runs",
+)
+
+
+def load_status(warehouse: Warehouse, last_runs: int = 5) -> dict[str, Any]:
+    """Read-only summary of the warehouse as a JSON-ready dict."""
+    if not warehouse.path.exists():
+        return {"warehouse": str(warehouse.path), "exists": False}
+    with warehouse.session(read_only=True) as con:
+        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        out: dict[str, Any] = {"warehouse": str(warehouse.path), "exists": True}
+        out["schema_version"] = (
+            con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] if "schema_version" in existing else 0
+        )
+        out["tables"] = {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in COUNTED_TABLES if t in existing
+        }
+        if "bars" not in existing:
+            return out
+        sym = con.execute(
+            """
+            SELECT count(DISTINCT symbol), min(date), max(date) FROM bars
+            """
+        ).fetchall()[0]
+        out["bars"] = {"symbols": sym[0], "first_date": str(sym[1]) if sym[1] else None,
+                       "last_date": str(sym[2]) if sym[2] else None}
+        out["symbols"] = [
+            {"symbol": s, "first_date": str(a), "last_date": str(b), "rows": n}
+            for s, a, b, n in con.execute(
+                "SELECT symbol, min(date), max(date), count(*) FROM bars GROUP BY symbol ORDER BY symbol"
+            ).fetchall()
+        ]
+        out["quarantine_by_reason"] = dict(
+            con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall()
+        )
+        out["data_quality_by_check"] = dict(
+            con.execute('SELECT "check", count(*) FROM data_quality GROUP BY 1 ORDER BY 2 DESC').fetchall()
+        )
+        out["last_ingest_runs"] = [
+            {
+                "run_id": r[0], "source": r[1], "status": r[2], "started_at": str(r[3]),
+                "finished_at": str(r[4]) if r[4] else None, "rows_read": r[5], "rows_accepted": r[6],
+                "rows_quarantined": r[7], "rows_inserted": r[8], "rows_updated": r[9], "message": r[10],
+            }
+            for r in con.execute(
+                """
+                SELECT run_id, source, status, started_at, finished_at, rows_read, rows_accepted,
+                       rows_quarantined, rows_inserted, rows_updated, message
+                FROM ingest_runs ORDER BY started_at DESC LIMIT ?
+                """,
+                [last_runs],
+            ).fetchall()
+        ]
+    return out

@@ -1,0 +1,1 @@
+"""Market-data sources (sample, csv, alphavantage) and the ingest guardrails."""

@@ -1,0 +1,191 @@
+"""Ingest use case: source -> guardrails -> idempotent upserts into the warehouse, with an audit row."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from marketdata.calendar import sessions
+from marketdata.config import GuardrailSettings
+from marketdata.guardrails import compute_row_checks, compute_series_checks
+from marketdata.sources import Source
+from stores.warehouse import Warehouse, transaction, upsert, utcnow
+
+HISTORY_SESSIONS = 30
+"""Stored sessions read before a batch so series checks see across the boundary."""
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did, per reason; printed and stored in `ingest_runs.report`."""
+
+    run_id: str
+    source: str
+    symbols: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    flags: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    flags_by_check: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    status: str = "running"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+
+def _load_history(con, symbols: list[str], before: object) -> pd.DataFrame:
+    return con.execute(
+        """
+        SELECT symbol, date, open, high, low, close, adj_close, volume, vwap, dividend, split_coefficient
+        FROM (
+            SELECT *, row_number() OVER (PARTITION BY symbol ORDER BY date DESC) AS rn
+            FROM bars WHERE symbol IN (SELECT unnest(?)) AND date < ?
+        ) WHERE rn <= ? ORDER BY symbol, date
+        """,
+        [symbols, before, HISTORY_SESSIONS],
+    ).df()
+
+
+def _insert_quarantine(con, rejected: pd.DataFrame, source: str, run_id: str, now) -> int:
+    """Append rejected rows unless the same row was already quarantined for the same reason."""
+    if rejected.empty:
+        return 0
+    q = rejected.assign(source=source, run_id=run_id, ingested_at=now)
+    q = q.drop_duplicates(["symbol", "date", "source", "reason", "raw"])
+    con.register("_q", q)
+    try:
+        before = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
+        con.execute(
+            """
+            INSERT INTO quarantine (symbol, date, source, reason, detail, raw, run_id, ingested_at)
+            SELECT q.symbol, q.date, q.source, q.reason, q.detail, q.raw, q.run_id, q.ingested_at FROM _q q
+            WHERE NOT EXISTS (
+                SELECT 1 FROM quarantine x
+                WHERE x.symbol IS NOT DISTINCT FROM q.symbol AND x.date IS NOT DISTINCT FROM q.date
+                  AND x.source = q.source AND x.reason = q.reason AND x.raw IS NOT DISTINCT FROM q.raw
+            )
+            """
+        )
+        return con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0] - before
+    finally:
+        con.unregister("_q")
+
+
+def run_ingest(
+    warehouse: Warehouse,
+    source: Source,
+    guard: GuardrailSettings,
+    calendar: str = "XNYS",
+    on_batch: Callable[[str, int], None] | None = None,
+) -> IngestReport:
+    """Ingest every batch of `source`; each batch is one transaction (a crash keeps what was stored).
+
+    Re-ingesting the same input changes no table but `ingest_runs`; corrected values for stored dates
+    update the row and count as updates.
+    """
+    warehouse.migrate()
+    report = IngestReport(run_id=uuid.uuid4().hex[:12], source=source.name)
+    started = utcnow()
+    q_reasons: Counter[str] = Counter()
+    f_checks: Counter[str] = Counter()
+    symbols: set[str] = set()
+    with warehouse.session() as con:
+        con.execute(
+            "INSERT INTO ingest_runs (run_id, source, started_at, status) VALUES (?, ?, ?, 'running')",
+            [report.run_id, source.name, started],
+        )
+        try:
+            for batch in source.batches():
+                if batch.error is not None:
+                    report.errors.append(str(batch.error))
+                    if on_batch:
+                        on_batch(batch.label, 0)
+                    continue
+                raw = batch.frame
+                report.rows_read += len(raw)
+                checked = compute_row_checks(raw)
+                accepted = checked.accepted
+                rejected = [checked.rejected]
+                flags = None
+                if not accepted.empty:
+                    syms = sorted(accepted["symbol"].unique())
+                    history = _load_history(con, syms, accepted["date"].min())
+                    cal = sessions(
+                        min(accepted["date"].min(), history["date"].min() if len(history) else accepted["date"].min()),
+                        accepted["date"].max(),
+                        calendar,
+                    )
+                    series = compute_series_checks(accepted, history, cal, guard)
+                    flags = series.flags
+                    if not series.rejected.empty:
+                        rejected.append(series.rejected)
+                        bad = set(zip(series.rejected["symbol"], series.rejected["date"].astype(str), strict=True))
+                        keep = [
+                            (s, str(d)) not in bad for s, d in zip(accepted["symbol"], accepted["date"], strict=True)
+                        ]
+                        accepted = accepted[keep]
+                rejected_all = pd.concat([r for r in rejected if not r.empty]) if any(
+                    not r.empty for r in rejected
+                ) else checked.rejected
+                now = utcnow()
+                with transaction(con):
+                    bars = accepted.assign(source=source.name, ingested_at=now)
+                    res = upsert(con, "bars", bars, ["symbol", "date"], ignore_in_compare=["ingested_at", "source"])
+                    _insert_quarantine(con, rejected_all, source.name, report.run_id, now)
+                    if flags is not None and not flags.empty:
+                        fl = flags.assign(run_id=report.run_id, detected_at=now)
+                        upsert(con, "data_quality", fl, ["symbol", "date", "check"],
+                               ignore_in_compare=["run_id", "detected_at"])
+                report.rows_accepted += len(accepted)
+                report.rows_quarantined += len(rejected_all)
+                report.rows_inserted += res.inserted
+                report.rows_updated += res.updated
+                report.rows_unchanged += res.unchanged
+                q_reasons.update(rejected_all["reason"].tolist())
+                if flags is not None:
+                    report.flags += len(flags)
+                    f_checks.update(flags["check"].tolist())
+                symbols.update(accepted["symbol"].unique().tolist())
+                symbols.update(s for s in rejected_all["symbol"].dropna().unique().tolist())
+                if on_batch:
+                    on_batch(batch.label, len(raw))
+            truth = source.truth()
+            if truth is not None:
+                with transaction(con):
+                    con.execute("DELETE FROM sample_truth")
+                    con.register("_truth", truth)
+                    con.execute("INSERT INTO sample_truth BY NAME SELECT * FROM _truth")
+                    con.unregister("_truth")
+            report.status = "partial" if report.errors else "ok"
+        except BaseException as exc:
+            report.status = "failed"
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            report.symbols = sorted(symbols)
+            report.quarantined_by_reason = dict(q_reasons)
+            report.flags_by_check = dict(f_checks)
+            con.execute(
+                """
+                UPDATE ingest_runs SET symbols = ?, rows_read = ?, rows_accepted = ?, rows_quarantined = ?,
+                    rows_inserted = ?, rows_updated = ?, rows_unchanged = ?, flags = ?, finished_at = ?,
+                    status = ?, message = ?, report = ?
+                WHERE run_id = ?
+                """,
+                [
+                    report.symbols, report.rows_read, report.rows_accepted, report.rows_quarantined,
+                    report.rows_inserted, report.rows_updated, report.rows_unchanged, report.flags, utcnow(),
+                    report.status, "; ".join(report.errors)[:2000] or None, report.to_json(), report.run_id,
+                ],
+            )
+    return report

@@ -1,0 +1,160 @@
+"""The `sample` source: a seeded synthetic market on the NYSE calendar with known ground truth.
+
+Structure (all known, kept in `sample_truth`):
+- a market factor whose mean and volatility switch between 2-3 persistent regimes (Markov chain);
+- per-symbol beta to the market and idiosyncratic volatility;
+- a planted short-term reversal: each day's idiosyncratic return carries -kappa x the mean of the
+  previous ten idiosyncratic returns, so past returns (visible to features at t) carry information
+  about returns after t. kappa = `signal_strength`; 0 (the `random_walk` variant) leaves nothing to find;
+- consistent OHLC (low <= open, close <= high), a VWAP inside the range, volume that rises with |return|.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from marketdata.calendar import sessions
+from marketdata.config import SampleSettings
+
+REGIME_SPECS: dict[int, list[tuple[str, float, float]]] = {
+    # name, daily mean, daily vol of the market factor
+    1: [("neutral", 0.0, 0.010)],
+    2: [("calm_bull", 0.0006, 0.008), ("high_vol_bear", -0.0010, 0.020)],
+    3: [("calm_bull", 0.0008, 0.007), ("neutral", 0.0, 0.012), ("high_vol_bear", -0.0015, 0.025)],
+}
+TRANSITIONS: dict[int, np.ndarray] = {
+    1: np.array([[1.0]]),
+    2: np.array([[0.99, 0.01], [0.03, 0.97]]),
+    3: np.array([[0.985, 0.012, 0.003], [0.02, 0.97, 0.01], [0.01, 0.04, 0.95]]),
+}
+REVERSAL_WINDOW = 10
+
+
+@dataclass(frozen=True)
+class SampleMarket:
+    """Generated bars (canonical columns) and the per-date ground truth."""
+
+    bars: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def random_walk_settings(base: SampleSettings) -> SampleSettings:
+    """The `random_walk` variant: one regime with zero drift and no planted signal."""
+    return base.model_copy(update={"signal_strength": 0.0, "n_regimes": 1})
+
+
+def symbol_names(n: int) -> list[str]:
+    """Deterministic ticker-like names: SYM000, SYM001, ..."""
+    return [f"SYM{i:03d}" for i in range(n)]
+
+
+def compute_sample_market(cfg: SampleSettings, calendar: str = "XNYS") -> SampleMarket:
+    """Generate the whole market for `cfg` (pure: same settings, same output)."""
+    rng = np.random.default_rng(cfg.seed)
+    start = pd.Timestamp(cfg.end) - pd.DateOffset(days=int(round(cfg.n_years * 365.25)) - 1)
+    days = sessions(start.date(), cfg.end, calendar)
+    n_t, n_s = len(days), cfg.n_symbols
+    if n_t < 2 * REVERSAL_WINDOW or n_s < 1:
+        raise ValueError(f"sample market too small: {n_s} symbols x {n_t} sessions")
+
+    specs = REGIME_SPECS[cfg.n_regimes]
+    trans = TRANSITIONS[cfg.n_regimes]
+    # Regime path: a Markov chain started from its stationary distribution.
+    evals, evecs = np.linalg.eig(trans.T)
+    stat = np.real(evecs[:, np.argmin(np.abs(evals - 1))])
+    stat = stat / stat.sum()
+    u = rng.random(n_t)
+    regime = np.empty(n_t, dtype=np.int64)
+    regime[0] = np.searchsorted(np.cumsum(stat), u[0])
+    cum = np.cumsum(trans, axis=1)
+    for t in range(1, n_t):
+        regime[t] = min(np.searchsorted(cum[regime[t - 1]], u[t]), len(specs) - 1)
+    mu = np.array([s[1] for s in specs])[regime]
+    vol = np.array([s[2] for s in specs])[regime]
+    market = mu + vol * rng.standard_normal(n_t)
+
+    beta = rng.uniform(0.6, 1.4, n_s)
+    idio_vol = rng.uniform(0.010, 0.022, n_s)
+    z = rng.standard_normal((n_t, n_s))
+    kappa = cfg.signal_strength
+    idio = np.empty((n_t, n_s))
+    # The reversal recursion runs over time, vectorised over symbols.
+    window_sum = np.zeros(n_s)
+    for t in range(n_t):
+        idio[t] = idio_vol * z[t] - kappa * window_sum / REVERSAL_WINDOW
+        window_sum += idio[t]
+        if t >= REVERSAL_WINDOW:
+            window_sum -= idio[t - REVERSAL_WINDOW]
+    log_ret = beta[None, :] * market[:, None] + idio
+
+    start_price = np.exp(rng.normal(np.log(50.0), 0.6, n_s))
+    close = start_price[None, :] * np.exp(np.cumsum(log_ret, axis=0))
+    prev_close = np.vstack([start_price[None, :], close[:-1]])
+    total_vol = np.sqrt((beta[None, :] * vol[:, None]) ** 2 + idio_vol[None, :] ** 2)
+    gap = 0.25 * total_vol * rng.standard_normal((n_t, n_s))
+    open_ = prev_close * np.exp(gap)
+    body_hi = np.maximum(open_, close)
+    body_lo = np.minimum(open_, close)
+    high = body_hi * np.exp(np.abs(0.4 * total_vol * rng.standard_normal((n_t, n_s))))
+    low = body_lo * np.exp(-np.abs(0.4 * total_vol * rng.standard_normal((n_t, n_s))))
+    w = rng.uniform(0.2, 0.8, (n_t, n_s))
+    vwap = low + w * (high - low)
+    base_volume = np.exp(rng.normal(13.0, 0.8, n_s))
+    volume = np.round(
+        base_volume[None, :]
+        * np.exp(0.6 * np.abs(log_ret) / total_vol + 0.25 * rng.standard_normal((n_t, n_s)))
+    )
+
+    names = symbol_names(n_s)
+    bars = pd.DataFrame(
+        {
+            "symbol": np.tile(np.array(names, dtype=object), n_t),
+            "date": np.repeat(days.values, n_s),
+            "open": open_.ravel(),
+            "high": high.ravel(),
+            "low": low.ravel(),
+            "close": close.ravel(),
+            "adj_close": close.ravel(),
+            "volume": volume.ravel(),
+            "vwap": vwap.ravel(),
+        }
+    )
+    bars["date"] = pd.to_datetime(bars["date"]).dt.date
+    bars = bars.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+    truth = pd.DataFrame(
+        {
+            "date": days.date,
+            "regime": regime.astype(np.int32),
+            "regime_name": [specs[r][0] for r in regime],
+            "market_return": market,
+            "market_vol": vol,
+            "signal_strength": kappa,
+            "n_regimes": cfg.n_regimes,
+            "seed": cfg.seed,
+        }
+    )
+    return SampleMarket(bars=bars, truth=truth)
+
+
+def iter_symbol_chunks(market: SampleMarket, chunk: int = 50) -> Iterator[pd.DataFrame]:
+    """The market's bars in chunks of `chunk` symbols (one ingest transaction each)."""
+    symbols = market.bars["symbol"].unique()
+    grouped = market.bars.groupby("symbol", sort=False).indices
+    for i in range(0, len(symbols), chunk):
+        idx = np.concatenate([grouped[s] for s in symbols[i : i + chunk]])
+        yield market.bars.iloc[idx]
+
+
+__all__ = [
+    "REGIME_SPECS",
+    "TRANSITIONS",
+    "SampleMarket",
+    "compute_sample_market",
+    "iter_symbol_chunks",
+    "random_walk_settings",
+    "symbol_names",
+]

@@ -1,0 +1,1 @@
+"""Evidently data-drift and calibration-drift reports, thresholds and alerts."""

@@ -1,0 +1,1 @@
+"""MLflow: logging, registration, aliases, the promotion gate, loading by alias."""

@@ -1,0 +1,62 @@
+"""MLflow plumbing shared by every trainer: tracking setup, experiments, registration, aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+SIGNAL_MODEL = "foresight-signal"
+REGIME_MODEL = "foresight-regime"
+FORECAST_MODEL = "foresight-forecast"
+
+
+@dataclass(frozen=True)
+class MLflowTarget:
+    """Where to log: tracking URI (sqlite by default) and the artifact root for new experiments."""
+
+    tracking_uri: str
+    artifact_root: Path
+    experiment_prefix: str = "foresight"
+
+
+def configure(target: MLflowTarget):
+    """Point mlflow at `target` (creating the sqlite folder) and return an MlflowClient."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    if target.tracking_uri.startswith("sqlite:///"):
+        db_path = Path(target.tracking_uri.removeprefix("sqlite:///"))
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(target.tracking_uri)
+    mlflow.set_registry_uri(target.tracking_uri)
+    return MlflowClient(tracking_uri=target.tracking_uri, registry_uri=target.tracking_uri)
+
+
+def ensure_experiment(target: MLflowTarget, name: str) -> str:
+    """Experiment `<prefix>-<name>` with an explicit artifact location; returns its id."""
+    import mlflow
+
+    client = configure(target)
+    full = f"{target.experiment_prefix}-{name}"
+    exp = client.get_experiment_by_name(full)
+    if exp is not None:
+        mlflow.set_experiment(experiment_id=exp.experiment_id)
+        return exp.experiment_id
+    location = (target.artifact_root / full).resolve()
+    location.mkdir(parents=True, exist_ok=True)
+    exp_id = client.create_experiment(full, artifact_location=location.as_uri())
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def alias_version(target: MLflowTarget, model_name: str, alias: str = CHAMPION) -> str | None:
+    """The version number behind `alias`, or None when the model or alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    client = configure(target)
+    try:
+        return client.get_model_version_by_alias(model_name, alias).version
+    except MlflowException:
+        return None

@@ -1,0 +1,1 @@
+"""Batch scorers: signals with attribution, filtered regimes, forecasts and their evaluation."""

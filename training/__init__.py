@@ -1,0 +1,1 @@
+"""Purged walk-forward validation, tuning, and the signal / regime / forecast trainers."""
