@@ -14,7 +14,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+train_app = typer.Typer(help="Train, evaluate, register and promote models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
+# Each area registers its commands here, one line each (implementations in foresight/commands/<area>.py).
 app.command("ingest")(data.ingest)
 app.command("status")(data.status)
 app.command("demo")(demo.demo)
