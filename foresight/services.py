@@ -1,0 +1,438 @@
+"""Services over the precomputed tables and the ServiceFactory that registers them.
+
+Routes, flows and the backtest ask the factory for a service by name; every service reads through a
+`reader` (a `SnapshotReader` in the API, a `WarehouseReader` on the command line) whose `cursor()`
+yields a DuckDB connection on one consistent state. Every query is parameterised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import duckdb
+
+from foresight.settings import Settings
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+
+
+class NotFoundError(LookupError):
+    """The asked-for symbol, date or record does not exist (the API answers 404)."""
+
+
+class Reader(Protocol):
+    def cursor(self): ...  # a context manager yielding a duckdb connection
+
+
+def normalise_symbol(symbol: str) -> str:
+    """Validate a ticker (letters, digits, '.', '-'; at most 16 chars) and upper-case it."""
+    if not _SYMBOL_RE.match(symbol or ""):
+        raise ValueError(f"malformed symbol {symbol!r}")
+    return symbol.upper()
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+class MarketDataService:
+    """Bars and data-quality flags."""
+
+    def __init__(self, reader: Reader):
+        self.reader = reader
+
+    def symbols(self) -> list[str]:
+        with self.reader.cursor() as con:
+            return [r[0] for r in con.execute("SELECT DISTINCT symbol FROM bars ORDER BY symbol").fetchall()]
+
+    def known_symbol(self, con: duckdb.DuckDBPyConnection, symbol: str) -> bool:
+        return bool(con.execute("SELECT count(*) FROM bars WHERE symbol = ?", [symbol]).fetchall()[0][0])
+
+    def bars(self, symbol: str, start: dt.date | None = None, end: dt.date | None = None) -> list[dict[str, Any]]:
+        symbol = normalise_symbol(symbol)
+        with self.reader.cursor() as con:
+            rows = _rows(
+                con,
+                """
+                SELECT symbol, date, open, high, low, close, adj_close, volume FROM bars
+                WHERE symbol = ? AND (? IS NULL OR date >= ?) AND (? IS NULL OR date <= ?) ORDER BY date
+                """,
+                [symbol, start, start, end, end],
+            )
+        if not rows:
+            raise NotFoundError(f"no bars for symbol {symbol!r} in the requested range")
+        return rows
+
+    def quality(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        with self.reader.cursor() as con:
+            if "data_quality" not in _tables(con):
+                return []
+            return _rows(
+                con,
+                'SELECT symbol, date, "check", severity, detail FROM data_quality '
+                "WHERE (? IS NULL OR symbol = ?) ORDER BY date DESC LIMIT 500",
+                [symbol, symbol],
+            )
+
+    def last_bar_date(self) -> dt.date | None:
+        with self.reader.cursor() as con:
+            if "bars" not in _tables(con):
+                return None
+            return con.execute("SELECT max(date) FROM bars").fetchall()[0][0]
+
+
+class MLSignalService:
+    """Precomputed D1 signals: one symbol's latest (or dated) signal and the ranked cross-section."""
+
+    def __init__(self, reader: Reader):
+        self.reader = reader
+
+    @staticmethod
+    def _shape(row: dict[str, Any]) -> dict[str, Any]:
+        attribution = _json(row.get("attribution"))
+        return {
+            "symbol": row["symbol"],
+            "date": _iso(row["date"]),
+            "probability": row["probability"],
+            "raw_score": row.get("raw_score"),
+            "model_name": row["model_name"],
+            "model_version": str(row["model_version"]),
+            "attribution": attribution if attribution is not None else [],
+            "run_id": row.get("run_id"),
+            "scored_at": _iso(row.get("scored_at")),
+        }
+
+    def latest_date(self) -> dt.date | None:
+        with self.reader.cursor() as con:
+            if "signals" not in _tables(con):
+                return None
+            return con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
+
+    def signal(self, symbol: str, date: dt.date | None = None) -> dict[str, Any]:
+        """The signal of `symbol` at `date` (default: its latest); the most recently scored version wins."""
+        symbol = normalise_symbol(symbol)
+        with self.reader.cursor() as con:
+            if "signals" not in _tables(con):
+                raise NotFoundError("no signals published yet: run `foresight score`")
+            rows = _rows(
+                con,
+                """
+                SELECT symbol, date, probability, raw_score, model_name, model_version, attribution, run_id,
+                       scored_at
+                FROM signals WHERE symbol = ? AND (? IS NULL OR date = ?)
+                ORDER BY date DESC, scored_at DESC LIMIT 1
+                """,
+                [symbol, date, date],
+            )
+            if not rows:
+                known = con.execute("SELECT count(*) FROM signals WHERE symbol = ?", [symbol]).fetchall()[0][0]
+                if not known:
+                    raise NotFoundError(f"unknown symbol {symbol!r}: no signals for it")
+                raise NotFoundError(f"no signal for {symbol} on {date}")
+        return self._shape(rows[0])
+
+    def cross_section(self, date: dt.date | None = None, top: int | None = None) -> dict[str, Any]:
+        """All symbols' signals of one date (default: the latest), ranked by probability."""
+        with self.reader.cursor() as con:
+            if "signals" not in _tables(con):
+                raise NotFoundError("no signals published yet: run `foresight score`")
+            if date is None:
+                date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
+                if date is None:
+                    raise NotFoundError("no signals published yet: run `foresight score`")
+            rows = _rows(
+                con,
+                """
+                SELECT symbol, date, probability, raw_score, model_name, model_version, attribution, run_id,
+                       scored_at
+                FROM signals WHERE date = ?
+                QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC, model_version DESC) = 1
+                ORDER BY probability DESC, symbol
+                LIMIT ?
+                """,
+                [date, top if top is not None else 2**31 - 1],
+            )
+        if not rows:
+            raise NotFoundError(f"no signals on {date}")
+        items = [{**self._shape(r), "rank": i + 1} for i, r in enumerate(rows)]
+        return {"date": _iso(date), "count": len(items), "signals": items}
+
+
+class RegimeService:
+    """D2 regimes mirrored in DuckDB: the label of a date and the history."""
+
+    def __init__(self, reader: Reader, universe: str = "default"):
+        self.reader = reader
+        self.universe = universe
+
+    @staticmethod
+    def _shape(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "date": _iso(row["date"]),
+            "universe": row["universe"],
+            "regime": row["regime"],
+            "probabilities": _json(row.get("probabilities")),
+            "model_name": row.get("model_name"),
+            "model_version": None if row.get("model_version") is None else str(row["model_version"]),
+            "scored_at": _iso(row.get("scored_at")),
+        }
+
+    def _check(self, con: duckdb.DuckDBPyConnection) -> None:
+        if "regimes" not in _tables(con):
+            raise NotFoundError("no regimes published yet: run `foresight train regimes` then `foresight score`")
+
+    def current(self, date: dt.date | None = None) -> dict[str, Any]:
+        """The regime at `date` (default: the latest scored date); filtered, never smoothed."""
+        with self.reader.cursor() as con:
+            self._check(con)
+            rows = _rows(
+                con,
+                """
+                SELECT date, universe, regime, probabilities, model_name, model_version, scored_at FROM regimes
+                WHERE universe = ? AND (? IS NULL OR date = ?) ORDER BY date DESC, scored_at DESC LIMIT 1
+                """,
+                [self.universe, date, date],
+            )
+        if not rows:
+            raise NotFoundError(f"no regime for {date or 'any date'} (universe {self.universe})")
+        return self._shape(rows[0])
+
+    def history(self, start: dt.date | None = None, end: dt.date | None = None) -> dict[str, Any]:
+        with self.reader.cursor() as con:
+            self._check(con)
+            rows = _rows(
+                con,
+                """
+                SELECT date, universe, regime, probabilities, model_name, model_version, scored_at FROM regimes
+                WHERE universe = ? AND (? IS NULL OR date >= ?) AND (? IS NULL OR date <= ?)
+                QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC) = 1
+                ORDER BY date
+                """,
+                [self.universe, start, start, end, end],
+            )
+        if not rows:
+            raise NotFoundError(f"no regimes between {start} and {end}")
+        return {"start": rows[0]["date"].isoformat(), "end": rows[-1]["date"].isoformat(), "count": len(rows),
+                "regimes": [self._shape(r) for r in rows]}
+
+
+class PortfolioService:
+    """D3: the portfolio's percentile equity forecasts and their evaluation (also registered as
+    ForecastService, the issue's name for it)."""
+
+    def __init__(self, reader: Reader, portfolio: str = "equal_weight"):
+        self.reader = reader
+        self.portfolio = portfolio
+
+    def forecast(self, horizon: int | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
+        """The latest (or `as_of`) forecast of every horizon, or of `horizon` only."""
+        with self.reader.cursor() as con:
+            if "forecasts" not in _tables(con):
+                raise NotFoundError("no forecasts published yet: run `foresight train forecasts` then `foresight score`")
+            rows = _rows(
+                con,
+                """
+                SELECT as_of, portfolio, horizon_days, p05, p50, p95, start_equity, model_name, model_version
+                FROM forecasts
+                WHERE portfolio = ? AND as_of = coalesce(?, (SELECT max(as_of) FROM forecasts WHERE portfolio = ?))
+                  AND (? IS NULL OR horizon_days = ?)
+                ORDER BY horizon_days
+                """,
+                [self.portfolio, as_of, self.portfolio, horizon, horizon],
+            )
+        if not rows:
+            what = f"horizon {horizon}" if horizon is not None else "any horizon"
+            raise NotFoundError(f"no forecast for portfolio {self.portfolio!r} at {what}")
+        return {
+            "as_of": _iso(rows[0]["as_of"]),
+            "portfolio": self.portfolio,
+            "forecasts": [
+                {k: (str(v) if k == "model_version" and v is not None else _iso(v)) for k, v in r.items()
+                 if k not in ("as_of", "portfolio")}
+                for r in rows
+            ],
+        }
+
+    def coverage(self, last: int = 250) -> dict[str, Any]:
+        """Band coverage and pinball loss of the last `last` matured forecasts per horizon."""
+        with self.reader.cursor() as con:
+            if "forecast_evaluations" not in _tables(con):
+                return {}
+            rows = _rows(
+                con,
+                """
+                SELECT horizon_days, count(*) AS n, avg(CAST(covered AS DOUBLE)) AS coverage, avg(pinball) AS pinball,
+                       max(as_of) AS last_as_of
+                FROM (SELECT *, row_number() OVER (PARTITION BY horizon_days ORDER BY as_of DESC) AS rn
+                      FROM forecast_evaluations WHERE portfolio = ?)
+                WHERE rn <= ? GROUP BY horizon_days ORDER BY horizon_days
+                """,
+                [self.portfolio, last],
+            )
+        return {str(r["horizon_days"]): {**{k: _iso(v) for k, v in r.items()}} for r in rows}
+
+
+class BacktestService:
+    """Backtests over precomputed signals: run one (needs the warehouse writer) and read stored runs."""
+
+    def __init__(self, reader: Reader, settings: Settings | None = None):
+        self.reader = reader
+        self.settings = settings
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        from backtest.runner import load_backtest_runs
+
+        with self.reader.cursor() as con:
+            return load_backtest_runs(con, limit)
+
+    def latest(self) -> dict[str, Any] | None:
+        runs = self.runs(1)
+        return runs[0] if runs else None
+
+    def run(self, cfg=None):
+        """Backtest with `cfg` (default: settings.backtest); stores the run; returns (run_id, result)."""
+        from backtest.config import BacktestSettings
+        from backtest.runner import run_backtest
+        from stores.warehouse import Warehouse
+
+        if self.settings is None:
+            raise RuntimeError("BacktestService.run needs the Settings (warehouse path, reports dir)")
+        cfg = cfg or getattr(self.settings, "backtest", None) or BacktestSettings()
+        return run_backtest(Warehouse(self.settings.duckdb_path), cfg, self.settings.reports_dir)
+
+
+class DashboardService:
+    """KPI panels: signals, current regime metadata, forecast coverage, backtest, pipeline freshness."""
+
+    def __init__(self, factory: ServiceFactory):
+        self.factory = factory
+
+    def kpis(self) -> dict[str, Any]:
+        f = self.factory
+        reader = f.reader
+        panels: dict[str, Any] = {}
+        with reader.cursor() as con:
+            tables = _tables(con)
+            if "signals" in tables:
+                r = _rows(
+                    con,
+                    """
+                    SELECT max(date) AS latest_date,
+                           count(DISTINCT symbol) FILTER (WHERE date = (SELECT max(date) FROM signals)) AS symbols,
+                           arg_max(model_version, scored_at) AS model_version, max(scored_at) AS scored_at,
+                           avg(probability) FILTER (WHERE date = (SELECT max(date) FROM signals)) AS mean_probability
+                    FROM signals
+                    """,
+                    [],
+                )[0]
+                panels["signals"] = {k: (str(v) if k == "model_version" and v is not None else _iso(v))
+                                     for k, v in r.items()}
+            if "pipeline_runs" in tables:
+                last = _rows(
+                    con,
+                    "SELECT run_id, flow, as_of, started_at, finished_at, status, message FROM pipeline_runs "
+                    "ORDER BY started_at DESC LIMIT 1",
+                    [],
+                )
+                panels["pipeline"] = {k: _iso(v) for k, v in last[0].items()} if last else None
+            bars_last = con.execute("SELECT max(date) FROM bars").fetchall()[0][0] if "bars" in tables else None
+        try:
+            regime = f.get("RegimeService").current()
+        except NotFoundError:
+            regime = None
+        info = reader.info() if hasattr(reader, "info") else None
+        panels["freshness"] = {
+            "bars_last_date": _iso(bars_last),
+            "signals_last_date": panels.get("signals", {}).get("latest_date"),
+            "snapshot_published_at": info.published_at if info else None,
+        }
+        panels["forecast_coverage"] = f.get("PortfolioService").coverage()
+        latest_bt = f.get("BacktestService").latest()
+        panels["backtest"] = (
+            {k: latest_bt.get(k) for k in ("run_id", "strategy", "sharpe", "baseline_sharpe", "sharpe_delta",
+                                          "sharpe_delta_ci", "psr", "max_drawdown", "end_date", "model_version")}
+            if latest_bt else None
+        )
+        return {"regime": regime, "panels": panels}
+
+
+class ServiceFactory:
+    """A small registry: name -> builder; services are built once, on first use."""
+
+    def __init__(self, reader: Reader, settings: Settings | None = None):
+        self.reader = reader
+        self.settings = settings
+        self._builders: dict[str, Callable[[ServiceFactory], Any]] = {}
+        self._instances: dict[str, Any] = {}
+
+    def register(self, name: str, builder: Callable[[ServiceFactory], Any]) -> None:
+        self._builders[name] = builder
+        self._instances.pop(name, None)
+
+    def alias(self, name: str, target: str) -> None:
+        """`name` resolves to the same instance as `target`."""
+        self.register(name, lambda f: f.get(target))
+
+    def get(self, name: str) -> Any:
+        if name not in self._instances:
+            if name not in self._builders:
+                raise KeyError(f"no service {name!r}; registered: {sorted(self._builders)}")
+            self._instances[name] = self._builders[name](self)
+        return self._instances[name]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._builders)
+
+    @classmethod
+    def default(cls, reader: Reader, settings: Settings | None = None) -> ServiceFactory:
+        """The six services of ARCHITECTURE.md (PortfolioService also under the issue's name ForecastService)."""
+        f = cls(reader, settings)
+        universe = settings.universe if settings else "default"
+        portfolio = settings.forecasts.portfolio if settings else "equal_weight"
+        f.register("MarketDataService", lambda f: MarketDataService(f.reader))
+        f.register("MLSignalService", lambda f: MLSignalService(f.reader))
+        f.register("RegimeService", lambda f: RegimeService(f.reader, universe))
+        f.register("PortfolioService", lambda f: PortfolioService(f.reader, portfolio))
+        f.alias("ForecastService", "PortfolioService")
+        f.register("DashboardService", lambda f: DashboardService(f))
+        f.register("BacktestService", lambda f: BacktestService(f.reader, f.settings))
+        return f
+
+
+__all__ = [
+    "SYMBOL_PATTERN",
+    "BacktestService",
+    "DashboardService",
+    "MLSignalService",
+    "MarketDataService",
+    "NotFoundError",
+    "PortfolioService",
+    "RegimeService",
+    "ServiceFactory",
+    "normalise_symbol",
+]

@@ -1,0 +1,284 @@
+"""Immutable read snapshots of the serving tables, published atomically after each committed batch.
+
+DuckDB lets one process write a file. The nightly batch writes the warehouse; after it commits, it
+copies the serving tables into a brand-new file `snapshots/snap-<utc>-<id>.duckdb` (inside one read
+transaction, so the copy is one consistent state), then swaps the small pointer `snapshots/current.json`
+with `os.replace` (atomic on POSIX). Readers open the file the pointer names read-only and switch to a
+newer one between requests; a request never mixes two snapshots and never sees an uncommitted night.
+Old snapshot files are deleted after `keep` newer ones exist (an open file survives unlinking on POSIX,
+and readers retry once when the file they were told about has just been collected).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from stores.warehouse import Warehouse, utcnow
+
+SERVING_TABLES: tuple[str, ...] = (
+    "bars", "data_quality", "signals", "regimes", "forecasts", "forecast_evaluations",
+    "backtest_runs", "pipeline_runs", "monitoring_runs", "schema_version",
+)
+POINTER = "current.json"
+
+
+def snapshot_dir(home: Path) -> Path:
+    """Where the nightly batch publishes read snapshots: FORESIGHT_HOME/snapshots."""
+    return Path(home) / "snapshots"
+
+
+class SnapshotUnavailable(RuntimeError):
+    """No snapshot has been published yet (or the pointer names a file that is gone)."""
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """What the pointer says: the file, when it was published, row counts and the as-of date."""
+
+    path: Path
+    published_at: str
+    tables: dict[str, int]
+    as_of: str | None
+
+    @classmethod
+    def from_pointer(cls, directory: Path, data: dict[str, Any]) -> SnapshotInfo:
+        return cls(directory / data["file"], data["published_at"], data.get("tables", {}), data.get("as_of"))
+
+
+def _catalog(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("SELECT current_database()").fetchall()[0][0]
+
+
+def publish_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path,
+    tables: Sequence[str] = SERVING_TABLES,
+    keep: int = 3,
+    extra: dict[str, Any] | None = None,
+) -> SnapshotInfo:
+    """Copy the existing `tables` of the writer's connection `con` into a new snapshot file and
+    point `directory/current.json` at it. Call it after the batch committed, with no open transaction."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+    name = f"snap-{stamp}-{uuid.uuid4().hex[:6]}.duckdb"
+    tmp = directory / f"{name}.tmp"
+    src = _catalog(con)
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main'",
+            [src],
+        ).fetchall()
+    }
+    chosen = [t for t in tables if t in existing]
+    escaped = str(tmp).replace("'", "''")
+    con.execute(f"ATTACH '{escaped}' AS _snap_pub")
+    counts: dict[str, int] = {}
+    try:
+        # One transaction: every table is read from the same committed state of the warehouse.
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for t in chosen:
+                con.execute(f'CREATE TABLE _snap_pub.main."{t}" AS SELECT * FROM "{src}".main."{t}"')
+                counts[t] = con.execute(f'SELECT count(*) FROM _snap_pub.main."{t}"').fetchall()[0][0]
+            as_of = None
+            if "signals" in chosen:
+                as_of = con.execute(f'SELECT max(date) FROM "{src}".main.signals').fetchall()[0][0]
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("CHECKPOINT _snap_pub")
+    finally:
+        con.execute("DETACH _snap_pub")
+    final = directory / name
+    os.replace(tmp, final)
+    pointer = {
+        "file": name,
+        "published_at": utcnow().isoformat(),
+        "tables": counts,
+        "as_of": str(as_of) if as_of is not None else None,
+        **(extra or {}),
+    }
+    ptmp = directory / f".{POINTER}.{uuid.uuid4().hex[:6]}"
+    ptmp.write_text(json.dumps(pointer))
+    os.replace(ptmp, directory / POINTER)
+    collect_snapshots(directory, keep=keep)
+    return SnapshotInfo.from_pointer(directory, pointer)
+
+
+def publish_warehouse_snapshot(warehouse: Warehouse, directory: Path, keep: int = 3, **extra: Any) -> SnapshotInfo:
+    """Open the warehouse (takes the writer lock briefly) and publish a snapshot of it."""
+    with warehouse.session() as con:
+        return publish_snapshot(con, directory, keep=keep, extra=extra or None)
+
+
+def read_pointer(directory: Path) -> SnapshotInfo | None:
+    """The published snapshot named by the pointer, or None before the first publication."""
+    try:
+        data = json.loads((Path(directory) / POINTER).read_text())
+    except FileNotFoundError:
+        return None
+    return SnapshotInfo.from_pointer(Path(directory), data)
+
+
+def collect_snapshots(directory: Path, keep: int = 3) -> list[Path]:
+    """Delete snapshot files older than the `keep` newest (never the current one); returns the deleted."""
+    directory = Path(directory)
+    current = read_pointer(directory)
+    files = sorted(directory.glob("snap-*.duckdb"))
+    deleted = []
+    for f in files[: max(0, len(files) - keep)]:
+        if current is not None and f.name == current.path.name:
+            continue
+        for p in (f, f.with_name(f.name + ".wal")):
+            try:
+                p.unlink()
+                deleted.append(p)
+            except FileNotFoundError:
+                pass
+    return deleted
+
+
+class _Handle:
+    """One open read-only snapshot connection and how many requests are using it."""
+
+    def __init__(self, info: SnapshotInfo, key: tuple[int, int, int]):
+        self.info = info
+        self.key = key
+        self.con = duckdb.connect(str(info.path), read_only=True)
+        self.users = 0
+        self.retired = False
+
+
+class SnapshotReader:
+    """Hands out cursors on the newest published snapshot; switches atomically between requests."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        self._handle: _Handle | None = None
+
+    def _pointer_key(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.directory / POINTER)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _acquire(self) -> _Handle:
+        for attempt in range(3):
+            key = self._pointer_key()
+            with self._lock:
+                h = self._handle
+                if h is not None and (key is None or key == h.key):
+                    h.users += 1
+                    return h
+            if key is None:
+                raise SnapshotUnavailable(
+                    f"no read snapshot under {self.directory} yet: run `foresight score` (the nightly batch) "
+                    "or `foresight api`, which publishes one from the warehouse on start"
+                )
+            info = read_pointer(self.directory)
+            try:
+                new = _Handle(info, key) if info is not None else None
+            except duckdb.IOException:
+                # The pointer moved on and its old file was just collected: read it again.
+                if attempt == 2:
+                    raise
+                continue
+            if new is None:
+                continue
+            with self._lock:
+                old = self._handle
+                if old is not None and old.key == key:  # another thread switched first
+                    new.con.close()
+                    old.users += 1
+                    return old
+                self._handle = new
+                new.users += 1
+                if old is not None:
+                    old.retired = True
+                    if old.users == 0:
+                        old.con.close()
+                return new
+        raise SnapshotUnavailable(f"could not open the current snapshot under {self.directory}")
+
+    def _release(self, h: _Handle) -> None:
+        with self._lock:
+            h.users -= 1
+            if h.retired and h.users == 0:
+                h.con.close()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on one snapshot for the duration of a request."""
+        h = self._acquire()
+        try:
+            cur = h.con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+        finally:
+            self._release(h)
+
+    def info(self) -> SnapshotInfo | None:
+        """The snapshot currently served (opening it if needed), None when none is published."""
+        try:
+            h = self._acquire()
+        except SnapshotUnavailable:
+            return None
+        self._release(h)
+        return h.info
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.retired = True
+                if self._handle.users == 0:
+                    self._handle.con.close()
+                self._handle = None
+
+
+class WarehouseReader:
+    """The same `cursor()` interface straight on the warehouse, read-only (CLI use, no writer running)."""
+
+    def __init__(self, warehouse: Warehouse):
+        self.warehouse = warehouse
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.warehouse.session(read_only=True) as con:
+            yield con
+
+    def info(self) -> SnapshotInfo | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+__all__ = [
+    "SERVING_TABLES",
+    "SnapshotInfo",
+    "SnapshotReader",
+    "SnapshotUnavailable",
+    "WarehouseReader",
+    "collect_snapshots",
+    "publish_snapshot",
+    "publish_warehouse_snapshot",
+    "read_pointer",
+    "snapshot_dir",
+]

@@ -1,0 +1,85 @@
+"""Synthetic rows in the contract tables (signals, regimes, forecasts) for the serving tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+
+from stores.warehouse import Warehouse, transaction, upsert, utcnow
+
+# Created here only when the owning area's migration has not landed yet (test fixtures only).
+_CONTRACT_DDL = {
+    "signals": """CREATE TABLE signals (symbol VARCHAR NOT NULL, date DATE NOT NULL, model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL, probability DOUBLE NOT NULL, raw_score DOUBLE, attribution JSON,
+        run_id VARCHAR, scored_at TIMESTAMP NOT NULL, PRIMARY KEY (symbol, date, model_name, model_version))""",
+    "regimes": """CREATE TABLE regimes (date DATE NOT NULL, universe VARCHAR NOT NULL, regime VARCHAR NOT NULL,
+        probabilities JSON, model_name VARCHAR, model_version VARCHAR NOT NULL, scored_at TIMESTAMP,
+        PRIMARY KEY (universe, date, model_version))""",
+    "forecasts": """CREATE TABLE forecasts (as_of DATE NOT NULL, portfolio VARCHAR NOT NULL, horizon_days INTEGER NOT NULL,
+        p05 DOUBLE, p50 DOUBLE, p95 DOUBLE, start_equity DOUBLE, model_name VARCHAR, model_version VARCHAR,
+        PRIMARY KEY (as_of, portfolio, horizon_days))""",
+    "forecast_evaluations": """CREATE TABLE forecast_evaluations (as_of DATE NOT NULL, portfolio VARCHAR NOT NULL,
+        horizon_days INTEGER NOT NULL, realized DOUBLE, p05 DOUBLE, p50 DOUBLE, p95 DOUBLE, covered BOOLEAN,
+        pinball DOUBLE, evaluated_at TIMESTAMP, PRIMARY KEY (as_of, portfolio, horizon_days))""",
+}
+
+SYMBOLS = [f"SYM{i:03d}" for i in range(8)]
+
+
+def ensure_contract_tables(warehouse: Warehouse) -> None:
+    """Migrate, then create any contract table no migration provides yet."""
+    warehouse.migrate()
+    with warehouse.session() as con:
+        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        for name, ddl in _CONTRACT_DDL.items():
+            if name not in existing:
+                con.execute(ddl)
+
+
+def _columns(con, table: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table]).fetchall()]
+
+
+def _fit(con, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    cols = _columns(con, table)
+    return frame[[c for c in frame.columns if c in cols]]
+
+
+def signal_rows(dates: list[dt.date], symbols: list[str] = SYMBOLS, version: str = "1", seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in dates:
+        for s in symbols:
+            raw = float(rng.normal(0, 0.5))
+            attribution = [{"feature": "ret_10d", "value": float(rng.normal()), "contribution": raw * 0.6},
+                           {"feature": "other", "value": None, "contribution": raw * 0.4}]
+            rows.append({"symbol": s, "date": d, "model_name": "foresight-signal", "model_version": version,
+                         "probability": float(1 / (1 + np.exp(-raw))), "raw_score": raw,
+                         "attribution": json.dumps(attribution), "run_id": f"run{version}",
+                         "scored_at": utcnow()})
+    return pd.DataFrame(rows)
+
+
+def write_night(warehouse: Warehouse, date: dt.date, symbols: list[str] = SYMBOLS, seed: int = 0) -> None:
+    """One committed night: bars, signals, regime and forecasts of `date`."""
+    bars = pd.DataFrame({
+        "symbol": symbols, "date": date, "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.0 + seed % 3,
+        "adj_close": 10.0 + seed % 3, "volume": 1e5, "source": "test", "ingested_at": utcnow(),
+    })
+    regime = pd.DataFrame([{"date": date, "universe": "default", "regime": ["calm_bull", "high_vol_bear"][seed % 2],
+                            "probabilities": json.dumps({"calm_bull": 0.8, "high_vol_bear": 0.2}),
+                            "model_name": "foresight-regime", "model_version": "1", "scored_at": utcnow()}])
+    fc = pd.DataFrame([{"as_of": date, "portfolio": "equal_weight", "horizon_days": h, "p05": 0.9, "p50": 1.0 + h / 1000,
+                        "p95": 1.1, "start_equity": 1.0, "model_name": "foresight-forecast", "model_version": "1"}
+                       for h in (5, 21)])
+    with warehouse.session() as con, transaction(con):
+        upsert(con, "bars", _fit(con, "bars", bars), ["symbol", "date"])
+        upsert(con, "signals", _fit(con, "signals", signal_rows([date], symbols, seed=seed)),
+               ["symbol", "date", "model_name", "model_version"])
+        upsert(con, "regimes", _fit(con, "regimes", regime), ["universe", "date", "model_version"])
+        upsert(con, "forecasts", _fit(con, "forecasts", fc), ["as_of", "portfolio", "horizon_days"])
