@@ -33,5 +33,12 @@ class GuardrailSettings(BaseModel):
     spike_sigma: float = 8.0
     """A return beyond this many robust sigmas that reverts the next session is a likely bad tick."""
     spike_revert_fraction: float = 0.7
+    """The next session must give back at least this fraction of the spike (opposite sign)."""
+    spike_min_abs_return: float = 0.10
+    """A bad tick also moves the close by at least this much (log return), so calm series with a tiny
+    robust sigma do not turn ordinary days into spikes."""
     split_ratios: tuple[float, ...] = (2.0, 3.0, 4.0, 5.0, 10.0, 0.5, 1 / 3, 0.25, 0.2, 0.1, 1.5, 2 / 3)
     split_tolerance: float = 0.03
+    """Relative distance of the close ratio from a split ratio that still counts as that split."""
+    split_adj_max_move: float = 0.25
+    """With an adjusted series, a split day's adjusted close moves less than this (log return)."""

@@ -43,17 +43,32 @@ class IngestReport:
         return json.dumps(asdict(self), default=str)
 
 
-def _load_history(con, symbols: list[str], before: object) -> pd.DataFrame:
-    return con.execute(
-        """
-        SELECT symbol, date, open, high, low, close, adj_close, volume, vwap, dividend, split_coefficient
-        FROM (
-            SELECT *, row_number() OVER (PARTITION BY symbol ORDER BY date DESC) AS rn
-            FROM bars WHERE symbol IN (SELECT unnest(?)) AND date < ?
-        ) WHERE rn <= ? ORDER BY symbol, date
-        """,
-        [symbols, before, HISTORY_SESSIONS],
-    ).df()
+def _load_history(con, accepted: pd.DataFrame) -> pd.DataFrame:
+    """The last HISTORY_SESSIONS stored bars of each symbol before that symbol's first date in the batch."""
+    firsts = accepted.groupby("symbol", sort=False)["date"].min().reset_index().rename(columns={"date": "first"})
+    con.register("_firsts", firsts)
+    try:
+        return con.execute(
+            """
+            SELECT symbol, date, open, high, low, close, adj_close, volume, vwap, dividend, split_coefficient
+            FROM (
+                SELECT b.*, row_number() OVER (PARTITION BY b.symbol ORDER BY b.date DESC) AS rn
+                FROM bars b JOIN _firsts f ON b.symbol = f.symbol AND b.date < f."first"
+            ) WHERE rn <= ? ORDER BY symbol, date
+            """,
+            [HISTORY_SESSIONS],
+        ).df()
+    finally:
+        con.unregister("_firsts")
+
+
+def _drop_rejected(accepted: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    """Accepted rows minus the (symbol, date) keys the series checks moved to quarantine."""
+    bad = pd.MultiIndex.from_arrays([rejected["symbol"].astype(str), rejected["date"].astype(str)])
+    key = pd.MultiIndex.from_arrays(
+        [accepted["symbol"].astype(str), pd.to_datetime(accepted["date"]).dt.strftime("%Y-%m-%d")]
+    )
+    return accepted[~key.isin(bad)]
 
 
 def _insert_quarantine(con, rejected: pd.DataFrame, source: str, run_id: str, now) -> int:
@@ -118,25 +133,18 @@ def run_ingest(
                 rejected = [checked.rejected]
                 flags = None
                 if not accepted.empty:
-                    syms = sorted(accepted["symbol"].unique())
-                    history = _load_history(con, syms, accepted["date"].min())
-                    cal = sessions(
-                        min(accepted["date"].min(), history["date"].min() if len(history) else accepted["date"].min()),
-                        accepted["date"].max(),
-                        calendar,
-                    )
+                    history = _load_history(con, accepted)
+                    first = accepted["date"].min()
+                    if len(history):
+                        first = min(first, pd.Timestamp(history["date"].min()).date())
+                    cal = sessions(first, accepted["date"].max(), calendar)
                     series = compute_series_checks(accepted, history, cal, guard)
                     flags = series.flags
                     if not series.rejected.empty:
                         rejected.append(series.rejected)
-                        bad = set(zip(series.rejected["symbol"], series.rejected["date"].astype(str), strict=True))
-                        keep = [
-                            (s, str(d)) not in bad for s, d in zip(accepted["symbol"], accepted["date"], strict=True)
-                        ]
-                        accepted = accepted[keep]
-                rejected_all = pd.concat([r for r in rejected if not r.empty]) if any(
-                    not r.empty for r in rejected
-                ) else checked.rejected
+                        accepted = _drop_rejected(accepted, series.rejected)
+                nonempty = [r for r in rejected if not r.empty]
+                rejected_all = pd.concat(nonempty, ignore_index=True) if nonempty else checked.rejected
                 now = utcnow()
                 with transaction(con):
                     bars = accepted.assign(source=source.name, ingested_at=now)
