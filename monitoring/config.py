@@ -11,10 +11,40 @@ class MonitoringSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     current_window_sessions: int = 21
+    """Drift window: the last N scored sessions up to the monitoring date."""
+    drift_method: str = "wasserstein"
+    """Per-feature Evidently drift method. Wasserstein (normed by the reference std) is an effect size, so
+    it does not flag every tiny move on large windows the way a p-value test does."""
+    drift_threshold: float = 0.1
+    """A feature drifts when its score reaches this (for p-value methods such as `ks`: falls below it)."""
     drift_share_warn: float = 0.3
     drift_share_alert: float = 0.5
+    prediction_drift_status: str = "WARN"
+    """Status raised when the prediction (probability) itself drifts."""
+    min_current_rows: int = 200
+    """Below this many rows in the drift window the drift part is skipped (too noisy to judge)."""
+
+    calibration_window_sessions: int = 63
+    """Calibration window: the last N sessions whose labels have matured."""
+    min_calibration_rows: int = 300
+    n_bins: int = 10
     ece_warn: float = 0.05
+    """ECE above the reference (holdout) ECE by this much warns..."""
     ece_alert: float = 0.10
+    ece_pvalue: float = 0.01
+    """... but only when the consistency test (Bernoulli resampling) also rejects calibration at this level."""
+    brier_warn: float = 0.01
+    """Brier above the holdout Brier by this much warns."""
+
+    coverage_window: int = 63
+    """Forecast coverage: the last N matured evaluations (per horizon) are the current window."""
+    nominal_coverage: float = 0.90
     coverage_warn: float = 0.05
-    """Absolute distance of band coverage from 0.90 that warns."""
+    """Absolute distance of band coverage from the nominal 0.90 that warns."""
     coverage_alert: float = 0.10
+    min_coverage_rows: int = 20
+
+    keep_html: int = 1
+    """HTML reports (~4 MB each) kept per model: the newest ones; JSON is always kept."""
+    workspace_dirname: str = "evidently"
+    """Local Evidently workspace under FORESIGHT_HOME (`evidently ui --workspace <home>/evidently`)."""

@@ -1,0 +1,448 @@
+"""Evidently reports for the signal model (feature/prediction drift, calibration) and forecast coverage.
+
+Everything here works on DataFrames (no warehouse, no MLflow): the I/O layer loads the windows and saves
+what these functions return.
+
+One Evidently report per model and night. The signal report's current dataset stacks two windows:
+the drift window (last N scored sessions: features + `probability`) and the calibration window (last M
+sessions whose labels matured: `calibration_probability` + `calibration_label`). Each column is filled only
+on the rows of its own window and Evidently's metrics skip missing values, so every metric sees exactly its
+window while everything lands in one report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitoring.calibration import (
+    compute_brier,
+    compute_ece,
+    compute_ece_consistency_pvalue,
+    compute_log_loss,
+    compute_reliability_curve,
+)
+from monitoring.config import MonitoringSettings
+
+PROBABILITY = "probability"
+LABEL = "label"
+CAL_PROBABILITY = "calibration_probability"
+CAL_LABEL = "calibration_label"
+NON_FEATURE_COLUMNS = frozenset(
+    {"symbol", "date", "feature_set", "model_name", "model_version", "run_id", "scored_at", "raw_score",
+     "attribution", "horizon", "fwd_return", "split", "computed_at", "created_at", PROBABILITY, LABEL,
+     CAL_PROBABILITY, CAL_LABEL}
+)
+OK, WARN, ALERT = "OK", "WARN", "ALERT"
+_RANK = {OK: 0, WARN: 1, ALERT: 2}
+_PVALUE_METHODS = frozenset(
+    {"ks", "chisquare", "z", "t_test", "anderson", "fisher_exact", "cramer_von_mises", "mannw", "g_test",
+     "epps_singleton", "empirical_mmd", "TVD"}
+)
+
+
+def worst_status(*statuses: str) -> str:
+    """The most severe of OK < WARN < ALERT."""
+    return max(statuses, key=_RANK.__getitem__, default=OK)
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# signal model
+
+
+@dataclass(frozen=True)
+class SignalSummary:
+    """What the signal report found, with the status and the reasons behind it."""
+
+    n_reference: int
+    n_current: int
+    n_calibration: int
+    features: list[str]
+    drift_method: str
+    drift_threshold: float
+    drift_scores: dict[str, float] = field(default_factory=dict)
+    drifted_features: list[str] = field(default_factory=list)
+    drift_share: float | None = None
+    prediction_drift_score: float | None = None
+    prediction_drifted: bool | None = None
+    ece: float | None = None
+    ece_reference: float | None = None
+    ece_pvalue: float | None = None
+    brier: float | None = None
+    brier_reference: float | None = None
+    log_loss: float | None = None
+    log_loss_reference: float | None = None
+    reliability_current: list[dict] = field(default_factory=list)
+    reliability_reference: list[dict] = field(default_factory=list)
+    status: str = OK
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compute_feature_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    """Numeric columns present in both frames that are features (not keys, labels or predictions)."""
+    cols = []
+    for c in reference.columns:
+        if c in NON_FEATURE_COLUMNS or c not in current.columns:
+            continue
+        if pd.api.types.is_numeric_dtype(reference[c]) and not pd.api.types.is_bool_dtype(reference[c]):
+            cols.append(c)
+    return cols
+
+
+def compute_signal_frames(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    calibration: pd.DataFrame | None,
+    features: Sequence[str],
+    max_reference_rows: int | None = None,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (reference, current) frames of the signal report.
+
+    reference: training window rows with the feature columns, optionally `probability` and `label`
+      (out-of-sample predictions, e.g. the holdout: they define the reference calibration).
+    current: drift window rows (features + `probability`).
+    calibration: matured rows of the calibration window (`probability`, `label`), or None.
+    """
+    features = list(features)
+    ref = reference.loc[:, features].astype(float)
+    if max_reference_rows and len(ref) > max_reference_rows:
+        ref = ref.sample(n=max_reference_rows, random_state=seed).sort_index()
+    ref = ref.copy()
+    has_ref_prob = PROBABILITY in reference.columns
+    has_ref_label = has_ref_prob and LABEL in reference.columns
+    ref[PROBABILITY] = reference.loc[ref.index, PROBABILITY].astype(float) if has_ref_prob else np.nan
+    if has_ref_label:
+        ref[CAL_PROBABILITY] = ref[PROBABILITY]
+        ref[CAL_LABEL] = reference.loc[ref.index, LABEL].astype(float)
+    else:
+        ref[CAL_PROBABILITY] = np.nan
+        ref[CAL_LABEL] = np.nan
+
+    cur = current.loc[:, features].astype(float).copy()
+    cur[PROBABILITY] = current[PROBABILITY].astype(float) if PROBABILITY in current else np.nan
+    cur[CAL_PROBABILITY] = np.nan
+    cur[CAL_LABEL] = np.nan
+    if calibration is not None and not calibration.empty:
+        cal = pd.DataFrame(
+            {
+                CAL_PROBABILITY: calibration[PROBABILITY].astype(float).to_numpy(),
+                CAL_LABEL: calibration[LABEL].astype(float).to_numpy(),
+            }
+        )
+        for c in [*features, PROBABILITY]:
+            cal[c] = np.nan
+        cur = pd.concat([cur.reset_index(drop=True), cal[cur.columns]], ignore_index=True)
+    return ref.reset_index(drop=True), cur.reset_index(drop=True)
+
+
+def build_signal_report(
+    features: Sequence[str],
+    settings: MonitoringSettings,
+    with_prediction: bool,
+    with_calibration: bool,
+    ece_limit: float | None = None,
+):
+    """The Evidently Report: drifted-columns share, per-feature and prediction drift, calibration metrics."""
+    from evidently import Report
+    from evidently.metrics import DriftedColumnsCount, ValueDrift
+    from evidently.tests import lte
+
+    from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
+
+    method, threshold = settings.drift_method, settings.drift_threshold
+    metrics: list = []
+    if features:
+        metrics.append(
+            DriftedColumnsCount(
+                columns=list(features), method=method, threshold=threshold,
+                drift_share=settings.drift_share_alert,
+            )
+        )
+        metrics += [ValueDrift(column=c, method=method, threshold=threshold) for c in features]
+    if with_prediction:
+        metrics.append(ValueDrift(column=PROBABILITY, method=method, threshold=threshold))
+    if with_calibration:
+        cal = {"probability_column": CAL_PROBABILITY, "label_column": CAL_LABEL, "n_bins": settings.n_bins}
+        ece_tests = [lte(ece_limit)] if ece_limit is not None else None
+        metrics += [ExpectedCalibrationError(**cal, tests=ece_tests), BrierScore(**cal), LogLoss(**cal)]
+    return Report(metrics, include_tests=True)
+
+
+def _datasets(ref: pd.DataFrame, cur: pd.DataFrame):
+    from evidently import DataDefinition, Dataset
+
+    cols = list(cur.columns)
+    definition = DataDefinition(numerical_columns=cols)
+    return (
+        Dataset.from_pandas(ref[cols], data_definition=definition),
+        Dataset.from_pandas(cur[cols], data_definition=definition),
+    )
+
+
+def _parse_drift(report_dict: Mapping[str, Any]) -> tuple[dict[str, float], set[str]]:
+    """Per-column drift scores and the columns whose Evidently drift test failed."""
+    scores: dict[str, float] = {}
+    for m in report_dict.get("metrics", []):
+        cfg = m.get("config", {})
+        if cfg.get("type", "").endswith(":ValueDrift"):
+            scores[cfg["column"]] = float(m["value"])
+    drifted = set()
+    for t in report_dict.get("tests", []):
+        params = t.get("metric_config", {}).get("params", {})
+        if params.get("type", "").endswith(":ValueDrift") and t.get("status") == "FAIL":
+            drifted.add(params["column"])
+    return scores, drifted
+
+
+def compute_signal_status(s: SignalSummary, settings: MonitoringSettings) -> tuple[str, list[str]]:
+    """OK / WARN / ALERT from the thresholds, with one human-readable reason per finding."""
+    status, reasons = OK, []
+    if s.drift_share is not None:
+        named = ", ".join(s.drifted_features[:10]) or "none"
+        if s.drift_share >= settings.drift_share_alert:
+            status = worst_status(status, ALERT)
+            reasons.append(f"feature drift share {s.drift_share:.2f} >= {settings.drift_share_alert} ({named})")
+        elif s.drift_share >= settings.drift_share_warn:
+            status = worst_status(status, WARN)
+            reasons.append(f"feature drift share {s.drift_share:.2f} >= {settings.drift_share_warn} ({named})")
+    if s.prediction_drifted:
+        status = worst_status(status, settings.prediction_drift_status)
+        reasons.append(f"prediction drift score {s.prediction_drift_score:.3f} ({s.drift_method})")
+    if s.ece is not None:
+        excess = s.ece - (s.ece_reference or 0.0)
+        significant = s.ece_pvalue is None or s.ece_pvalue < settings.ece_pvalue
+        where = f"ECE {s.ece:.3f} vs reference {s.ece_reference or 0.0:.3f}, consistency p={s.ece_pvalue:.4f}"
+        if significant and excess >= settings.ece_alert:
+            status = worst_status(status, ALERT)
+            reasons.append(f"calibration: {where}")
+        elif significant and excess >= settings.ece_warn:
+            status = worst_status(status, WARN)
+            reasons.append(f"calibration: {where}")
+    if s.brier is not None and s.brier_reference is not None and s.brier - s.brier_reference >= settings.brier_warn:
+        status = worst_status(status, WARN)
+        reasons.append(f"Brier {s.brier:.4f} vs reference {s.brier_reference:.4f}")
+    return status, reasons
+
+
+def compute_signal_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    calibration: pd.DataFrame | None,
+    settings: MonitoringSettings,
+    features: Sequence[str] | None = None,
+    holdout_metrics: Mapping[str, float] | None = None,
+    max_reference_rows: int | None = 50_000,
+    run_info: Mapping[str, Any] | None = None,
+):
+    """Run the signal report; returns (Evidently snapshot, SignalSummary).
+
+    `run_info` goes to Evidently's `Report.run` (timestamp, name, tags, metadata).
+
+    `holdout_metrics` ({"ece", "brier", "log_loss"}) stand in for the reference calibration when the
+    reference frame has no out-of-sample `probability` + `label` columns.
+    """
+    feats = list(features) if features is not None else compute_feature_columns(reference, current)
+    n_current = int(len(current))
+    judge_drift = n_current >= settings.min_current_rows
+    cal = None
+    if calibration is not None and not calibration.empty:
+        cal = calibration.dropna(subset=[PROBABILITY, LABEL])
+    n_cal = 0 if cal is None else int(len(cal))
+    judge_cal = n_cal >= settings.min_calibration_rows
+
+    ref_df, cur_df = compute_signal_frames(
+        reference, current if judge_drift else current.iloc[0:0], cal if judge_cal else None, feats,
+        max_reference_rows=max_reference_rows,
+    )
+    with_prediction = judge_drift and ref_df[PROBABILITY].notna().any() and cur_df[PROBABILITY].notna().any()
+
+    holdout = dict(holdout_metrics or {})
+    ref_cal = ref_df[[CAL_PROBABILITY, CAL_LABEL]].dropna()
+    if len(ref_cal):
+        ece_ref = compute_ece(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL], settings.n_bins)
+        brier_ref = compute_brier(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL])
+        ll_ref = compute_log_loss(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL])
+        rel_ref = compute_reliability_curve(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL], settings.n_bins)
+    else:
+        ece_ref, brier_ref, ll_ref = holdout.get("ece"), holdout.get("brier"), holdout.get("log_loss")
+        rel_ref = pd.DataFrame()
+
+    ece_limit = (ece_ref or 0.0) + settings.ece_alert if judge_cal else None
+    report = build_signal_report(
+        feats if judge_drift else [], settings, with_prediction, judge_cal, ece_limit=ece_limit
+    )
+    ref_ds, cur_ds = _datasets(ref_df, cur_df)
+    snapshot = report.run(current_data=cur_ds, reference_data=ref_ds, **dict(run_info or {}))
+    rd = snapshot.dict()
+    scores, drifted = _parse_drift(rd)
+
+    kwargs: dict[str, Any] = {}
+    if judge_drift and feats:
+        drifted_feats = [f for f in feats if f in drifted]
+        kwargs.update(
+            drift_scores={f: scores[f] for f in feats if f in scores},
+            drifted_features=sorted(drifted_feats, key=lambda f: -scores.get(f, 0.0)),
+            drift_share=len(drifted_feats) / len(feats),
+        )
+    if with_prediction:
+        kwargs.update(prediction_drift_score=scores.get(PROBABILITY), prediction_drifted=PROBABILITY in drifted)
+    if judge_cal:
+        p, y = cal[PROBABILITY].to_numpy(float), cal[LABEL].to_numpy(float)
+        kwargs.update(
+            ece=compute_ece(p, y, settings.n_bins),
+            ece_pvalue=compute_ece_consistency_pvalue(p, y, settings.n_bins),
+            brier=compute_brier(p, y),
+            log_loss=compute_log_loss(p, y),
+            reliability_current=compute_reliability_curve(p, y, settings.n_bins).to_dict("records"),
+        )
+    summary = SignalSummary(
+        n_reference=int(len(ref_df)), n_current=n_current if judge_drift else 0, n_calibration=n_cal,
+        features=feats, drift_method=settings.drift_method, drift_threshold=settings.drift_threshold,
+        ece_reference=_finite(ece_ref), brier_reference=_finite(brier_ref), log_loss_reference=_finite(ll_ref),
+        reliability_reference=rel_ref.to_dict("records"), **kwargs,
+    )
+    status, reasons = compute_signal_status(summary, settings)
+    if not judge_drift:
+        reasons.append(f"drift not judged: {n_current} rows < min_current_rows={settings.min_current_rows}")
+    if not judge_cal:
+        reasons.append(
+            f"calibration not judged: {n_cal} matured rows < min_calibration_rows={settings.min_calibration_rows}"
+        )
+    return snapshot, SignalSummary(**{**summary.to_dict(), "status": status, "reasons": reasons})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# forecast coverage
+
+
+@dataclass(frozen=True)
+class ForecastSummary:
+    """Band coverage and pinball loss of the matured forecasts per portfolio and horizon."""
+
+    per_series: list[dict] = field(default_factory=list)
+    coverage: float | None = None
+    """The coverage of the series furthest from the nominal level."""
+    pinball: float | None = None
+    n_current: int = 0
+    status: str = OK
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _series_key(portfolio: str, horizon: int) -> str:
+    return f"{portfolio}_h{int(horizon)}"
+
+
+def compute_forecast_frames(
+    evaluations: pd.DataFrame, window: int
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(reference, current, series keys): per (portfolio, horizon) the last `window` evaluations by `as_of`
+    are current and the earlier ones reference; columns `covered_<key>` and `pinball_<key>`."""
+    ev = evaluations.sort_values(["portfolio", "horizon_days", "as_of"])
+    parts_ref, parts_cur, keys = [], [], []
+    for (portfolio, horizon), g in ev.groupby(["portfolio", "horizon_days"], sort=True):
+        key = _series_key(portfolio, horizon)
+        keys.append(key)
+        frame = pd.DataFrame(
+            {f"covered_{key}": g["covered"].astype(float).to_numpy(),
+             f"pinball_{key}": g["pinball"].astype(float).to_numpy()}
+        )
+        parts_cur.append(frame.iloc[-window:])
+        parts_ref.append(frame.iloc[:-window])
+    ref = pd.concat(parts_ref, ignore_index=True) if parts_ref else pd.DataFrame()
+    cur = pd.concat(parts_cur, ignore_index=True) if parts_cur else pd.DataFrame()
+    return ref, cur, keys
+
+
+def compute_forecast_report(
+    evaluations: pd.DataFrame, settings: MonitoringSettings, run_info: Mapping[str, Any] | None = None
+):
+    """Run the forecast coverage report; returns (Evidently snapshot or None, ForecastSummary)."""
+    if evaluations.empty:
+        return None, ForecastSummary(reasons=["no matured forecast evaluations yet"])
+    from evidently import Report
+    from evidently.metrics import MeanValue
+    from evidently.tests import gte, lte
+
+    ref, cur, keys = compute_forecast_frames(evaluations, settings.coverage_window)
+    lo = settings.nominal_coverage - settings.coverage_alert
+    hi = settings.nominal_coverage + settings.coverage_alert
+    metrics = []
+    for k in keys:
+        metrics.append(MeanValue(column=f"covered_{k}", tests=[gte(lo), lte(hi)]))
+        metrics.append(MeanValue(column=f"pinball_{k}", tests=[]))
+    if ref.empty:
+        ref = cur.copy()  # no history yet: compare the window with itself (keeps one report shape)
+    ref_ds, cur_ds = _datasets(ref[cur.columns], cur)
+    snapshot = Report(metrics, include_tests=True).run(
+        current_data=cur_ds, reference_data=ref_ds, **dict(run_info or {})
+    )
+
+    per_series, status, reasons = [], OK, []
+    worst_gap, worst_cov, pinballs = -1.0, None, []
+    for k in keys:
+        c = cur[f"covered_{k}"].dropna()
+        r = ref[f"covered_{k}"].dropna()
+        pb = cur[f"pinball_{k}"].dropna()
+        row = {
+            "series": k, "n": int(len(c)), "coverage": _finite(c.mean()),
+            "coverage_reference": _finite(r.mean()) if len(r) else None,
+            "pinball": _finite(pb.mean()), "pinball_reference": _finite(ref[f"pinball_{k}"].dropna().mean()),
+        }
+        per_series.append(row)
+        if row["coverage"] is None or row["n"] < settings.min_coverage_rows:
+            reasons.append(f"{k}: coverage not judged ({row['n']} < {settings.min_coverage_rows} evaluations)")
+            continue
+        gap = abs(row["coverage"] - settings.nominal_coverage)
+        pinballs.append(row["pinball"])
+        if gap > worst_gap:
+            worst_gap, worst_cov = gap, row["coverage"]
+        msg = f"{k}: band coverage {row['coverage']:.3f} vs nominal {settings.nominal_coverage:.2f}"
+        if gap >= settings.coverage_alert:
+            status = worst_status(status, ALERT)
+            reasons.append(msg)
+        elif gap >= settings.coverage_warn:
+            status = worst_status(status, WARN)
+            reasons.append(msg)
+    summary = ForecastSummary(
+        per_series=per_series, coverage=worst_cov,
+        pinball=_finite(np.mean(pinballs)) if pinballs else None,
+        n_current=int(cur.notna().any(axis=1).sum()), status=status, reasons=reasons,
+    )
+    return snapshot, summary
+
+
+__all__ = [
+    "ALERT",
+    "OK",
+    "WARN",
+    "ForecastSummary",
+    "SignalSummary",
+    "build_signal_report",
+    "compute_feature_columns",
+    "compute_forecast_frames",
+    "compute_forecast_report",
+    "compute_signal_frames",
+    "compute_signal_report",
+    "compute_signal_status",
+    "worst_status",
+]

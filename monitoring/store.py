@@ -1,0 +1,380 @@
+"""Monitoring I/O: windows from the warehouse, the model's reference from MLflow, reports on disk,
+the local Evidently workspace, and the `monitoring_runs` summary table."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from stores.warehouse import transaction, upsert, utcnow
+
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+"""Convention with the signal trainer: the registered version's MLflow run holds this parquet file:
+training-window rows (a sample is fine) with the model's feature columns, plus `probability` and `label`
+on the out-of-sample (holdout) rows. Optional `symbol`, `date`, `split` columns are ignored by the drift."""
+HOLDOUT_METRIC_KEYS = {
+    "ece": ("holdout_ece", "holdout.ece", "ece"),
+    "brier": ("holdout_brier", "holdout.brier", "brier"),
+    "log_loss": ("holdout_log_loss", "holdout.log_loss", "log_loss"),
+}
+_KEYS = ("model", "version", "date")
+
+
+class ReferenceUnavailable(RuntimeError):
+    """The model version has no reference window (no artifact and none passed in)."""
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+
+
+# -- windows from the warehouse -------------------------------------------------------------------------
+
+
+def load_latest_signal_date(con: duckdb.DuckDBPyConnection, date: dt.date | None = None) -> dt.date | None:
+    """The latest date with signals (at or before `date` when given)."""
+    if not _has_table(con, "signals"):
+        return None
+    if date is None:
+        row = con.execute("SELECT max(date) FROM signals").fetchall()[0]
+    else:
+        row = con.execute("SELECT max(date) FROM signals WHERE date <= ?", [date]).fetchall()[0]
+    return row[0]
+
+
+def load_scored_models(con: duckdb.DuckDBPyConnection, date: dt.date) -> list[tuple[str, str]]:
+    """(model_name, model_version) pairs that scored `date`."""
+    if not _has_table(con, "signals"):
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT model_name, CAST(model_version AS VARCHAR) FROM signals WHERE date = ? ORDER BY 1, 2",
+        [date],
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _signal_dates(con, model: str, version: str, date: dt.date) -> list[dt.date]:
+    rows = con.execute(
+        """SELECT DISTINCT date FROM signals
+           WHERE model_name = ? AND CAST(model_version AS VARCHAR) = ? AND date <= ? ORDER BY date""",
+        [model, version, date],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def load_signal_windows(
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    version: str,
+    date: dt.date,
+    *,
+    drift_sessions: int,
+    calibration_sessions: int,
+    horizon: int,
+    entry_lag: int = 1,
+    feature_set: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(drift window, calibration window) of one model version as of `date`.
+
+    Drift window: the last `drift_sessions` scored dates <= `date`, signals joined to their features.
+    Calibration window: the last `calibration_sessions` scored dates whose label had matured by `date`
+    (the label spans the `horizon` sessions after the entry, `entry_lag` sessions after the date), joined
+    to `labels` for that horizon.
+    """
+    dates = _signal_dates(con, model, version, date)
+    drift_dates = dates[-drift_sessions:] if drift_sessions > 0 else []
+    matured = dates[: max(0, len(dates) - (horizon + entry_lag))]
+    cal_dates = matured[-calibration_sessions:] if calibration_sessions > 0 else []
+
+    current = pd.DataFrame(columns=["symbol", "date", "probability"])
+    if drift_dates:
+        feat_join, feat_cols = "", ""
+        params: list[Any] = [model, version, drift_dates[0], drift_dates[-1]]
+        if _has_table(con, "features"):
+            cols = [c for c in _columns(con, "features") if c not in ("symbol", "date", "feature_set")]
+            feat_cols = "".join(f', f."{c}"' for c in cols)
+            feat_join = "LEFT JOIN features f ON f.symbol = s.symbol AND f.date = s.date"
+            if feature_set is not None and "feature_set" in _columns(con, "features"):
+                feat_join += " AND f.feature_set = ?"
+                params.insert(0, feature_set)
+        current = con.execute(
+            f"""SELECT s.symbol, s.date, s.probability{feat_cols}
+                FROM signals s {feat_join}
+                WHERE s.model_name = ? AND CAST(s.model_version AS VARCHAR) = ? AND s.date BETWEEN ? AND ?
+                ORDER BY s.date, s.symbol""",
+            params,
+        ).df()
+
+    calibration = pd.DataFrame(columns=["symbol", "date", "probability", "label"])
+    if cal_dates and _has_table(con, "labels"):
+        calibration = con.execute(
+            """SELECT s.symbol, s.date, s.probability, CAST(l.label AS DOUBLE) AS label
+               FROM signals s JOIN labels l ON l.symbol = s.symbol AND l.date = s.date AND l.horizon = ?
+               WHERE s.model_name = ? AND CAST(s.model_version AS VARCHAR) = ? AND s.date BETWEEN ? AND ?
+                 AND l.label IS NOT NULL
+               ORDER BY s.date, s.symbol""",
+            [horizon, model, version, cal_dates[0], cal_dates[-1]],
+        ).df()
+    return current, calibration
+
+
+def load_forecast_evaluations(con: duckdb.DuckDBPyConnection, date: dt.date) -> tuple[pd.DataFrame, str]:
+    """Matured forecast evaluations with `as_of <= date`, and the forecast model version that made them."""
+    if not _has_table(con, "forecast_evaluations"):
+        return pd.DataFrame(columns=["as_of", "portfolio", "horizon_days", "covered", "pinball"]), "n/a"
+    ev = con.execute(
+        """SELECT as_of, portfolio, horizon_days, realized, p05, p50, p95, covered, pinball
+           FROM forecast_evaluations WHERE as_of <= ? ORDER BY portfolio, horizon_days, as_of""",
+        [date],
+    ).df()
+    version = "n/a"
+    if _has_table(con, "forecasts") and "model_version" in _columns(con, "forecasts"):
+        row = con.execute(
+            "SELECT CAST(model_version AS VARCHAR) FROM forecasts WHERE as_of <= ? ORDER BY as_of DESC LIMIT 1",
+            [date],
+        ).fetchall()
+        if row and row[0][0] is not None:
+            version = row[0][0]
+    return ev, version
+
+
+# -- the model's reference (MLflow) ---------------------------------------------------------------------
+
+
+def load_reference(target, model_name: str, version: str) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The reference frame (REFERENCE_ARTIFACT) and holdout metrics of a registered model version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from registry.core import configure
+
+    client = configure(target)
+    try:
+        mv = client.get_model_version(model_name, str(version))
+    except MlflowException as exc:
+        raise ReferenceUnavailable(f"{model_name} v{version} is not registered in MLflow: {exc}") from exc
+    if not mv.run_id:
+        raise ReferenceUnavailable(f"{model_name} v{version} has no MLflow run")
+    run = client.get_run(mv.run_id)
+    holdout: dict[str, float] = {}
+    for key, names in HOLDOUT_METRIC_KEYS.items():
+        for name in names:
+            if name in run.data.metrics:
+                holdout[key] = float(run.data.metrics[name])
+                break
+    try:
+        local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=REFERENCE_ARTIFACT)
+    except (MlflowException, OSError) as exc:
+        raise ReferenceUnavailable(
+            f"{model_name} v{version} (run {mv.run_id}) has no {REFERENCE_ARTIFACT} artifact: the signal trainer "
+            "logs the training window there; re-train, or pass the reference frame explicitly"
+        ) from exc
+    return pd.read_parquet(local), holdout
+
+
+def log_reference_artifact(frame: pd.DataFrame, tmp_dir: Path) -> None:
+    """For the trainer, inside its active MLflow run: log `frame` as REFERENCE_ARTIFACT."""
+    import mlflow
+
+    path = Path(tmp_dir) / Path(REFERENCE_ARTIFACT).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+
+
+# -- report files ----------------------------------------------------------------------------------------
+
+
+def report_dir(reports_root: Path, model: str, date: dt.date) -> Path:
+    """$FORESIGHT_HOME/reports/<model>/<date>/"""
+    return Path(reports_root) / model / date.isoformat()
+
+
+def save_report_files(
+    snapshot, summary: Mapping[str, Any], reports_root: Path, model: str, date: dt.date, keep_html: int = 1
+) -> tuple[Path | None, Path]:
+    """Write report.html + report.json (Evidently) + summary.json; keep HTML only for the newest dates."""
+    out = report_dir(reports_root, model, date)
+    out.mkdir(parents=True, exist_ok=True)
+    html_path = None
+    if snapshot is not None:
+        html_path = out / "report.html"
+        snapshot.save_html(str(html_path))
+        snapshot.save_json(str(out / "report.json"))
+    json_path = out / "summary.json"
+    json_path.write_text(json.dumps(summary, indent=2, default=str, sort_keys=True))
+    prune_html(Path(reports_root) / model, keep_html)
+    return (html_path if html_path is not None and html_path.exists() else None), json_path
+
+
+def prune_html(model_dir: Path, keep: int) -> list[Path]:
+    """Delete report.html of all but the newest `keep` date folders (JSON stays); returns what went."""
+    dated = sorted(p for p in Path(model_dir).iterdir() if p.is_dir() and (p / "report.html").exists())
+    gone = []
+    for d in dated[: max(0, len(dated) - max(keep, 0))]:
+        (d / "report.html").unlink()
+        gone.append(d / "report.html")
+    return gone
+
+
+# -- Evidently workspace ---------------------------------------------------------------------------------
+
+
+def _dashboard_panels(kind: str) -> list:
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+
+    if kind == "signal":
+        return [
+            line_plot_panel(
+                title="Share of drifted features",
+                values=[PanelMetric(legend="share", metric="DriftedColumnsCount",
+                                    metric_labels={"value_type": "share"})],
+                size="half",
+            ),
+            line_plot_panel(
+                title="Prediction drift (probability)",
+                values=[PanelMetric(legend="drift score", metric="ValueDrift",
+                                    metric_labels={"column": "probability"})],
+                size="half",
+            ),
+            line_plot_panel(
+                title="Calibration: ECE, Brier, log-loss (matured window)",
+                values=[
+                    PanelMetric(legend="ECE", metric="ExpectedCalibrationError"),
+                    PanelMetric(legend="Brier", metric="BrierScore"),
+                    PanelMetric(legend="log-loss", metric="LogLoss"),
+                ],
+            ),
+        ]
+    return [
+        line_plot_panel(
+            title="Forecast band coverage (p05-p95, nominal 0.90)",
+            values=[PanelMetric(legend="coverage {{column}}", metric="MeanValue")],
+        ),
+    ]
+
+
+def add_to_workspace(
+    workspace_path: Path, project_name: str, snapshot, kind: str, replace_run_id: str | None = None
+) -> tuple[str, str]:
+    """Add the run to the project `project_name` (created with its dashboard on first use).
+
+    `replace_run_id` (the run added by an earlier monitoring of the same model/version/date) is deleted
+    first so that re-runs do not duplicate points on the dashboard. Returns (project id, run id).
+    """
+    from evidently.ui.workspace import Workspace
+
+    ws = Workspace.create(str(workspace_path))
+    found = ws.search_project(project_name)
+    if found:
+        project = found[0]
+    else:
+        project = ws.create_project(project_name, description=f"Foresight monitoring of {project_name}")
+        for panel in _dashboard_panels(kind):
+            project.dashboard.add_panel(panel)
+    if replace_run_id:
+        with contextlib.suppress(Exception):  # a run already gone is what we want
+            ws.delete_run(project.id, replace_run_id)
+    ref = ws.add_run(project.id, snapshot, include_data=False)
+    return str(project.id), str(ref.id)
+
+
+# -- monitoring_runs -------------------------------------------------------------------------------------
+
+
+def load_workspace_run_id(con: duckdb.DuckDBPyConnection, model: str, version: str, date: dt.date) -> str | None:
+    rows = con.execute(
+        "SELECT workspace_run_id FROM monitoring_runs WHERE model = ? AND version = ? AND date = ?",
+        [model, version, date],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def save_monitoring_run(con: duckdb.DuckDBPyConnection, row: Mapping[str, Any]) -> None:
+    """Upsert one summary row (re-runs of the same model/version/date replace it)."""
+    frame = pd.DataFrame([{**row, "created_at": row.get("created_at") or utcnow()}])
+    if "summary" in frame and not isinstance(frame.loc[0, "summary"], str):
+        frame["summary"] = [json.dumps(row["summary"], default=str, sort_keys=True)]
+    with transaction(con):
+        upsert(con, "monitoring_runs", frame, _KEYS, ignore_in_compare=("created_at", "workspace_run_id"))
+
+
+def load_monitoring_runs(
+    con: duckdb.DuckDBPyConnection, model: str | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """monitoring_runs, newest first (optionally one model)."""
+    sql = "SELECT * FROM monitoring_runs"
+    params: list[Any] = []
+    if model:
+        sql += " WHERE model = ?"
+        params.append(model)
+    sql += " ORDER BY date DESC, model, version"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return con.execute(sql, params).df()
+
+
+def load_latest_monitoring(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """For the dashboard: the newest monitoring row per model (status, drift share, ECE, coverage, report).
+
+    Returns [] when monitoring never ran (or the table does not exist yet).
+    """
+    if not _has_table(con, "monitoring_runs"):
+        return []
+    df = con.execute(
+        """SELECT model, version, date, status, drift_share, ece, ece_reference, coverage, pinball,
+                  prediction_drift, drifted_features, reasons, report_path, json_path, created_at
+           FROM monitoring_runs
+           QUALIFY row_number() OVER (PARTITION BY model ORDER BY date DESC, created_at DESC) = 1
+           ORDER BY model"""
+    ).df()
+    out = []
+    for rec in df.to_dict("records"):
+        clean = {}
+        for k, v in rec.items():
+            if isinstance(v, float) and v != v:
+                v = None
+            elif k == "drifted_features":
+                v = list(v) if v is not None else []
+            elif isinstance(v, pd.Timestamp):
+                v = v.to_pydatetime()
+            clean[k] = v
+        if isinstance(clean.get("date"), dt.datetime):
+            clean["date"] = clean["date"].date()
+        out.append(clean)
+    return out
+
+
+__all__: Sequence[str] = [
+    "REFERENCE_ARTIFACT",
+    "ReferenceUnavailable",
+    "add_to_workspace",
+    "load_forecast_evaluations",
+    "load_latest_monitoring",
+    "load_latest_signal_date",
+    "load_monitoring_runs",
+    "load_reference",
+    "load_scored_models",
+    "load_signal_windows",
+    "load_workspace_run_id",
+    "log_reference_artifact",
+    "prune_html",
+    "report_dir",
+    "save_monitoring_run",
+    "save_report_files",
+]
