@@ -39,15 +39,32 @@ def ensure_contract_tables(warehouse: Warehouse) -> None:
                 con.execute(ddl)
 
 
-def _columns(con, table: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-        [table]).fetchall()]
+def _columns(con, table: str) -> list[tuple[str, str, str]]:
+    return [tuple(r) for r in con.execute(
+        "SELECT column_name, is_nullable, data_type FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position", [table]).fetchall()]
 
 
-def _fit(con, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+def _default(dtype: str):
+    if dtype in ("VARCHAR", "JSON"):
+        return "{}" if dtype == "JSON" else "test"
+    if dtype == "BOOLEAN":
+        return False
+    if dtype.startswith("TIMESTAMP"):
+        return utcnow()
+    if dtype == "DATE":
+        return dt.date(2000, 1, 1)
+    return 0
+
+
+def fit_columns(con, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep the table's columns; fill NOT NULL columns other areas added with a neutral value."""
     cols = _columns(con, table)
-    return frame[[c for c in frame.columns if c in cols]]
+    out = frame[[c for c in frame.columns if c in {n for n, _, _ in cols}]].copy()
+    for name, nullable, dtype in cols:
+        if name not in out.columns and nullable == "NO":
+            out[name] = _default(dtype)
+    return out
 
 
 def signal_rows(dates: list[dt.date], symbols: list[str] = SYMBOLS, version: str = "1", seed: int = 0) -> pd.DataFrame:
@@ -78,8 +95,8 @@ def write_night(warehouse: Warehouse, date: dt.date, symbols: list[str] = SYMBOL
                         "p95": 1.1, "start_equity": 1.0, "model_name": "foresight-forecast", "model_version": "1"}
                        for h in (5, 21)])
     with warehouse.session() as con, transaction(con):
-        upsert(con, "bars", _fit(con, "bars", bars), ["symbol", "date"])
-        upsert(con, "signals", _fit(con, "signals", signal_rows([date], symbols, seed=seed)),
+        upsert(con, "bars", fit_columns(con, "bars", bars), ["symbol", "date"])
+        upsert(con, "signals", fit_columns(con, "signals", signal_rows([date], symbols, seed=seed)),
                ["symbol", "date", "model_name", "model_version"])
-        upsert(con, "regimes", _fit(con, "regimes", regime), ["universe", "date", "model_version"])
-        upsert(con, "forecasts", _fit(con, "forecasts", fc), ["as_of", "portfolio", "horizon_days"])
+        upsert(con, "regimes", fit_columns(con, "regimes", regime), ["universe", "date", "model_version"])
+        upsert(con, "forecasts", fit_columns(con, "forecasts", fc), ["as_of", "portfolio", "horizon_days"])

@@ -1,0 +1,29 @@
+"""`foresight deploy`: serve the Prefect deployments with their cron schedules."""
+
+from __future__ import annotations
+
+import typer
+
+from foresight.commands.common import console
+
+
+def deploy(
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the deployments and schedules, serve nothing"),
+) -> None:
+    """Register `nightly` (weekdays 22:30 New York), `train-signals` (weekly) and `monitor` (daily) with the
+    Prefect API and run their schedules while this process lives. With a server (`prefect server start`,
+    then PREFECT_API_URL=http://127.0.0.1:4200/api) they show in the Prefect UI with their schedules."""
+    from rich.table import Table
+
+    from flows.deploy import SCHEDULES, TIMEZONE, serve_deployments
+
+    t = Table(title=f"Prefect deployments (cron in {TIMEZONE})")
+    for col in ("flow", "deployment", "cron", "when"):
+        t.add_column(col)
+    for s in SCHEDULES:
+        t.add_row(s.flow, s.name, s.cron, s.description)
+    console.print(t)
+    if dry_run:
+        return
+    console.print("serving; Ctrl-C to stop")
+    serve_deployments()
