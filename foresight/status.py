@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from typing import TYPE_CHECKING, Any
 
 from stores.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from foresight.settings import Settings
 
 # Tables shown with their row counts when they exist (later capabilities add theirs).
 COUNTED_TABLES = (
@@ -13,13 +18,31 @@ COUNTED_TABLES = (
 )
 
 
-def load_status(warehouse: Warehouse, last_runs: int = 5) -> dict[str, Any]:
-    """Read-only summary of the warehouse as a JSON-ready dict."""
-    if not warehouse.path.exists():
-        return {"warehouse": str(warehouse.path), "exists": False}
+def _strip_userinfo(uri: str) -> str:
+    """`scheme://user:password@host` -> `scheme://***@host` (tracking URIs may carry credentials)."""
+    return re.sub(r"(?<=://)[^/@]+@", "***@", uri)
+
+
+def compute_settings_summary(settings: Settings) -> dict[str, Any]:
+    """The settings worth showing, with no secret in them (only whether a key is set)."""
+    return {
+        "home": str(settings.home),
+        "calendar": settings.calendar,
+        "mlflow_tracking_uri": _strip_userinfo(settings.mlflow.tracking_uri),
+        "mongodb_uri_set": settings.mongodb.uri is not None,
+        "alphavantage_key_set": settings.alphavantage.api_key is not None,
+    }
+
+
+def load_status(warehouse: Warehouse, last_runs: int = 5, settings: Settings | None = None) -> dict[str, Any]:
+    """Read-only summary of the warehouse as a JSON-ready dict (plus a secret-free settings summary)."""
+    out: dict[str, Any] = {"warehouse": str(warehouse.path), "exists": warehouse.path.exists()}
+    if settings is not None:
+        out["settings"] = compute_settings_summary(settings)
+    if not out["exists"]:
+        return out
     with warehouse.session(read_only=True) as con:
         existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        out: dict[str, Any] = {"warehouse": str(warehouse.path), "exists": True}
         out["schema_version"] = (
             con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] if "schema_version" in existing else 0
         )
@@ -42,21 +65,29 @@ def load_status(warehouse: Warehouse, last_runs: int = 5) -> dict[str, Any]:
             ).fetchall()
         ]
         out["quarantine_by_reason"] = dict(
-            con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall()
+            con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC, 1").fetchall()
+        )
+        out["quarantine_by_symbol"] = dict(
+            con.execute(
+                "SELECT coalesce(symbol, '?'), count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall()
         )
         out["data_quality_by_check"] = dict(
-            con.execute('SELECT "check", count(*) FROM data_quality GROUP BY 1 ORDER BY 2 DESC').fetchall()
+            con.execute('SELECT "check", count(*) FROM data_quality GROUP BY 1 ORDER BY 2 DESC, 1').fetchall()
         )
         out["last_ingest_runs"] = [
             {
                 "run_id": r[0], "source": r[1], "status": r[2], "started_at": str(r[3]),
                 "finished_at": str(r[4]) if r[4] else None, "rows_read": r[5], "rows_accepted": r[6],
                 "rows_quarantined": r[7], "rows_inserted": r[8], "rows_updated": r[9], "message": r[10],
+                "flags": r[11], "rows_unchanged": r[12],
+                "quarantined_by_reason": json.loads(r[13]).get("quarantined_by_reason", {}) if r[13] else {},
+                "flags_by_check": json.loads(r[13]).get("flags_by_check", {}) if r[13] else {},
             }
             for r in con.execute(
                 """
                 SELECT run_id, source, status, started_at, finished_at, rows_read, rows_accepted,
-                       rows_quarantined, rows_inserted, rows_updated, message
+                       rows_quarantined, rows_inserted, rows_updated, message, flags, rows_unchanged, report
                 FROM ingest_runs ORDER BY started_at DESC LIMIT ?
                 """,
                 [last_runs],

@@ -151,9 +151,12 @@ def classify_payload_error(
         return AlphaVantageRateLimited(symbol, redact(f"Alpha Vantage rate limit: {payload['Note']}"))
     if "Information" in payload:
         info = str(payload["Information"])
-        if "premium" in info.lower():
+        low = info.lower()
+        if any(w in low for w in ("rate limit", "call frequency", "requests per", "calls per")):
+            return AlphaVantageRateLimited(symbol, redact(f"Alpha Vantage rate limit: {info}"))
+        if "premium endpoint" in low or "premium function" in low:
             return AlphaVantagePremiumOnly(symbol, redact(f"Alpha Vantage premium endpoint: {info}"))
-        return AlphaVantageRateLimited(symbol, redact(f"Alpha Vantage information: {info}"))
+        return AlphaVantageInvalidRequest(symbol, redact(f"Alpha Vantage information: {info}"))
     return None
 
 

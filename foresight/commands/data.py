@@ -64,6 +64,8 @@ def ingest(
         sym_list = [x.strip().upper() for x in symbols.split(",") if x.strip()]
         src = AlphaVantageSource(sym_list, s.alphavantage, ctx.warehouse)
         total = len(sym_list)
+    import duckdb
+
     with progress_bar(f"ingest {source.value}", total) as bar:
         try:
             report = run_ingest(
@@ -71,9 +73,21 @@ def ingest(
             )
         except ValueError as exc:
             raise fail(str(exc), 2) from exc
+        except duckdb.IOException as exc:
+            raise fail(f"cannot open the warehouse {ctx.warehouse.path}: {exc}", 1) from exc
     print_ingest_report(report)
+    saved = save_ingest_report(report, s.reports_dir)
+    console.print(f"report stored in ingest_runs (run {report.run_id}) and {saved}")
     if report.status == "partial":
         raise typer.Exit(3)
+
+
+def save_ingest_report(report, reports_dir: Path) -> Path:
+    """Write the run's report as JSON under reports/ingest/ (it is also in `ingest_runs.report`)."""
+    out = reports_dir / "ingest" / f"{report.run_id}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.to_json())
+    return out
 
 
 def print_ingest_report(report) -> None:
@@ -100,7 +114,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="print machine-rea
     from foresight.status import load_status
 
     ctx = build_context()
-    info = load_status(ctx.warehouse)
+    info = load_status(ctx.warehouse, settings=ctx.settings)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
@@ -128,10 +142,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="print machine-rea
         console.print("[bold]flags[/] " + ", ".join(f"{k}: {v}" for k, v in info["data_quality_by_check"].items()))
     if info.get("last_ingest_runs"):
         t = Table(title="last ingest runs")
-        for col in ("run_id", "source", "status", "started_at", "rows_read", "rows_accepted", "rows_quarantined",
-                    "rows_inserted", "rows_updated"):
-            t.add_column(col)
+        cols = ("run_id", "source", "status", "started", "read", "accepted", "quarantined", "inserted", "updated",
+                "flags")
+        for col in cols:
+            t.add_column(col, justify="left" if col in ("run_id", "source", "status", "started") else "right")
         for r in info["last_ingest_runs"]:
-            t.add_row(*(str(r[c]) for c in ("run_id", "source", "status", "started_at", "rows_read",
-                                               "rows_accepted", "rows_quarantined", "rows_inserted", "rows_updated")))
+            t.add_row(r["run_id"], r["source"], r["status"], str(r["started_at"])[:19], *(
+                f"{r[c] or 0:,}" for c in ("rows_read", "rows_accepted", "rows_quarantined", "rows_inserted",
+                                           "rows_updated", "flags")
+            ))
         console.print(t)
