@@ -37,13 +37,44 @@ class RegimeSettings(BaseModel):
 
 
 class ForecastSettings(BaseModel):
-    """Portfolio forecast: portfolio, horizons, quantiles."""
+    """Portfolio forecast: portfolio, horizons, quantiles, candidates, conformal calibration, VaR."""
 
     model_config = ConfigDict(frozen=True)
 
     portfolio: str = "equal_weight"
     weights: dict[str, float] | None = None
-    """None = equal weight over the universe."""
+    """None = equal weight over the universe (every symbol in `bars`), rebalanced daily."""
     horizons: tuple[int, ...] = (5, 21, 63)
     quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)
     seed: int = 5
+    var_horizon: int = 1
+    """The 1-day model behind the VaR backtest (stored as horizon_days=1 with p01 and p99)."""
+    var_quantiles: tuple[float, ...] = (0.01, 0.05, 0.5, 0.95, 0.99)
+    vol_window: int = 63
+    """Trailing sessions of the Gaussian baseline's volatility (and the sigma of the width ratio)."""
+    bootstrap_window: int = 504
+    bootstrap_min_obs: int = 126
+    bootstrap_block: float = 10.0
+    """Mean block length (sessions) of the stationary bootstrap."""
+    bootstrap_reps: int = 500
+    bootstrap_refit_every: int = 5
+    """On the holdout the bootstrap is redrawn every this many sessions (scoring draws every day)."""
+    conformal_window: int = 250
+    """Most recent matured conformity scores used by the rolling conformal calibration."""
+    conformal_min_scores: int = 50
+    holdout_fraction: float = 0.3
+    calibration_sessions: int = 250
+    """Sessions between the training segment and the holdout that warm up the conformal window."""
+    min_train_rows: int = 120
+    lgbm_rounds: int = 200
+    lgbm_learning_rate: float = 0.05
+    lgbm_num_leaves: int = 15
+    lgbm_min_data_in_leaf: int = 50
+    n_jobs: int = 1
+    promotion_margin: float = 0.0
+    """A new version takes `champion` when its mean holdout pinball skill vs the Gaussian baseline is at
+    least the current champion's minus this margin; otherwise it is `challenger`."""
+    backfill_sessions: int = 250
+    """Default length of `foresight train forecasts --backfill` (enough for the 250-session Basel zone)."""
+    var_window: int = 250
+    mdd_paths: int = 1000
