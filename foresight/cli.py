@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from foresight.commands import data, demo
+from foresight.commands import data, demo, train_regimes
 from foresight.commands.common import quiet_telemetry
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(train_app, name="train")
 app.command("ingest")(data.ingest)
 app.command("status")(data.status)
 app.command("demo")(demo.demo)
+train_app.command("regimes")(train_regimes.train_regimes)
 
 
 def main() -> None:

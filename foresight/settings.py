@@ -34,6 +34,10 @@ class MongoSettings(BaseModel):
     uri: SecretStr | None = None
     database: str = "foresight"
     start_timeout_s: float = 20.0
+    server_command: str = "secantusd-py"
+    """Local MongoDB-wire-protocol server started when `uri` is unset (data under FORESIGHT_HOME/mongo)."""
+    server_timeout_ms: int = 5000
+    """pymongo server selection / connect timeout: an outage fails a step fast with a clear message."""
 
 
 class AlphaVantageSettings(BaseModel):

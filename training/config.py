@@ -23,17 +23,31 @@ class SignalTrainingSettings(BaseModel):
 
 
 class RegimeSettings(BaseModel):
-    """Regime model: number of states, hysteresis, benchmark."""
+    """Regime model: number of states, candidate models, starts, hysteresis, baseline, promotion."""
 
     model_config = ConfigDict(frozen=True)
 
     n_states: int | None = None
     """None = choose 2 or 3 by BIC."""
+    candidate_states: tuple[int, ...] = (2, 3)
+    models: tuple[str, ...] = ("hmm", "markov")
+    """Fitted families: `hmm` (hmmlearn GaussianHMM) and `markov` (statsmodels MarkovRegression with
+    switching variance, started from the best HMM solution); the best likelihood per state count wins."""
     benchmark_symbol: str | None = None
+    """None = the universe's equal-weight daily return."""
+    vol_window: int = 21
+    """Sessions in the trailing realised-volatility window (the baseline rule's input)."""
     enter_threshold: float = 0.7
     leave_threshold: float = 0.3
     n_starts: int = 5
     seed: int = 11
+    holdout_fraction: float = 0.2
+    """The last fraction of history is held out for out-of-sample log-likelihood and accuracy."""
+    refit_full: bool = True
+    """After evaluation, refit on all history up to the refit date (the registered parameters)."""
+    promotion_margin: float = 0.0
+    """The new version must beat the champion's holdout log-likelihood per session by this much."""
+    mongo_batch_size: int = 500
 
 
 class ForecastSettings(BaseModel):

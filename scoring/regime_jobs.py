@@ -1,0 +1,211 @@
+"""Use case `run_score_regimes` (nightly / backfill to MongoDB + the DuckDB mirror) and mirror read helpers.
+
+Write order: MongoDB (the system of record) first, in idempotent batches; then the DuckDB mirror is
+filled from what MongoDB holds, in one transaction. A Mongo failure raises `MongoUnavailable` before
+DuckDB is touched, so the mirror never holds a row MongoDB lacks; re-running completes the work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from scoring.regimes import compute_regime_frame, compute_regime_sharpe
+from stores.warehouse import transaction, upsert, utcnow
+
+MIRROR_COLUMNS = [
+    "date", "universe", "regime", "probabilities", "model_name", "model_version", "scored_at",
+    "regime_probability", "raw_regime", "raw_probability", "regime_age", "market_return", "in_sample",
+    "enter_threshold", "leave_threshold", "run_id",
+]
+_KEY = ["universe", "date", "model_version"]
+
+
+@dataclass(frozen=True)
+class ScoreRegimesReport:
+    """What a regimes scoring run wrote."""
+
+    universe: str
+    start: dt.date
+    end: dt.date
+    model_version: str
+    rows: int
+    mongo_inserted: int
+    mongo_updated: int
+    mongo_unchanged: int
+    duckdb_inserted: int
+    duckdb_updated: int
+    duckdb_unchanged: int
+    last_regime: str | None
+
+
+def compute_mirror_rows(frame: pd.DataFrame, series: pd.DataFrame, *, universe: str, model_name: str,
+                        model_version: str, run_id: str, train_end: str | None, enter: float, leave: float,
+                        scored_at: dt.datetime) -> pd.DataFrame:
+    """Rows of the `regimes` contract from a scored frame (pure)."""
+    out = frame.drop(columns=["log_density"]).copy()
+    out["market_return"] = series["ret"].to_numpy()
+    out["universe"] = universe
+    out["model_name"] = model_name
+    out["model_version"] = str(model_version)
+    out["run_id"] = run_id
+    out["scored_at"] = scored_at
+    cut = dt.date.fromisoformat(train_end) if train_end else None
+    # in_sample: the parameters were fitted on data including this day (filtered, but not out of sample)
+    out["in_sample"] = [bool(cut is not None and d <= cut) for d in out["date"]]
+    out["enter_threshold"] = float(enter)
+    out["leave_threshold"] = float(leave)
+    out["regime_age"] = out["regime_age"].astype("int64")
+    return out[MIRROR_COLUMNS]
+
+
+def _mirror_from_documents(docs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for d in docs:
+        row = {c: d.get(c) for c in MIRROR_COLUMNS}
+        row["date"] = d["date"].date() if isinstance(d["date"], dt.datetime) else d["date"]
+        row["probabilities"] = json.dumps(d["probabilities"], sort_keys=True)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=MIRROR_COLUMNS)
+    return frame
+
+
+def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = None, *,
+                      mongo_db=None, alias: str = "champion") -> ScoreRegimesReport:
+    """Score regimes for [start, end] with the `alias` model and write MongoDB, then the DuckDB mirror.
+
+    Nightly: no arguments = the last session in `bars` (the as-of date). Backfill: a range. The forward
+    filter always runs from the first session of history so a day's row is the same whether it was
+    written by the nightly run or a backfill, and uses sessions <= that day only. Re-runs change nothing
+    (identical rows are left untouched, scored_at included). `mongo_db`: a pymongo Database to use instead
+    of opening one from settings (tests, flows holding a connection)."""
+    from registry.core import REGIME_MODEL
+    from registry.regimes import load_regime_model
+    from stores.mongo import (
+        compute_regime_documents,
+        load_regime_documents,
+        open_mongo,
+        save_regime_documents,
+    )
+    from training.regime_jobs import load_market_series
+
+    s = ctx.settings
+    cfg = s.regimes
+    ctx.warehouse.migrate()
+    model = load_regime_model(ctx.mlflow, alias)
+    if model is None:
+        raise LookupError(f"no {REGIME_MODEL!r} model with alias {alias!r}: run `foresight train regimes` first")
+    params = model.params
+    benchmark = params.extra.get("benchmark_symbol", cfg.benchmark_symbol)
+    vol_window = int(params.extra.get("vol_window", cfg.vol_window))
+    with ctx.warehouse.session(read_only=True) as con:
+        series = load_market_series(con, benchmark, vol_window, end=end)
+    series = series.dropna(subset=["ret"]).reset_index(drop=True)
+    if series.empty:
+        raise ValueError("no market returns to score")
+    last = series["date"].iloc[-1].date()
+    end_d = min(pd.Timestamp(end).date(), last) if end is not None else last
+    start_d = pd.Timestamp(start).date() if start is not None else end_d
+    if start_d > end_d:
+        raise ValueError(f"start {start_d} is after end {end_d} (last session with bars: {last})")
+    frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params,
+                                 cfg.enter_threshold, cfg.leave_threshold)
+    rows = compute_mirror_rows(
+        frame, series, universe=s.universe, model_name=REGIME_MODEL, model_version=model.version,
+        run_id=model.run_id, train_end=params.train_end, enter=cfg.enter_threshold, leave=cfg.leave_threshold,
+        scored_at=utcnow(),
+    )
+    rows = rows[(rows["date"] >= start_d) & (rows["date"] <= end_d)].reset_index(drop=True)
+    docs = compute_regime_documents(rows.to_dict("records"))
+
+    def _write(db):
+        res = save_regime_documents(db, docs, cfg.mongo_batch_size)
+        stored = load_regime_documents(db, s.universe, start_d, end_d, model.version)
+        return res, stored
+
+    if mongo_db is not None:
+        mres, stored = _write(mongo_db)
+    else:
+        with open_mongo(s.mongodb, s.home) as db:
+            mres, stored = _write(db)
+    mirror = _mirror_from_documents(stored)
+    with ctx.warehouse.session() as con, transaction(con):
+        dres = upsert(con, "regimes", mirror, _KEY, ignore_in_compare=("scored_at",))
+    return ScoreRegimesReport(
+        universe=s.universe, start=start_d, end=end_d, model_version=model.version, rows=len(rows),
+        mongo_inserted=mres.inserted, mongo_updated=mres.updated, mongo_unchanged=mres.unchanged,
+        duckdb_inserted=dres.inserted, duckdb_updated=dres.updated, duckdb_unchanged=dres.unchanged,
+        last_regime=str(rows["regime"].iloc[-1]) if len(rows) else None,
+    )
+
+
+# -- read helpers (the API / DashboardService read the DuckDB mirror) --------------------------------------
+def _latest_version_clause() -> str:
+    # one row per date: the most recently scored model version wins
+    return "QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC, model_version DESC) = 1"
+
+
+def load_regime_history(con, universe: str, start=None, end=None) -> pd.DataFrame:
+    """Mirror rows of `universe` between start and end inclusive (one per date), oldest first;
+    `probabilities` decoded to dicts."""
+    sql = "SELECT * FROM regimes WHERE universe = ?"
+    args: list = [universe]
+    if start is not None:
+        sql += " AND date >= ?"
+        args.append(pd.Timestamp(start).date())
+    if end is not None:
+        sql += " AND date <= ?"
+        args.append(pd.Timestamp(end).date())
+    df = con.execute(sql + f" {_latest_version_clause()} ORDER BY date", args).df()
+    if not df.empty:
+        df["date"] = pd.to_datetime(df["date"]).dt.date
+        df["probabilities"] = [json.loads(p) if isinstance(p, str) else p for p in df["probabilities"]]
+    return df
+
+
+def load_current_regime(con, universe: str, date=None) -> dict | None:
+    """The regime as of `date` (the latest row with date <= `date`; None = the latest row), or None.
+
+    Keys: date, universe, regime, probability (of that regime), probabilities, raw_regime, age_sessions,
+    model_name, model_version, scored_at, in_sample. `date` in the answer tells whether it is an exact hit."""
+    sql = "SELECT * FROM regimes WHERE universe = ?"
+    args: list = [universe]
+    if date is not None:
+        sql += " AND date <= ?"
+        args.append(pd.Timestamp(date).date())
+    rows = con.execute(sql + f" {_latest_version_clause()} ORDER BY date DESC LIMIT 1", args).df()
+    if rows.empty:
+        return None
+    r = rows.iloc[0]
+    probs = r["probabilities"]
+    return {
+        "date": pd.Timestamp(r["date"]).date(),
+        "universe": r["universe"],
+        "regime": r["regime"],
+        "probability": float(r["regime_probability"]),
+        "probabilities": json.loads(probs) if isinstance(probs, str) else probs,
+        "raw_regime": r["raw_regime"],
+        "age_sessions": int(r["regime_age"]),
+        "model_name": r["model_name"],
+        "model_version": r["model_version"],
+        "scored_at": pd.Timestamp(r["scored_at"]).to_pydatetime(),
+        "in_sample": bool(r["in_sample"]),
+    }
+
+
+def load_regime_sharpe(con, universe: str, end=None) -> pd.DataFrame:
+    """Each regime's historical annualised Sharpe of the market return (regime known at t-1, return at t),
+    over the mirror's history up to `end`: columns regime, sessions, mean, vol, sharpe."""
+    hist = load_regime_history(con, universe, None, end)
+    if hist.empty:
+        return pd.DataFrame(columns=["regime", "sessions", "mean", "vol", "sharpe"])
+    idx = pd.to_datetime(hist["date"])
+    return compute_regime_sharpe(pd.Series(hist["market_return"].to_numpy(), index=idx),
+                                 pd.Series(hist["regime"].to_numpy(), index=idx))
+
+
+__all__ = ["ScoreRegimesReport", "compute_mirror_rows", "load_current_regime", "load_regime_history",
+           "load_regime_sharpe", "run_score_regimes"]

@@ -1,0 +1,129 @@
+"""The causal forward filter (vs hmmlearn's likelihood, cut-at-t identity), hysteresis, baseline, Sharpe."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.regimes import (
+    compute_filtered_probabilities,
+    compute_hysteresis,
+    compute_regime_frame,
+    compute_regime_runs,
+    compute_regime_sharpe,
+    compute_switches_per_year,
+    compute_vol_threshold_states,
+    fit_vol_thresholds,
+)
+from training.regimes import RegimeParams
+
+MU = np.array([0.0008, 0.0, -0.0015])
+SD = np.array([0.007, 0.012, 0.025])
+TM = np.array([[0.985, 0.012, 0.003], [0.02, 0.97, 0.01], [0.01, 0.04, 0.95]])
+SP = np.array([0.5, 0.3, 0.2])
+
+
+@pytest.fixture(scope="module")
+def returns() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal(600) * 0.012
+    r[200:260] *= 2.5  # a turbulent stretch
+    return r
+
+
+def test_filter_log_likelihood_matches_hmmlearn(returns):
+    # Known number: the sum of one-step predictive log-densities is the model likelihood hmmlearn computes.
+    from hmmlearn.hmm import GaussianHMM
+
+    hmm = GaussianHMM(n_components=3, covariance_type="diag", init_params="", params="")
+    hmm.startprob_, hmm.transmat_ = SP, TM
+    hmm.means_, hmm.covars_ = MU[:, None], (SD**2)[:, None]
+    probs, logdens = compute_filtered_probabilities(returns, MU, SD, TM, SP)
+    assert logdens.sum() == pytest.approx(hmm.score(returns[:, None]), rel=1e-9)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    # filtered != smoothed: hmmlearn's posteriors use the future, ours must not equal them everywhere
+    smoothed = hmm.predict_proba(returns[:, None])
+    assert np.abs(probs - smoothed).max() > 0.05
+
+
+def test_filter_is_causal_cut_at_t(returns):
+    # Given the filter on the full series, When recomputed on the data cut at t, Then rows <= t are identical.
+    full, _ = compute_filtered_probabilities(returns, MU, SD, TM, SP)
+    for t in (0, 1, 57, 230, 599):
+        cut, _ = compute_filtered_probabilities(returns[: t + 1], MU, SD, TM, SP)
+        np.testing.assert_array_equal(cut, full[: t + 1])
+    # and a change after t leaves rows <= t untouched
+    changed = returns.copy()
+    changed[400:] = 0.05
+    other, _ = compute_filtered_probabilities(changed, MU, SD, TM, SP)
+    np.testing.assert_array_equal(other[:400], full[:400])
+    assert not np.array_equal(other[400:], full[400:])
+
+
+def test_filter_reacts_to_volatility(returns):
+    probs, _ = compute_filtered_probabilities(returns, MU, SD, TM, SP)
+    assert probs[215:260, 2].mean() > 0.6
+    assert probs[300:600, 2].mean() < 0.2
+
+
+def test_filter_skips_missing_returns():
+    r = np.array([0.001, np.nan, 0.002])
+    probs, logdens = compute_filtered_probabilities(r, MU, SD, TM, SP)
+    np.testing.assert_allclose(probs[1], probs[0] @ TM)
+    assert np.isnan(logdens[1]) and np.isfinite(logdens[2])
+
+
+def test_hysteresis_limits_whipsaw():
+    p_calm = np.array([0.9, 0.6, 0.4, 0.35, 0.25, 0.45, 0.65, 0.75, 0.8])
+    probs = np.c_[p_calm, 1 - p_calm]
+    #                        0.9 0.6 0.4 .35 .25 .45 .65 .75 0.8
+    np.testing.assert_array_equal(compute_hysteresis(probs, 0.7, 0.3), [0, 0, 0, 0, 1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(probs.argmax(axis=1), [0, 0, 1, 1, 1, 1, 0, 0, 0])
+    flicker = np.array([0.9, 0.45, 0.55, 0.45, 0.55, 0.45, 0.9])
+    flicker = np.c_[flicker, 1 - flicker]
+    assert compute_switches_per_year(compute_hysteresis(flicker)) == 0.0
+    assert compute_switches_per_year(flicker.argmax(axis=1)) == pytest.approx(6 * 252 / 6)
+    # causal: the path on a prefix is the prefix of the path
+    np.testing.assert_array_equal(compute_hysteresis(probs[:5]), compute_hysteresis(probs)[:5])
+    with pytest.raises(ValueError):
+        compute_hysteresis(probs, 0.3, 0.7)
+    np.testing.assert_array_equal(compute_regime_runs(np.array([0, 0, 1, 1, 1, 0])), [1, 2, 1, 2, 3, 1])
+
+
+def test_vol_threshold_baseline():
+    rvol = np.r_[np.full(70, 0.01), np.full(30, 0.03)]
+    thresholds = fit_vol_thresholds(rvol, np.array([0.7, 0.3]))
+    assert thresholds.shape == (1,)
+    states = compute_vol_threshold_states(np.array([np.nan, 0.009, 0.02, 0.031]), np.array([0.015]))
+    np.testing.assert_array_equal(states, [0, 0, 1, 1])
+    three = compute_vol_threshold_states(np.array([0.005, 0.015, 0.04]), np.array([0.01, 0.02]))
+    np.testing.assert_array_equal(three, [0, 1, 2])
+
+
+def test_regime_frame_rows(returns):
+    params = RegimeParams(means=tuple(MU), vols=tuple(SD), transmat=tuple(map(tuple, TM)), startprob=tuple(SP),
+                          labels=("calm_bull", "neutral", "high_vol_bear"))
+    dates = pd.bdate_range("2024-01-01", periods=len(returns))
+    frame = compute_regime_frame(dates, returns, params, 0.7, 0.3)
+    assert len(frame) == len(returns)
+    probs = [json.loads(p) for p in frame["probabilities"]]
+    assert set(probs[0]) == {"calm_bull", "neutral", "high_vol_bear"}
+    assert all(abs(sum(p.values()) - 1) < 1e-8 for p in probs)
+    assert (frame["raw_probability"] >= frame["regime_probability"] - 1e-12).all()
+    assert set(frame["regime"]) <= set(params.labels)
+    assert frame["regime_age"].iloc[0] == 1
+
+
+def test_regime_sharpe_known_numbers():
+    idx = pd.bdate_range("2024-01-01", periods=7)
+    ret = pd.Series([0.0, 0.01, 0.03, -0.02, -0.04, 0.02, 0.02], index=idx)
+    reg = pd.Series(["a", "a", "a", "b", "b", "a", "a"], index=idx)
+    out = compute_regime_sharpe(ret, reg).set_index("regime")
+    # the return at t is attributed to the regime at t-1: a <- [0.01, 0.03, -0.02, 0.02], b <- [-0.04, 0.02]
+    a = np.array([0.01, 0.03, -0.02, 0.02])
+    assert out.loc["a", "sessions"] == 4
+    assert out.loc["a", "sharpe"] == pytest.approx(a.mean() / a.std(ddof=1) * np.sqrt(252))
+    assert out.loc["b", "mean"] == pytest.approx(-0.01)
