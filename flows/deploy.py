@@ -24,13 +24,28 @@ SCHEDULES: tuple[Schedule, ...] = (
 )
 
 
+FLOWS = {
+    "nightly": ("flows.nightly", "nightly"),
+    "train-signals": ("flows.train", "train_signals_flow"),
+    "monitor": ("flows.monitor", "monitor_flow"),
+}
+
+
+def _flow(name: str):
+    import importlib
+
+    module, attr = FLOWS[name]
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise RuntimeError(f"flow {name!r} ({module}.{attr}) is not available in this build: {exc}") from exc
+
+
 def build_deployments(schedules: tuple[Schedule, ...] = SCHEDULES) -> list:
     """`RunnerDeployment`s for `flow.serve`-style serving; inspectable without any server."""
     from prefect.schedules import Cron
 
-    from flows.nightly import monitor, nightly, train_signals
-
-    flows = {"nightly": nightly, "train-signals": train_signals, "monitor": monitor}
+    flows = {s.flow: _flow(s.flow) for s in schedules}
     return [
         flows[s.flow].to_deployment(
             name=s.name, schedule=Cron(s.cron, timezone=TIMEZONE), description=s.description, tags=["foresight"]
@@ -46,4 +61,4 @@ def serve_deployments() -> None:
     serve(*build_deployments())
 
 
-__all__ = ["SCHEDULES", "TIMEZONE", "Schedule", "build_deployments", "serve_deployments"]
+__all__ = ["FLOWS", "SCHEDULES", "TIMEZONE", "Schedule", "build_deployments", "serve_deployments"]

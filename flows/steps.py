@@ -27,10 +27,7 @@ PLUGGABLE: dict[str, tuple[tuple[str, str], ...]] = {
     "forecasts": (("scoring.forecasts", "run_score_forecasts"), ("scoring.forecast_jobs", "run_score_forecasts")),
     "evaluation": (("scoring.forecasts", "run_evaluate_forecasts"),
                    ("scoring.forecast_jobs", "run_evaluate_forecasts")),
-    "monitoring": (("monitoring.service", "run_monitor"), ("monitoring", "run_monitoring"), ("monitoring.jobs", "run_monitoring"),
-                   ("monitoring.reports", "run_monitoring"), ("monitoring.runner", "run_monitoring"),
-                   ("monitoring.jobs", "run_monitor")),
-    "train_signals": (("training.signals", "run_train_signals"), ("training.signal_jobs", "run_train_signals")),
+    "monitoring": (("monitoring.service", "run_monitor"),),
 }
 
 
@@ -162,10 +159,6 @@ def step_monitoring(ctx: AppContext, as_of: dt.date | None) -> Any:
     return _summary(_call(find_step("monitoring"), {"ctx": ctx, "as_of": as_of, "date": as_of}))
 
 
-def step_train_signals(ctx: AppContext) -> Any:
-    return _summary(_call(find_step("train_signals"), {"ctx": ctx}))
-
-
 def step_publish(ctx: AppContext, **extra: Any) -> dict[str, Any]:
     """Publish the committed state as the API's new read snapshot."""
     info = publish_warehouse_snapshot(ctx.warehouse, snapshot_dir(ctx.settings.home), **extra)
@@ -211,5 +204,4 @@ __all__ = [
     "step_publish",
     "step_regimes",
     "step_signals",
-    "step_train_signals",
 ]
