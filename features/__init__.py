@@ -1,1 +1,47 @@
-"""Point-in-time feature sets and labels, computed in DuckDB SQL."""
+"""Point-in-time feature sets and labels, computed in DuckDB SQL.
+
+Public interface (other areas import these names from `features`):
+
+- `run_features(warehouse, settings, full=False) -> FeatureRunSummary`: update every configured set and the
+  labels; incremental by default (only new dates, reading just the lookback rows the windows need).
+- `feature_columns(feature_set="alpha158") -> list[str]`: the set's columns in order (`"alpha158+market"` joins).
+- `FEATURE_SET_VERSION`, `feature_set_version(name)`, `feature_set_tag(name)`, `definition_hash(name)`:
+  what a model records about the features it was trained on.
+- `load_training_frame(con, feature_set, horizon, start=None, end=None)`: symbol, date, features, fwd_return,
+  label for one horizon, ordered by (date, symbol), unlabeled rows left out.
+- `load_feature_frame(con, feature_set, dates=None, start=None, end=None, symbols=None)`: rows to score.
+
+Timing: a feature row at date t uses bars with date <= t only; its label spans the closes t+lag .. t+lag+H.
+"""
+
+from features.definitions import FEATURE_SETS
+from features.registry import (
+    FEATURE_SET_VERSION,
+    definition_hash,
+    feature_columns,
+    feature_set_tag,
+    feature_set_version,
+    get_feature_set,
+)
+from features.store import (
+    FeatureRunSummary,
+    StaleFeaturesError,
+    load_feature_frame,
+    load_training_frame,
+    run_features,
+)
+
+__all__ = [
+    "FEATURE_SETS",
+    "FEATURE_SET_VERSION",
+    "FeatureRunSummary",
+    "StaleFeaturesError",
+    "definition_hash",
+    "feature_columns",
+    "feature_set_tag",
+    "feature_set_version",
+    "get_feature_set",
+    "load_feature_frame",
+    "load_training_frame",
+    "run_features",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from foresight.commands import data, demo, train_regimes
+from foresight.commands import features as features_cmd
 from foresight.commands.common import quiet_telemetry
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.add_typer(train_app, name="train")
 # Each area registers its commands here, one line each (implementations in foresight/commands/<area>.py).
 app.command("ingest")(data.ingest)
 app.command("status")(data.status)
+app.command("features")(features_cmd.features)
 app.command("demo")(demo.demo)
 train_app.command("regimes")(train_regimes.train_regimes)
 

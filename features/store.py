@@ -1,0 +1,356 @@
+"""Build and read the feature store: `run_features` (incremental or full) and the frame loaders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+import pandas as pd
+
+from features.config import FeatureSettings
+from features.definitions import FeatureSetDef
+from features.registry import _parts, definition_hash, feature_columns, get_feature_set
+from features.sql import build_feature_select, build_label_select
+from stores.warehouse import Warehouse, transaction, utcnow
+
+_SCAN_DAYS_PER_ROW = 3
+"""Calendar days scanned per needed lookback row before falling back to a symbol's whole history."""
+
+
+class StaleFeaturesError(RuntimeError):
+    """The stored rows of a set were built by another definition than the code's: rebuild them."""
+
+
+@dataclass
+class FeatureRunSummary:
+    """What one `run_features` did."""
+
+    run_id: str
+    mode: str
+    sets: dict[str, dict] = field(default_factory=dict)
+    """Per set: mode (full/incremental/up-to-date), rows written, symbols, first/last target date, seconds."""
+    label_rows: int = 0
+    label_mode: str = ""
+    seconds: float = 0.0
+
+    @property
+    def rows_written(self) -> int:
+        return sum(int(s.get("rows", 0)) for s in self.sets.values())
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rows_written"] = self.rows_written
+        return d
+
+
+# -- scope: which rows to read and which to (re)write ------------------------------------------------------
+
+def _scope_per_symbol(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool) -> None:
+    """_fs_scope(symbol, read_from, target_from): per-symbol incremental range and its lookback."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _fs_scope (symbol VARCHAR, read_from DATE, target_from DATE)")
+    if full:
+        con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, NULL FROM bars")
+        return
+    k = fs.lookback
+    con.execute(
+        f"""
+        INSERT INTO _fs_scope
+        WITH last AS (SELECT symbol, max(date) AS last_date FROM features WHERE feature_set = $name GROUP BY symbol),
+        pending AS (
+            SELECT b.symbol, min(b.date) AS target_from FROM bars b LEFT JOIN last l ON b.symbol = l.symbol
+            WHERE l.last_date IS NULL OR b.date > l.last_date GROUP BY b.symbol
+        ),
+        ranked AS (
+            SELECT b.symbol, b.date,
+                   row_number() OVER (PARTITION BY b.symbol ORDER BY b.date DESC) AS k
+            FROM bars b JOIN pending p ON b.symbol = p.symbol
+            WHERE b.date < p.target_from AND b.date >= p.target_from - INTERVAL {k * _SCAN_DAYS_PER_ROW + 30} DAY
+        )
+        -- fewer than k rows found in the scanned range: read the symbol's whole history (exact, just slower)
+        SELECT p.symbol, r.date, p.target_from FROM pending p LEFT JOIN ranked r ON r.symbol = p.symbol AND r.k = {k}
+        """,
+        {"name": fs.name},
+    )
+
+
+def _scope_cross_sectional(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool) -> None:
+    """One global target date T for every symbol; reads reach back far enough for universe windows too."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _fs_scope (symbol VARCHAR, read_from DATE, target_from DATE)")
+    last = con.execute("SELECT max(date) FROM features WHERE feature_set = ?", [fs.name]).fetchall()[0][0]
+    if full or last is None:
+        con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, NULL FROM bars")
+        return
+    t0 = con.execute("SELECT min(date) FROM bars WHERE date > ?", [last]).fetchall()[0][0]
+    if t0 is None:
+        return
+    k = fs.lookback + 1
+    # D1: k distinct sessions before T (universe windows end at T or later); each symbol then reads k of its
+    # own rows before D1, enough for its own windows at any date >= D1.
+    d1 = con.execute(
+        "SELECT min(date) FROM (SELECT DISTINCT date FROM bars WHERE date < ? ORDER BY date DESC LIMIT ?)"
+        " HAVING count(*) = ?", [t0, k, k]).fetchall()
+    d1 = d1[0][0] if d1 else None
+    if d1 is None:
+        con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, ? FROM bars", [t0])
+        return
+    con.execute(
+        f"""
+        INSERT INTO _fs_scope
+        WITH syms AS (SELECT DISTINCT symbol FROM bars),
+        ranked AS (
+            SELECT symbol, date, row_number() OVER (PARTITION BY symbol ORDER BY date DESC) AS k FROM bars
+            WHERE date < $d1 AND date >= $d1 - INTERVAL {k * _SCAN_DAYS_PER_ROW + 30} DAY
+        )
+        SELECT s.symbol,
+               CASE WHEN r.date IS NOT NULL THEN r.date
+                    WHEN EXISTS (SELECT 1 FROM bars b WHERE b.symbol = s.symbol AND b.date < $d1) THEN NULL
+                    ELSE $d1 END,
+               $t0
+        FROM syms s LEFT JOIN ranked r ON r.symbol = s.symbol AND r.k = {k}
+        """,
+        {"d1": d1, "t0": t0},
+    )
+
+
+# -- registry ----------------------------------------------------------------------------------------------
+
+def _registered(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef) -> tuple[int, str] | None:
+    rows = con.execute(
+        "SELECT version, definition_hash FROM feature_sets WHERE name = ? ORDER BY registered_at DESC, version DESC"
+        " LIMIT 1", [fs.name]).fetchall()
+    return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def _register(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, digest: str) -> None:
+    con.execute(
+        """
+        INSERT INTO feature_sets (name, version, definition_hash, columns, description, registered_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (name, version) DO UPDATE SET definition_hash = EXCLUDED.definition_hash,
+            columns = EXCLUDED.columns, description = EXCLUDED.description, registered_at = EXCLUDED.registered_at
+        """,
+        [fs.name, fs.version, digest, fs.columns, fs.description, utcnow()],
+    )
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef) -> None:
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'features'").fetchall()}
+    missing = [c for c in fs.columns if c not in have]
+    if missing:
+        raise RuntimeError(f"features table lacks columns {missing[:5]}...: add them in a migration (m01x_features)")
+
+
+# -- build -------------------------------------------------------------------------------------------------
+
+def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, chunk: int) -> dict:
+    t = time.perf_counter()
+    if fs.cross_sectional:
+        _scope_cross_sectional(con, fs, full)
+    else:
+        _scope_per_symbol(con, fs, full)
+    scope = con.execute("SELECT symbol FROM _fs_scope ORDER BY symbol").fetchall()
+    symbols = [r[0] for r in scope]
+    info: dict = {"mode": "full" if full else "incremental", "symbols": len(symbols), "rows": 0}
+    if not symbols:
+        info["mode"] = "up-to-date"
+        info["seconds"] = round(time.perf_counter() - t, 4)
+        return info
+    cols = ", ".join(f'"{c}"' for c in fs.columns)
+    select = build_feature_select(fs, scope="_fs_chunk")
+    groups = [symbols] if fs.cross_sectional else [symbols[i:i + chunk] for i in range(0, len(symbols), chunk)]
+    with transaction(con):
+        if full:
+            con.execute("DELETE FROM features WHERE feature_set = ?", [fs.name])
+        else:
+            con.execute(
+                """DELETE FROM features f USING _fs_scope s
+                   WHERE f.feature_set = ? AND f.symbol = s.symbol AND f.date >= s.target_from""", [fs.name])
+        for group in groups:
+            con.execute("CREATE OR REPLACE TEMP TABLE _fs_chunk AS SELECT * FROM _fs_scope WHERE symbol IN "
+                        "(SELECT unnest(?))", [group])
+            before = con.execute("SELECT count(*) FROM features WHERE feature_set = ?", [fs.name]).fetchall()[0][0]
+            con.execute(f"INSERT INTO features (symbol, date, feature_set, {cols}) {select}")
+            after = con.execute("SELECT count(*) FROM features WHERE feature_set = ?", [fs.name]).fetchall()[0][0]
+            info["rows"] += int(after - before)
+    rng = con.execute("SELECT min(target_from), max(target_from) FROM _fs_scope").fetchall()[0]
+    info["target_from"] = str(rng[0]) if rng[0] is not None else None
+    info["seconds"] = round(time.perf_counter() - t, 4)
+    return info
+
+
+def _build_labels(con: duckdb.DuckDBPyConnection, settings: FeatureSettings, full: bool) -> tuple[str, int]:
+    horizons = tuple(sorted({int(h) for h in settings.horizons}))
+    lag = int(settings.entry_lag)
+    stored = con.execute("SELECT DISTINCT horizon, entry_lag FROM labels").fetchall()
+    if stored and ({h for h, _ in stored} != set(horizons) or {e for _, e in stored} != {lag}):
+        full = True  # another label definition is stored: never mix them
+    con.execute("CREATE OR REPLACE TEMP TABLE _lb_scope (symbol VARCHAR, read_from DATE)")
+    if full:
+        con.execute("INSERT INTO _lb_scope SELECT DISTINCT symbol, NULL FROM bars")
+    else:
+        # Recompute from each symbol's first unlabeled (NULL) row; symbols without labels from their start.
+        con.execute(
+            """
+            INSERT INTO _lb_scope
+            WITH open_from AS (SELECT symbol, min(date) AS d FROM labels WHERE fwd_return IS NULL GROUP BY symbol),
+                 labelled AS (SELECT symbol, max(date) AS d FROM labels GROUP BY symbol),
+                 latest AS (SELECT symbol, max(date) AS d FROM bars GROUP BY symbol)
+            SELECT b.symbol, CASE WHEN l.symbol IS NULL THEN NULL ELSE coalesce(o.d, l.d) END
+            FROM latest b LEFT JOIN labelled l ON b.symbol = l.symbol LEFT JOIN open_from o ON b.symbol = o.symbol
+            WHERE l.symbol IS NULL OR o.d IS NOT NULL OR b.d > l.d
+            """
+        )
+    n_scope = con.execute("SELECT count(*) FROM _lb_scope").fetchall()[0][0]
+    if n_scope == 0:
+        return "up-to-date", 0
+    with transaction(con):
+        if full:
+            con.execute("DELETE FROM labels")
+        else:
+            con.execute("""DELETE FROM labels l USING _lb_scope s
+                           WHERE l.symbol = s.symbol AND (s.read_from IS NULL OR l.date >= s.read_from)""")
+        before = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]
+        con.execute("INSERT INTO labels (symbol, date, horizon, fwd_return, label, entry_lag) "
+                    + build_label_select(horizons, lag))
+        after = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]
+    return ("full" if full else "incremental"), int(after - before)
+
+
+def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = False,
+                 sets: Sequence[str] | None = None) -> FeatureRunSummary:
+    """Update every feature set of `settings.feature_sets` (or `sets`) and the labels.
+
+    Incremental (default): only dates after each symbol's last stored row are computed, reading just the
+    lookback rows their windows need; a set whose stored definition (version, SQL hash) differs from the
+    code's is rebuilt in full. `full=True` rebuilds everything. Each set and the labels are written in their
+    own transaction; a re-run with no new bars writes nothing.
+    """
+    warehouse.migrate()
+    started = utcnow()
+    t = time.perf_counter()
+    summary = FeatureRunSummary(run_id=uuid.uuid4().hex[:12], mode="full" if full else "incremental")
+    with warehouse.session() as con:
+        con.execute(f"SET threads = {int(settings.threads)}")
+        con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        for name in (sets or settings.feature_sets):
+            fs = get_feature_set(name)
+            _check_columns(con, fs)
+            digest = definition_hash(fs.name)
+            rebuild = full or _registered(con, fs) != (fs.version, digest)
+            summary.sets[fs.name] = _build_set(con, fs, rebuild, settings.chunk_symbols)
+            if rebuild:
+                _register(con, fs, digest)
+        summary.label_mode, summary.label_rows = _build_labels(con, settings, full)
+        summary.seconds = round(time.perf_counter() - t, 3)
+        dates = con.execute("SELECT min(date), max(date) FROM features").fetchall()[0]
+        con.execute(
+            "INSERT INTO feature_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [summary.run_id, summary.mode, list(summary.sets), summary.rows_written, summary.label_rows,
+             dates[0], dates[1], summary.seconds, started, utcnow()],
+        )
+    return summary
+
+
+# -- read --------------------------------------------------------------------------------------------------
+
+def _check_fresh(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
+    for n in names:
+        fs = get_feature_set(n)
+        got = _registered(con, fs)
+        if got is None:
+            raise StaleFeaturesError(f"feature set {n!r} was never built: run `foresight features`")
+        if got != (fs.version, definition_hash(n)):
+            raise StaleFeaturesError(
+                f"feature set {n!r} is stored at version {got[0]} ({got[1][:8]}), the code defines version "
+                f"{fs.version} ({definition_hash(n)[:8]}): run `foresight features --full`")
+
+
+def _feature_join(names: list[str]) -> tuple[str, str]:
+    """FROM clause joining one aliased row per set on (symbol, date), and the quoted column list."""
+    first = names[0]
+    frm = f"(SELECT * FROM features WHERE feature_set = '{first}') f0"
+    for i, n in enumerate(names[1:], start=1):
+        frm += (f" JOIN (SELECT * FROM features WHERE feature_set = '{n}') f{i}"
+                f" ON f{i}.symbol = f0.symbol AND f{i}.date = f0.date")
+    cols = ", ".join(f'f{i}."{c}"' for i, n in enumerate(names) for c in get_feature_set(n).columns)
+    return frm, cols
+
+
+def _as_date(x) -> dt.date | None:
+    return None if x is None else pd.Timestamp(x).date()
+
+
+def load_training_frame(con: duckdb.DuckDBPyConnection, feature_set: str, horizon: int,
+                        start=None, end=None) -> pd.DataFrame:
+    """Features at t joined to the label of `horizon` (its window spans closes t+lag .. t+lag+H).
+
+    Columns: symbol, date, <feature columns>, fwd_return, label (int 0/1); ordered by date, symbol; rows
+    whose label is NULL (the last H + lag sessions of a symbol) are left out.
+    """
+    names = _parts(feature_set)
+    _check_fresh(con, names)
+    frm, cols = _feature_join(names)
+    where = ["l.label IS NOT NULL"]
+    params: list = [int(horizon)]
+    if start is not None:
+        where.append("f0.date >= ?")
+        params.append(_as_date(start))
+    if end is not None:
+        where.append("f0.date <= ?")
+        params.append(_as_date(end))
+    df = con.execute(
+        f"""SELECT f0.symbol, f0.date, {cols}, l.fwd_return, l.label
+            FROM {frm} JOIN labels l ON l.symbol = f0.symbol AND l.date = f0.date AND l.horizon = ?
+            WHERE {' AND '.join(where)} ORDER BY f0.date, f0.symbol""",
+        params,
+    ).df()
+    df["date"] = pd.to_datetime(df["date"])
+    df["label"] = df["label"].astype("int64")
+    return df
+
+
+def load_feature_frame(con: duckdb.DuckDBPyConnection, feature_set: str, dates=None, start=None, end=None,
+                       symbols: Sequence[str] | None = None) -> pd.DataFrame:
+    """Features for scoring: symbol, date, <feature columns>, ordered by date, symbol.
+
+    Pick the rows with `dates` (one date or a list) or a `start`/`end` range (inclusive), optionally `symbols`.
+    """
+    names = _parts(feature_set)
+    _check_fresh(con, names)
+    frm, cols = _feature_join(names)
+    where, params = ["TRUE"], []
+    if dates is not None:
+        seq = [dates] if isinstance(dates, (str, dt.date, pd.Timestamp)) else list(dates)
+        where.append("f0.date IN (SELECT unnest(?))")
+        params.append([_as_date(d) for d in seq])
+    if start is not None:
+        where.append("f0.date >= ?")
+        params.append(_as_date(start))
+    if end is not None:
+        where.append("f0.date <= ?")
+        params.append(_as_date(end))
+    if symbols is not None:
+        where.append("f0.symbol IN (SELECT unnest(?))")
+        params.append(list(symbols))
+    df = con.execute(
+        f"SELECT f0.symbol, f0.date, {cols} FROM {frm} WHERE {' AND '.join(where)} ORDER BY f0.date, f0.symbol",
+        params,
+    ).df()
+    df["date"] = pd.to_datetime(df["date"])
+    return df
+
+
+__all__ = [
+    "FeatureRunSummary",
+    "StaleFeaturesError",
+    "feature_columns",
+    "load_feature_frame",
+    "load_training_frame",
+    "run_features",
+]
