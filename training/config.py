@@ -20,6 +20,28 @@ class SignalTrainingSettings(BaseModel):
     seed: int = 42
     promotion_margin: float = 0.0005
     """The new version must beat the champion's holdout log-loss by at least this much."""
+    promotion_ece_tolerance: float = 0.0
+    """...and its holdout ECE may exceed the champion's by at most this much ("no worse calibration")."""
+    feature_set: str | None = None
+    """None = the feature store's configured set (FeatureSettings.feature_set)."""
+    entry_lag: int | None = None
+    """None = FeatureSettings.entry_lag; purge between train and test = horizon + entry_lag sessions."""
+    families: tuple[str, ...] = ("lightgbm", "catboost")
+    """Model families the Optuna study may choose from."""
+    max_rounds: int = 400
+    """Upper bound of boosting rounds searched (small trees, shrunk learning rate)."""
+    ece_bins: int = 15
+    suspicion_auc: float = 0.55
+    suspicion_rank_ic: float = 0.10
+    control_se_limit: float = 3.0
+    """Shuffled-label control passes when |AUC - 0.5| <= this many standard errors."""
+    min_fold_rows: int = 500
+    study_name: str | None = None
+    """None = `signals-h{horizon}-{feature_set}`; a study with that name resumes from its RDB."""
+    n_jobs: int = 1
+    """Threads per booster (the machine is shared)."""
+    cs_rank: bool = True
+    """Feed the booster each feature's cross-sectional percentile rank per date (Qlib's CSRankNorm)."""
 
 
 class RegimeSettings(BaseModel):

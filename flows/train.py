@@ -1,0 +1,244 @@
+"""Prefect flow `train-signals`: dataset -> tuning -> refit -> evaluation -> registration -> promotion.
+
+Thin wiring: the math lives in training/, MLflow in registry/. Each step is a plain function (tested
+directly) wrapped as a Prefect task; `run_signal_steps` runs the same steps without Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, task
+
+from training.config import SignalTrainingSettings
+
+
+@dataclass
+class SignalDataset:
+    """The training frame and what it is: feature set (and its version), horizon, data source."""
+
+    frame: pd.DataFrame
+    feature_cols: list[str]
+    feature_set: str
+    feature_set_version: str | None
+    horizon: int
+    entry_lag: int
+    is_sample_data: bool
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainSignalsReport:
+    """What one training did (printed by the CLI, returned by the flow)."""
+
+    run_id: str
+    version: str
+    alias: str
+    promoted: bool
+    reason: str
+    family: str
+    metrics: dict[str, float]
+    controls: dict[str, Any]
+    suspect: bool
+    study_name: str
+    n_trials: int
+    holdout: tuple[str, str]
+    rows: int
+
+
+def code_version() -> str:
+    """The git commit of the code (with `-dirty` when the tree has changes), or `unknown`."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return "unknown"
+        return sha.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def resolve_settings(ctx, trials: int | None = None, timeout_s: float | None = None) -> SignalTrainingSettings:
+    s = ctx.settings.signals
+    upd: dict[str, Any] = {}
+    if trials is not None:
+        upd["trials"] = trials
+    if timeout_s is not None:
+        upd["timeout_s"] = timeout_s
+    if s.feature_set is None:
+        upd["feature_set"] = ctx.settings.features.feature_set
+    if s.entry_lag is None:
+        upd["entry_lag"] = ctx.settings.features.entry_lag
+    return s.model_copy(update=upd)
+
+
+# -- steps -----------------------------------------------------------------------------------------------
+
+def step_dataset(ctx, settings: SignalTrainingSettings, start: dt.date | None = None,
+                 end: dt.date | None = None) -> SignalDataset:
+    """features joined to labels for the horizon, ordered by date, from the warehouse."""
+    import features
+
+    with ctx.warehouse.session(read_only=True) as con:
+        frame = features.load_training_frame(con, settings.feature_set, settings.horizon, start=start, end=end)
+        sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM bars").fetchall()]
+    if frame.empty:
+        raise ValueError(
+            f"no training rows for feature set {settings.feature_set!r} at horizon {settings.horizon}: "
+            "run `foresight ingest` and `foresight features` first"
+        )
+    try:
+        from features.registry import feature_set_tag
+
+        version = feature_set_tag(settings.feature_set)
+    except (ImportError, KeyError):
+        version = None
+    return make_dataset(frame, list(features.feature_columns(settings.feature_set)), settings,
+                        feature_set_version=None if version is None else str(version), sources=sources)
+
+
+def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalTrainingSettings, *,
+                 feature_set_version: str | None, sources: list[str]) -> SignalDataset:
+    """Rows with a label, sorted by (date, symbol); the data is `sample` when every bar came from it."""
+    frame = frame.dropna(subset=["label"]).copy()
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    return SignalDataset(frame, feature_cols, str(settings.feature_set), feature_set_version, settings.horizon,
+                         int(settings.entry_lag or 0), bool(sources) and set(sources) == {"sample"}, sources)
+
+
+def study_storage(ctx) -> str:
+    """Optuna RDB under FORESIGHT_HOME: a study with the same name resumes there."""
+    path = Path(ctx.settings.home).resolve() / "optuna" / "signals.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent_run_id: str | None):
+    from registry.signals import make_trial_logger
+    from training.signals import plan_for
+    from training.tuning import run_study
+
+    plan = plan_for(ds.frame, settings, ds.entry_lag)
+    name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}"
+    callbacks = [make_trial_logger(ctx.mlflow, parent_run_id)] if parent_run_id else []
+    result = run_study(
+        ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s, seed=settings.seed,
+        families=settings.families, max_rounds=settings.max_rounds, storage=study_storage(ctx), study_name=name,
+        n_jobs=settings.n_jobs, min_fold_rows=settings.min_fold_rows, callbacks=callbacks, cs_rank=settings.cs_rank,
+    )
+    return plan, result
+
+
+def step_refit(ds: SignalDataset, plan, best_params: dict[str, Any], settings: SignalTrainingSettings):
+    from training.signals import fit_signal_model
+
+    return fit_signal_model(ds.frame, ds.feature_cols, plan, best_params, settings)
+
+
+def step_evaluation(ds: SignalDataset, plan, best_params: dict[str, Any], settings: SignalTrainingSettings,
+                    fitted=None):
+    from training.signals import train_signal_model
+
+    return train_signal_model(ds.frame, ds.feature_cols, best_params, settings, plan=plan,
+                              is_sample_data=ds.is_sample_data, fitted=fitted)
+
+
+def step_registration(ctx, ds: SignalDataset, result, tuning, settings: SignalTrainingSettings, run_id: str) -> str:
+    from registry.signals import log_signal_model
+
+    meta = {
+        "feature_set": ds.feature_set, "feature_set_version": ds.feature_set_version, "horizon": ds.horizon,
+        "entry_lag": ds.entry_lag, "data_source": ",".join(ds.sources) or "unknown",
+        "is_sample_data": ds.is_sample_data, "code_version": code_version(), "study_name": tuning.study_name,
+        "train_start": result.plan.fit.start.isoformat(), "train_end": result.plan.fit.end.isoformat(),
+        "holdout_start": result.plan.holdout.start.isoformat(), "holdout_end": result.plan.holdout.end.isoformat(),
+        "rows": len(ds.frame), "symbols": int(ds.frame["symbol"].nunique()),
+    }
+    example = ds.frame.loc[ds.frame["date"] == ds.frame["date"].max(), ["symbol", "date", *ds.feature_cols]]
+    return log_signal_model(ctx.mlflow, run_id, result, tuning, meta=meta, input_example=example)
+
+
+def step_promotion(ctx, ds: SignalDataset, result, version: str, settings: SignalTrainingSettings):
+    from registry.signals import run_promotion_gate
+
+    window = ds.frame.loc[result.plan.block_mask(ds.frame["date"], result.plan.holdout)]
+    return run_promotion_gate(ctx.mlflow, version, window, margin=settings.promotion_margin,
+                              ece_tolerance=settings.promotion_ece_tolerance, n_bins=settings.ece_bins)
+
+
+def _report(run_id, version, decision, result, tuning) -> TrainSignalsReport:
+    return TrainSignalsReport(
+        run_id=run_id, version=version, alias=decision.alias, promoted=decision.promoted, reason=decision.reason,
+        family=result.model.family, metrics=result.metrics, controls=result.controls, suspect=result.suspect,
+        study_name=tuning.study_name, n_trials=tuning.n_trials,
+        holdout=(result.plan.holdout.start.isoformat(), result.plan.holdout.end.isoformat()), rows=result.counts["rows"],
+    )
+
+
+def run_signal_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings) -> TrainSignalsReport:
+    """Tuning -> evaluation (refit + calibration + controls) -> registration -> promotion, without Prefect."""
+    from registry.signals import end_run, start_parent_run
+
+    run_id = start_parent_run(ctx.mlflow, f"train-signals-h{ds.horizon}")
+    try:
+        plan, tuning = step_tuning(ctx, ds, settings, run_id)
+        fitted = step_refit(ds, plan, tuning.best_params, settings)
+        result = step_evaluation(ds, plan, tuning.best_params, settings, fitted)
+        version = step_registration(ctx, ds, result, tuning, settings, run_id)
+        decision = step_promotion(ctx, ds, result, version, settings)
+    except BaseException:
+        end_run(ctx.mlflow, run_id, "FAILED")
+        raise
+    end_run(ctx.mlflow, run_id)
+    return _report(run_id, version, decision, result, tuning)
+
+
+# -- Prefect ------------------------------------------------------------------------------------------------
+
+dataset_task = task(name="dataset")(step_dataset)
+tuning_task = task(name="tuning")(step_tuning)
+refit_task = task(name="refit")(step_refit)
+evaluation_task = task(name="evaluation")(step_evaluation)
+registration_task = task(name="registration")(step_registration)
+promotion_task = task(name="promotion")(step_promotion)
+
+
+@flow(name="train-signals", validate_parameters=False)
+def train_signals_flow(trials: int | None = None, timeout_s: float | None = None,
+                       start: dt.date | None = None, end: dt.date | None = None) -> dict[str, Any]:
+    """Tune, refit, calibrate, evaluate, register and gate the D1 signal model from the warehouse."""
+    from foresight.context import build_context
+    from registry.signals import end_run, start_parent_run
+
+    ctx = build_context()
+    settings = resolve_settings(ctx, trials, timeout_s)
+    ds = dataset_task(ctx, settings, start, end)
+    run_id = start_parent_run(ctx.mlflow, f"train-signals-h{ds.horizon}")
+    try:
+        plan, tuning = tuning_task(ctx, ds, settings, run_id)
+        fitted = refit_task(ds, plan, tuning.best_params, settings)
+        result = evaluation_task(ds, plan, tuning.best_params, settings, fitted)
+        version = registration_task(ctx, ds, result, tuning, settings, run_id)
+        decision = promotion_task(ctx, ds, result, version, settings)
+    except BaseException:
+        end_run(ctx.mlflow, run_id, "FAILED")
+        raise
+    end_run(ctx.mlflow, run_id)
+    return _report(run_id, version, decision, result, tuning).__dict__
+
+
+__all__ = [
+    "SignalDataset",
+    "TrainSignalsReport",
+    "make_dataset",
+    "resolve_settings",
+    "run_signal_steps",
+    "step_dataset",
+    "train_signals_flow",
+]

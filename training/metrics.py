@@ -1,0 +1,187 @@
+"""Holdout metrics of a probability signal: discrimination, calibration, ranking, per year (pure)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+EPS = 1e-7
+
+
+def compute_auc(y: np.ndarray, p: np.ndarray) -> float:
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y, p))
+
+
+def compute_auc_se_null(y: np.ndarray) -> float:
+    """Standard error of the AUC when there is no signal (Mann-Whitney null): sqrt((n0+n1+1)/(12 n0 n1))."""
+    y = np.asarray(y)
+    n1 = int((y == 1).sum())
+    n0 = int(len(y) - n1)
+    if n0 == 0 or n1 == 0:
+        return float("nan")
+    return math.sqrt((n0 + n1 + 1) / (12.0 * n0 * n1))
+
+
+def compute_auc_se_by_date(dates, y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0) -> float:
+    """Standard error of the AUC from a bootstrap over whole dates (or any cluster key).
+
+    Labels of one date share the market's move and scores share date-level features, so rows are not
+    independent: resampling dates keeps that clustering and gives an honest (larger) SE than the iid one.
+    A resample is a multinomial weight per date; the AUC of weighted rows comes from one global sort.
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    codes, _ = pd.factorize(pd.Series(np.asarray(dates)))
+    n_dates = int(codes.max()) + 1 if len(codes) else 0
+    if n_dates < 5 or len(np.unique(y)) < 2:
+        return float("nan")
+    _, tie = np.unique(p, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    aucs = np.empty(n_boot)
+    for b in range(n_boot):
+        w = np.bincount(rng.integers(0, n_dates, n_dates), minlength=n_dates)[codes].astype(float)
+        pos = np.bincount(tie, w * y)
+        neg = np.bincount(tie, w * (1 - y))
+        below = np.cumsum(neg) - neg
+        denom = pos.sum() * neg.sum()
+        aucs[b] = np.sum(pos * (below + 0.5 * neg)) / denom if denom > 0 else np.nan
+    aucs = aucs[np.isfinite(aucs)]
+    return float(np.std(aucs, ddof=1)) if len(aucs) > 2 else float("nan")
+
+
+def compute_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    y = np.asarray(y, dtype=float)
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def compute_brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
+
+
+def compute_ece(y: np.ndarray, p: np.ndarray, n_bins: int = 15) -> float:
+    """Expected calibration error over `n_bins` equal-width probability bins, weighted by bin size."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    if len(y) == 0:
+        return float("nan")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    sum_p = np.bincount(bins, weights=p, minlength=n_bins)
+    sum_y = np.bincount(bins, weights=y, minlength=n_bins)
+    nz = count > 0
+    return float(np.sum(np.abs(sum_p[nz] - sum_y[nz])) / len(y))
+
+
+def compute_reliability(y: np.ndarray, p: np.ndarray, n_bins: int = 15) -> pd.DataFrame:
+    """Per bin: mean predicted probability, observed frequency and count (for the reliability diagram)."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    frame = pd.DataFrame({"bin": bins, "p": p, "y": y})
+    out = frame.groupby("bin").agg(mean_predicted=("p", "mean"), observed=("y", "mean"), count=("y", "size"))
+    return out.reset_index()
+
+
+def compute_daily_rank_ic(dates, p: np.ndarray, fwd_return: np.ndarray) -> pd.Series:
+    """Spearman correlation of the score with the forward return across symbols, one value per date."""
+    frame = pd.DataFrame({"date": np.asarray(dates), "p": np.asarray(p, float), "r": np.asarray(fwd_return, float)})
+    frame = frame.dropna()
+    frame = frame[frame.groupby("date")["p"].transform("size") >= 3]
+    if frame.empty:
+        return pd.Series(dtype=float)
+    g = frame.groupby("date")
+    # Rank within date, then Pearson of the ranks = Spearman (vectorised over dates).
+    rp = g["p"].rank()
+    rr = g["r"].rank()
+    dp = rp - rp.groupby(frame["date"]).transform("mean")
+    dr = rr - rr.groupby(frame["date"]).transform("mean")
+    num = (dp * dr).groupby(frame["date"]).sum()
+    den = np.sqrt((dp**2).groupby(frame["date"]).sum() * (dr**2).groupby(frame["date"]).sum())
+    ic = num / den.replace(0, np.nan)
+    return ic.dropna()
+
+
+def compute_top_decile_hit_rate(dates, p: np.ndarray, y: np.ndarray) -> float:
+    """Share of positive labels among each date's top-decile scores (at least one name per date)."""
+    frame = pd.DataFrame({"date": np.asarray(dates), "p": np.asarray(p, float), "y": np.asarray(y, float)})
+    n = frame.groupby("date")["p"].transform("size")
+    k = np.maximum(1, np.floor(n / 10)).astype(int)
+    rank = frame.groupby("date")["p"].rank(ascending=False, method="first")
+    top = frame[rank <= k]
+    return float(top["y"].mean()) if len(top) else float("nan")
+
+
+def compute_signal_metrics(
+    dates, y: np.ndarray, p: np.ndarray, fwd_return: np.ndarray | None = None, n_bins: int = 15,
+    base_rate: float | None = None,
+) -> dict[str, float]:
+    """AUC, log-loss, Brier + skill vs the base rate, ECE, daily rank IC mean / IR, top-decile hit rate.
+
+    `base_rate` is the positive rate a no-skill forecaster would quote (the training base rate);
+    None uses the evaluated sample's own rate (the most favourable constant for the baseline).
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    rate = float(np.mean(y)) if base_rate is None else float(base_rate)
+    brier = compute_brier(y, p)
+    brier_ref = compute_brier(y, np.full_like(p, rate))
+    out = {
+        "n": float(len(y)),
+        "positive_rate": float(np.mean(y)) if len(y) else float("nan"),
+        "auc": compute_auc(y, p),
+        "auc_se_null": compute_auc_se_null(y),
+        "auc_se_date": compute_auc_se_by_date(dates, y, p),
+        "log_loss": compute_log_loss(y, p),
+        "log_loss_base_rate": compute_log_loss(y, np.full_like(p, rate)),
+        "brier": brier,
+        "brier_base_rate": brier_ref,
+        "brier_skill": 1.0 - brier / brier_ref if brier_ref > 0 else float("nan"),
+        "ece": compute_ece(y, p, n_bins),
+        "top_decile_hit_rate": compute_top_decile_hit_rate(dates, p, y),
+    }
+    if fwd_return is not None:
+        ic = compute_daily_rank_ic(dates, p, fwd_return)
+        sd = float(ic.std(ddof=1)) if len(ic) > 1 else float("nan")
+        out["rank_ic_mean"] = float(ic.mean()) if len(ic) else float("nan")
+        out["rank_ic_std"] = sd
+        out["rank_ic_ir"] = float(ic.mean() / sd) if sd and sd > 0 else float("nan")
+        out["rank_ic_days"] = float(len(ic))
+    return out
+
+
+def compute_metrics_by_year(
+    dates, y: np.ndarray, p: np.ndarray, fwd_return: np.ndarray | None = None, n_bins: int = 15,
+    base_rate: float | None = None,
+) -> dict[int, dict[str, float]]:
+    """`compute_signal_metrics` for each calendar year of `dates`."""
+    years = pd.to_datetime(pd.Series(np.asarray(dates))).dt.year.to_numpy()
+    out = {}
+    for year in np.unique(years):
+        m = years == year
+        out[int(year)] = compute_signal_metrics(
+            np.asarray(dates)[m], np.asarray(y)[m], np.asarray(p)[m],
+            None if fwd_return is None else np.asarray(fwd_return)[m], n_bins, base_rate,
+        )
+    return out
+
+
+__all__ = [
+    "compute_auc",
+    "compute_auc_se_by_date",
+    "compute_auc_se_null",
+    "compute_brier",
+    "compute_daily_rank_ic",
+    "compute_ece",
+    "compute_log_loss",
+    "compute_metrics_by_year",
+    "compute_reliability",
+    "compute_signal_metrics",
+    "compute_top_decile_hit_rate",
+]

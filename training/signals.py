@@ -1,0 +1,240 @@
+"""Signal trainer: refit the tuned configuration, calibrate, evaluate on the holdout, run the honesty controls.
+
+Pure: frames in, a `SignalTrainingResult` out; MLflow and the warehouse stay in registry/ and flows/.
+The frame has one row per (symbol, date) with the feature columns, `label` (1 when the forward return
+over the horizon is > 0) and `fwd_return`, ordered by date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training.config import SignalTrainingSettings
+from training.metrics import (
+    compute_auc,
+    compute_auc_se_by_date,
+    compute_auc_se_null,
+    compute_ece,
+    compute_log_loss,
+    compute_metrics_by_year,
+    compute_reliability,
+    compute_signal_metrics,
+)
+from training.models import (
+    SignalModel,
+    _sigmoid,
+    feature_importance,
+    fit_booster,
+    fit_calibrator,
+    predict_raw,
+    prepare_features,
+    strip_prefix,
+)
+from training.splits import SplitPlan, compute_split_plan
+
+CALIBRATION_METHODS = ("platt", "isotonic")
+
+
+@dataclass
+class SignalTrainingResult:
+    """Everything a training produced: the model, where its data came from, how good it is, the controls."""
+
+    model: SignalModel
+    plan: SplitPlan
+    metrics: dict[str, float]
+    """Holdout metrics of the calibrated probability, plus `ece_raw` (before calibration)."""
+    metrics_by_year: dict[int, dict[str, float]]
+    calibration: dict[str, Any]
+    controls: dict[str, Any]
+    suspect: bool
+    suspicion_reasons: list[str]
+    importance: pd.Series
+    reliability_raw: pd.DataFrame
+    reliability_calibrated: pd.DataFrame
+    holdout: pd.DataFrame
+    """symbol, date, label, fwd_return, raw_score, probability of every holdout row."""
+    fingerprint: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def compute_dataset_fingerprint(frame: pd.DataFrame, feature_cols: Sequence[str]) -> str:
+    """sha256 over the rows (symbol, date, features, label) and the column names: same data, same hash."""
+    cols = ["symbol", "date", *feature_cols, "label"]
+    h = hashlib.sha256(",".join(cols).encode())
+    h.update(pd.util.hash_pandas_object(frame[cols], index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def plan_for(frame: pd.DataFrame, settings: SignalTrainingSettings, entry_lag: int) -> SplitPlan:
+    """The purged walk-forward plan of `settings` over the frame's dates."""
+    return compute_split_plan(
+        frame["date"], horizon=settings.horizon, entry_lag=entry_lag, n_folds=settings.n_folds,
+        embargo=settings.embargo_sessions, holdout_fraction=settings.holdout_fraction,
+        calibration_fraction=settings.calibration_fraction,
+    )
+
+
+def compute_shuffled_label_control(
+    frame: pd.DataFrame, feature_cols: Sequence[str], plan: SplitPlan, family: str, params: dict[str, Any],
+    *, seed: int, n_jobs: int = 1, se_limit: float = 3.0, cs_rank: bool = True,
+) -> dict[str, Any]:
+    """Refit the same configuration on randomly permuted labels; its holdout AUC must sit at 0.5.
+
+    A global permutation breaks every link between features and outcomes (including the date-level
+    market move), so a pipeline that leaks the label into features or splits would show up here.
+    """
+    rng = np.random.default_rng(seed)
+    fit_m = plan.block_mask(frame["date"], plan.fit)
+    hold_m = plan.block_mask(frame["date"], plan.holdout)
+    shuffled = rng.permutation(frame.loc[fit_m, "label"].to_numpy(float))
+    X = prepare_features(frame, feature_cols, cs_rank)
+    booster = fit_booster(family, params, X[fit_m], shuffled, seed=seed, n_jobs=n_jobs)
+    y_hold = frame.loc[hold_m, "label"].to_numpy(float)
+    p = _sigmoid(predict_raw(family, booster, X[hold_m]))
+    auc = compute_auc(y_hold, p)
+    # Rows of one date share the market's move and rows of one symbol share its beta and volatility:
+    # use the largest of the iid, date-clustered and symbol-clustered SE.
+    se = float(np.nanmax([
+        compute_auc_se_null(y_hold),
+        compute_auc_se_by_date(frame.loc[hold_m, "date"].to_numpy(), y_hold, p, seed=seed),
+        compute_auc_se_by_date(frame.loc[hold_m, "symbol"].to_numpy(), y_hold, p, seed=seed),
+    ]))
+    z = (auc - 0.5) / se if se and se > 0 else float("nan")
+    return {
+        "shuffled_auc": auc, "shuffled_auc_se": se, "shuffled_auc_z": z,
+        "shuffled_passed": bool(abs(z) <= se_limit), "shuffled_se_limit": se_limit,
+    }
+
+
+def compute_suspicion(metrics: dict[str, float], *, is_sample_data: bool,
+                      settings: SignalTrainingSettings) -> list[str]:
+    """Reasons to distrust a model on real data: daily equity returns do not give AUC > 0.55 or IC > 0.10."""
+    if is_sample_data:
+        return []
+    reasons = []
+    if metrics.get("auc", 0.0) > settings.suspicion_auc:
+        reasons.append(f"holdout AUC {metrics['auc']:.4f} > {settings.suspicion_auc}")
+    if metrics.get("rank_ic_mean", 0.0) > settings.suspicion_rank_ic:
+        reasons.append(f"daily rank IC {metrics['rank_ic_mean']:.4f} > {settings.suspicion_rank_ic}")
+    return reasons
+
+
+def fit_signal_model(
+    frame: pd.DataFrame, feature_cols: Sequence[str], plan: SplitPlan, best_params: dict[str, Any],
+    settings: SignalTrainingSettings,
+) -> tuple[SignalModel, dict[str, Any]]:
+    """Refit on the fit range, then pick Platt or isotonic on the calibration slice (lower holdout log-loss)."""
+    family, params = strip_prefix(best_params)
+    dates = frame["date"]
+    fit_m = plan.block_mask(dates, plan.fit)
+    cal_m = plan.block_mask(dates, plan.calibration)
+    hold_m = plan.block_mask(dates, plan.holdout)
+    X = prepare_features(frame, feature_cols, settings.cs_rank)
+    y = frame["label"].to_numpy(float)
+    booster = fit_booster(family, params, X[fit_m], y[fit_m], seed=settings.seed, n_jobs=settings.n_jobs)
+    raw_cal = predict_raw(family, booster, X[cal_m])
+    raw_hold = predict_raw(family, booster, X[hold_m])
+    candidates = {m: fit_calibrator(m, raw_cal, y[cal_m]) for m in CALIBRATION_METHODS}
+    hold_ll = {m: compute_log_loss(y[hold_m], c.predict(raw_hold)) for m, c in candidates.items()}
+    chosen = min(hold_ll, key=hold_ll.get)
+    info = {
+        "method": chosen,
+        **{f"holdout_log_loss_{m}": v for m, v in hold_ll.items()},
+        "holdout_log_loss_raw": compute_log_loss(y[hold_m], _sigmoid(raw_hold)),
+        "calibration_rows": int(cal_m.sum()),
+    }
+    model = SignalModel(family, booster, candidates[chosen], list(feature_cols), params=dict(params),
+                        cs_rank=settings.cs_rank)
+    return model, info
+
+
+def evaluate_signal_model(model: SignalModel, rows: pd.DataFrame, *, n_bins: int = 15,
+                          base_rate: float | None = None) -> tuple[dict[str, float], pd.DataFrame]:
+    """Metrics of the calibrated probability on `rows`, plus the scored rows."""
+    raw = model.predict_raw(rows)
+    p = model.calibrator.predict(raw)
+    scored = rows[["symbol", "date", "label", "fwd_return"]].copy()
+    scored["raw_score"] = raw
+    scored["probability"] = p
+    m = compute_signal_metrics(scored["date"], scored["label"], p, scored["fwd_return"], n_bins, base_rate)
+    m["ece_raw"] = compute_ece(scored["label"], _sigmoid(raw), n_bins)
+    return m, scored
+
+
+def train_signal_model(
+    frame: pd.DataFrame,
+    feature_cols: Sequence[str],
+    best_params: dict[str, Any],
+    settings: SignalTrainingSettings,
+    *,
+    plan: SplitPlan,
+    is_sample_data: bool,
+    run_control: bool = True,
+    fitted: tuple[SignalModel, dict[str, Any]] | None = None,
+) -> SignalTrainingResult:
+    """Refit + calibrate the tuned configuration (unless `fitted` is given), evaluate on the untouched
+    holdout, run the controls."""
+    model, cal_info = fitted or fit_signal_model(frame, feature_cols, plan, best_params, settings)
+    dates = frame["date"]
+    fit_m = plan.block_mask(dates, plan.fit)
+    hold_m = plan.block_mask(dates, plan.holdout)
+    # The no-skill baseline quotes the positive rate known at training time (fit + calibration ranges).
+    known_m = plan.block_mask(dates, plan.development)
+    base_rate = float(frame.loc[known_m, "label"].mean())
+    holdout_rows = frame.loc[hold_m]
+    metrics, scored = evaluate_signal_model(model, holdout_rows, n_bins=settings.ece_bins, base_rate=base_rate)
+    by_year = compute_metrics_by_year(scored["date"], scored["label"], scored["probability"], scored["fwd_return"],
+                                      settings.ece_bins, base_rate)
+    controls: dict[str, Any] = {}
+    if run_control:
+        controls = compute_shuffled_label_control(
+            frame, feature_cols, plan, model.family, model.params, seed=settings.seed + 1,
+            n_jobs=settings.n_jobs, se_limit=settings.control_se_limit, cs_rank=settings.cs_rank,
+        )
+    reasons = compute_suspicion(metrics, is_sample_data=is_sample_data, settings=settings)
+    if controls and not controls["shuffled_passed"]:
+        reasons.append(f"shuffled-label control AUC {controls['shuffled_auc']:.4f} is "
+                       f"{controls['shuffled_auc_z']:.1f} SE from 0.5")
+    controls["suspect"] = bool(reasons)
+    controls["is_sample_data"] = is_sample_data
+    return SignalTrainingResult(
+        model=model,
+        plan=plan,
+        metrics=metrics,
+        metrics_by_year=by_year,
+        calibration=cal_info,
+        controls=controls,
+        suspect=bool(reasons),
+        suspicion_reasons=reasons,
+        importance=feature_importance(model.family, model.booster, list(feature_cols)),
+        reliability_raw=compute_reliability(scored["label"], _sigmoid(scored["raw_score"]), settings.ece_bins),
+        reliability_calibrated=compute_reliability(scored["label"], scored["probability"], settings.ece_bins),
+        holdout=scored.reset_index(drop=True),
+        fingerprint=compute_dataset_fingerprint(frame, feature_cols),
+        counts={"rows": len(frame), "fit_rows": int(fit_m.sum()), "holdout_rows": int(hold_m.sum()),
+                "symbols": int(frame["symbol"].nunique()), "features": len(feature_cols)},
+    )
+
+
+def compute_log_loss_vs_base(metrics: dict[str, float]) -> float:
+    """Holdout log-loss improvement over the constant base-rate forecast (positive = better)."""
+    return metrics["log_loss_base_rate"] - metrics["log_loss"]
+
+
+__all__ = [
+    "SignalTrainingResult",
+    "compute_dataset_fingerprint",
+    "compute_log_loss_vs_base",
+    "compute_shuffled_label_control",
+    "compute_suspicion",
+    "evaluate_signal_model",
+    "fit_signal_model",
+    "plan_for",
+    "train_signal_model",
+]
