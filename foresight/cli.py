@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from foresight.commands import data, demo, train_regimes
+from foresight.commands import data, demo, train_forecasts, train_regimes
 from foresight.commands import features as features_cmd
 from foresight.commands.common import quiet_telemetry
 
@@ -24,6 +24,7 @@ app.command("status")(data.status)
 app.command("features")(features_cmd.features)
 app.command("demo")(demo.demo)
 train_app.command("regimes")(train_regimes.train_regimes)
+train_app.command("forecasts")(train_forecasts.train_forecasts)
 
 
 def main() -> None:
