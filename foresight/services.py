@@ -40,6 +40,12 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
+def _known_tables(reader: Reader, con: duckdb.DuckDBPyConnection) -> frozenset[str] | set[str]:
+    """The reader's cached table set when it has one (immutable snapshots), else ask the connection."""
+    tables = getattr(reader, "tables", None)
+    return tables() if callable(tables) else _tables(con)
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cur = con.execute(sql, params)
     cols = [d[0] for d in cur.description]
@@ -89,7 +95,7 @@ class MarketDataService:
 
     def quality(self, symbol: str | None = None) -> list[dict[str, Any]]:
         with self.reader.cursor() as con:
-            if "data_quality" not in _tables(con):
+            if "data_quality" not in _known_tables(self.reader, con):
                 return []
             return _rows(
                 con,
@@ -100,7 +106,7 @@ class MarketDataService:
 
     def last_bar_date(self) -> dt.date | None:
         with self.reader.cursor() as con:
-            if "bars" not in _tables(con):
+            if "bars" not in _known_tables(self.reader, con):
                 return None
             return con.execute("SELECT max(date) FROM bars").fetchall()[0][0]
 
@@ -128,7 +134,7 @@ class MLSignalService:
 
     def latest_date(self) -> dt.date | None:
         with self.reader.cursor() as con:
-            if "signals" not in _tables(con):
+            if "signals" not in _known_tables(self.reader, con):
                 return None
             return con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
 
@@ -136,7 +142,7 @@ class MLSignalService:
         """The signal of `symbol` at `date` (default: its latest); the most recently scored version wins."""
         symbol = normalise_symbol(symbol)
         with self.reader.cursor() as con:
-            if "signals" not in _tables(con):
+            if "signals" not in _known_tables(self.reader, con):
                 raise NotFoundError("no signals published yet: run `foresight score`")
             rows = _rows(
                 con,
@@ -158,7 +164,7 @@ class MLSignalService:
     def cross_section(self, date: dt.date | None = None, top: int | None = None) -> dict[str, Any]:
         """All symbols' signals of one date (default: the latest), ranked by probability."""
         with self.reader.cursor() as con:
-            if "signals" not in _tables(con):
+            if "signals" not in _known_tables(self.reader, con):
                 raise NotFoundError("no signals published yet: run `foresight score`")
             if date is None:
                 date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
@@ -202,7 +208,7 @@ class RegimeService:
         }
 
     def _check(self, con: duckdb.DuckDBPyConnection) -> None:
-        if "regimes" not in _tables(con):
+        if "regimes" not in _known_tables(self.reader, con):
             raise NotFoundError("no regimes published yet: run `foresight train regimes` then `foresight score`")
 
     def current(self, date: dt.date | None = None) -> dict[str, Any]:
@@ -251,7 +257,7 @@ class PortfolioService:
     def forecast(self, horizon: int | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
         """The latest (or `as_of`) forecast of every horizon, or of `horizon` only."""
         with self.reader.cursor() as con:
-            if "forecasts" not in _tables(con):
+            if "forecasts" not in _known_tables(self.reader, con):
                 raise NotFoundError("no forecasts published yet: run `foresight train forecasts` then `foresight score`")
             rows = _rows(
                 con,
@@ -280,7 +286,7 @@ class PortfolioService:
     def coverage(self, last: int = 250) -> dict[str, Any]:
         """Band coverage and pinball loss of the last `last` matured forecasts per horizon."""
         with self.reader.cursor() as con:
-            if "forecast_evaluations" not in _tables(con):
+            if "forecast_evaluations" not in _known_tables(self.reader, con):
                 return {}
             rows = _rows(
                 con,
@@ -336,7 +342,7 @@ class DashboardService:
         reader = f.reader
         panels: dict[str, Any] = {}
         with reader.cursor() as con:
-            tables = _tables(con)
+            tables = _known_tables(reader, con)
             if "signals" in tables:
                 r = _rows(
                     con,
