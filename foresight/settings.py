@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from backtest.config import BacktestSettings
 from features.config import FeatureSettings
 from marketdata.config import GuardrailSettings, SampleSettings
 from monitoring.config import MonitoringSettings
@@ -94,6 +95,7 @@ class Settings(BaseSettings):
     forecasts: ForecastSettings = ForecastSettings()
     scoring: ScoringSettings = ScoringSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
     @classmethod
     def settings_customise_sources(
