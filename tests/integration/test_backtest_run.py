@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 from fastapi.testclient import TestClient
@@ -51,7 +52,7 @@ def test_backtest_command_stores_prints_draws_and_serves(home):
     assert version == "4" and n_symbols == 15
     assert sharpe > base and ci_low > 0  # the planted reversal is an edge before costs
     assert set(json.loads(per_regime)) <= {"calm_bull", "neutral", "high_vol_bear"}
-    assert png and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert png and Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     with TestClient(create_app(settings)) as client:
         runs = client.get("/backtest/runs").json()
