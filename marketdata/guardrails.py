@@ -85,25 +85,31 @@ def compute_row_checks(raw: pd.DataFrame) -> RowCheckResult:
     Checks in order: unparseable date, missing OHLC, unparseable number, non-positive price, OHLC
     inconsistency (high below open/close or low above them, or high < low), negative volume, then
     duplicate dates of one symbol with conflicting values (all copies rejected; exact copies collapse).
+    Accepted rows have the canonical columns, upper-case symbols and `date` as datetime64 at midnight.
     """
     frame = raw.reset_index(drop=True)
     if "symbol" not in frame.columns or "date" not in frame.columns:
         raise ValueError("input has no symbol or date column")
-    reason = pd.Series(pd.NA, index=frame.index, dtype=object)
-    detail = pd.Series(pd.NA, index=frame.index, dtype=object)
+    n = len(frame)
+    reason = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+    pending = np.ones(n, dtype=bool)
 
-    def reject(mask: pd.Series, why: str, what: Callable[[pd.Series], pd.Series] | str) -> None:
+    def reject(mask, why: str, what: Callable[[np.ndarray], pd.Series] | str) -> None:
         # `what` builds the detail for the newly rejected rows only: formatting every row is slow.
-        new = mask.fillna(False).astype(bool) & reason.isna()
+        new = pending & (mask.fillna(False).to_numpy(dtype=bool) if isinstance(mask, pd.Series)
+                         else np.asarray(mask, dtype=bool))
         if not new.any():
             return
+        pending[new] = False
         reason[new] = why
-        detail[new] = what(new) if callable(what) else what
+        detail[new] = np.asarray(what(new), dtype=object) if callable(what) else what
 
-    def text(col: str) -> Callable[[pd.Series], pd.Series]:
-        return lambda m: frame.loc[m, col].astype(str)
-
-    symbol = frame["symbol"].astype("string").str.strip().str.upper()
+    # Normalise each distinct symbol once, not every row.
+    codes, uniques = pd.factorize(frame["symbol"], use_na_sentinel=True)
+    clean = pd.Series(uniques, dtype=object).astype("string").str.strip().str.upper()
+    symbol = pd.Series(clean.to_numpy(dtype=object, na_value=None)[codes], index=frame.index, dtype=object)
+    symbol[codes < 0] = None
     reject(symbol.isna() | (symbol == ""), "missing_symbol", "symbol is empty")
     dates = _parse_dates(frame["date"])
     reject(dates.isna(), "unparseable_date", lambda m: "date " + frame.loc[m, "date"].astype(str) + " is not a date")
@@ -146,13 +152,14 @@ def compute_row_checks(raw: pd.DataFrame) -> RowCheckResult:
     )
     reject(values["volume"] < 0, "negative_volume", lambda m: "volume=" + values["volume"][m].astype(str) + " < 0")
 
-    typed = pd.DataFrame({"symbol": symbol.astype(object), "date": dates.dt.date})
+    # Dates stay datetime64 (midnight): DuckDB reads them without a per-row conversion.
+    typed = pd.DataFrame({"symbol": symbol, "date": dates.dt.normalize().astype("datetime64[ns]")})
     for col in (*PRICE_COLS, "volume", *OPTIONAL_NUM_COLS):
         typed[col] = values[col]
     typed["adj_close"] = typed["adj_close"].fillna(typed["close"])
 
     # Duplicate (symbol, date): identical copies collapse to one; conflicting copies are all rejected.
-    ok = reason.isna()
+    ok = pending.copy()
     value_cols = [*PRICE_COLS, "volume", *OPTIONAL_NUM_COLS]
     keyed = typed[ok]
     dup_any = keyed.duplicated(["symbol", "date"], keep=False)
@@ -160,22 +167,25 @@ def compute_row_checks(raw: pd.DataFrame) -> RowCheckResult:
         distinct = keyed[dup_any].drop_duplicates(["symbol", "date", *value_cols])
         n_versions = distinct.groupby(["symbol", "date"], sort=False).size().rename("_versions").reset_index()
         versions = keyed[dup_any][["symbol", "date"]].merge(n_versions, on=["symbol", "date"], how="left")
-        is_conflict = pd.Series(False, index=frame.index)
+        is_conflict = np.zeros(n, dtype=bool)
         is_conflict[keyed.index[dup_any.to_numpy()]] = versions["_versions"].to_numpy() > 1
         reject(is_conflict, "duplicate_conflict",
                lambda m: "date " + typed.loc[m, "date"].astype(str) + " appears with different values")
-    ok = reason.isna()
-    accepted = typed[ok].drop_duplicates(["symbol", "date"]).reset_index(drop=True)
-    accepted = accepted[list(CANONICAL_COLS)]
+    ok = pending
+    accepted = typed[ok] if not ok.all() else typed
+    if dup_any.any():
+        accepted = accepted.drop_duplicates(["symbol", "date"])
+    accepted = accepted[list(CANONICAL_COLS)].reset_index(drop=True)
+    bad = ~ok
     rejected = pd.DataFrame(
         {
-            "symbol": symbol[~ok].astype(object),
-            "date": frame.loc[~ok, "date"].astype(str),
-            "reason": reason[~ok],
-            "detail": detail[~ok].astype(str),
-            "raw": _raw_repr(frame[~ok]),
+            "symbol": symbol[bad].astype(object),
+            "date": frame.loc[bad, "date"].astype(str),
+            "reason": reason[bad],
+            "detail": pd.Series(detail[bad], dtype=object).astype(str).to_numpy(),
+            "raw": _raw_repr(frame[bad]),
         }
-    ).reset_index(drop=True)
+    ).reset_index(drop=True) if bad.any() else empty_rejected()
     return RowCheckResult(accepted=accepted, rejected=rejected)
 
 

@@ -134,10 +134,10 @@ def run_ingest(
                 flags = None
                 if not accepted.empty:
                     history = _load_history(con, accepted)
-                    first = accepted["date"].min()
+                    first = pd.Timestamp(accepted["date"].min())
                     if len(history):
-                        first = min(first, pd.Timestamp(history["date"].min()).date())
-                    cal = sessions(first, accepted["date"].max(), calendar)
+                        first = min(first, pd.Timestamp(history["date"].min()))
+                    cal = sessions(first.date(), pd.Timestamp(accepted["date"].max()).date(), calendar)
                     series = compute_series_checks(accepted, history, cal, guard)
                     flags = series.flags
                     if not series.rejected.empty:

@@ -53,7 +53,8 @@ def test_clean_rows_are_typed_and_canonical():
     acc = result.accepted
     assert list(acc.columns) == list(CANONICAL_COLS)
     assert acc["symbol"].tolist() == ["AAA", "AAA"]
-    assert acc["date"].tolist() == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
+    assert acc["date"].tolist() == [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03")]
+    assert acc["date"].dtype == "datetime64[ns]"
     assert acc["close"].tolist() == [10.5, 10.75]
     # Without an adjusted series, adj_close is the close.
     assert acc["adj_close"].tolist() == [10.5, 10.75]
@@ -63,7 +64,7 @@ def test_clean_rows_are_typed_and_canonical():
 def test_duplicates_identical_collapse_conflicting_all_rejected():
     frame = _frame({}, {}, {"date": "2024-01-03"}, {"date": "2024-01-03", "close": "10.9"})
     result = compute_row_checks(frame)
-    assert result.accepted["date"].tolist() == [dt.date(2024, 1, 2)]
+    assert result.accepted["date"].dt.date.tolist() == [dt.date(2024, 1, 2)]
     assert result.rejected["reason"].tolist() == ["duplicate_conflict", "duplicate_conflict"]
 
 
