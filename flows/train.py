@@ -63,13 +63,19 @@ def code_version() -> str:
         return "unknown"
 
 
-def resolve_settings(ctx, trials: int | None = None, timeout_s: float | None = None) -> SignalTrainingSettings:
+def resolve_settings(ctx, trials: int | None = None, timeout_s: float | None = None, horizon: int | None = None,
+                     families: list[str] | None = None) -> SignalTrainingSettings:
+    """The signal settings of `ctx` with this run's overrides; feature set and entry lag from the feature store."""
     s = ctx.settings.signals
     upd: dict[str, Any] = {}
     if trials is not None:
         upd["trials"] = trials
     if timeout_s is not None:
         upd["timeout_s"] = timeout_s
+    if horizon is not None:
+        upd["horizon"] = horizon
+    if families:
+        upd["families"] = tuple(families)
     if s.feature_set is None:
         upd["feature_set"] = ctx.settings.features.feature_set
     if s.entry_lag is None:
@@ -211,13 +217,14 @@ promotion_task = task(name="promotion")(step_promotion)
 
 @flow(name="train-signals", validate_parameters=False)
 def train_signals_flow(trials: int | None = None, timeout_s: float | None = None,
-                       start: dt.date | None = None, end: dt.date | None = None) -> dict[str, Any]:
+                       start: dt.date | None = None, end: dt.date | None = None, horizon: int | None = None,
+                       families: list[str] | None = None) -> dict[str, Any]:
     """Tune, refit, calibrate, evaluate, register and gate the D1 signal model from the warehouse."""
     from foresight.context import build_context
     from registry.signals import end_run, start_parent_run
 
     ctx = build_context()
-    settings = resolve_settings(ctx, trials, timeout_s)
+    settings = resolve_settings(ctx, trials, timeout_s, horizon, families)
     ds = dataset_task(ctx, settings, start, end)
     run_id = start_parent_run(ctx.mlflow, f"train-signals-h{ds.horizon}")
     try:

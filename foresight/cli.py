@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from foresight.commands import data, demo, train_forecasts, train_regimes
+from foresight.commands import (
+    api,
+    backtest,
+    data,
+    demo,
+    deploy,
+    monitor,
+    score,
+    train_forecasts,
+    train_regimes,
+)
 from foresight.commands import features as features_cmd
+from foresight.commands import promote as promote_cmd
+from foresight.commands import train_signals as train_signals_cmd
 from foresight.commands.common import quiet_telemetry
 
 app = typer.Typer(
@@ -23,8 +35,16 @@ app.command("ingest")(data.ingest)
 app.command("status")(data.status)
 app.command("features")(features_cmd.features)
 app.command("demo")(demo.demo)
+app.command("score")(score.score)
+app.command("backtest")(backtest.backtest)
+app.command("api")(api.api)
+app.command("deploy")(deploy.deploy)
 train_app.command("regimes")(train_regimes.train_regimes)
 train_app.command("forecasts")(train_forecasts.train_forecasts)
+app.command("monitor")(monitor.monitor)
+train_app.command("signals")(train_signals_cmd.train_signals)
+app.command("promote")(promote_cmd.promote)
+app.command("rollback")(promote_cmd.rollback)
 
 
 def main() -> None:

@@ -150,7 +150,8 @@ def run_score_signals(
         if dates is not None:
             all_dates = sorted(pd.to_datetime(pd.Series(list(dates))).dt.date.unique())
         else:
-            where, params = ["feature_set = ?"], [bundle.feature_set]
+            # A joined set ("alpha158+market") has rows under each part: its dates are the first part's.
+            where, params = ["feature_set = ?"], [bundle.feature_set.split("+")[0]]
             if start is not None:
                 where.append("date >= ?")
                 params.append(start)
@@ -170,14 +171,13 @@ def run_score_signals(
         considered: set[str] = set()
         for i in range(0, len(all_dates), batch_dates):
             chunk = all_dates[i : i + batch_dates]
-            frame = features.load_feature_frame(
-                con, bundle.feature_set, dates=chunk, symbols=list(symbols) if symbols else None
-            )
+            # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
+            frame = features.load_feature_frame(con, bundle.feature_set, dates=chunk)
             if frame.empty:
                 continue
             frame["date"] = pd.to_datetime(frame["date"]).dt.date
             frame = frame.merge(hist, on=["symbol", "date"], how="left")
-            considered.update(frame["symbol"].unique())
+            considered.update(set(frame["symbol"]) & set(symbols) if symbols else set(frame["symbol"]))
             ok = frame["n"].fillna(0).to_numpy() >= min_hist
             totals["skipped"] += int((~ok).sum())
             frame = frame.loc[ok]
@@ -185,6 +185,9 @@ def run_score_signals(
                 continue
             seen_symbols.update(frame["symbol"].unique())
             scores = compute_signal_scores(model, frame, top_k)
+            if symbols:
+                scores = scores[scores["symbol"].isin(set(symbols))]
+                seen_symbols.intersection_update(set(symbols))
             scores["model_name"] = SIGNAL_MODEL
             scores["model_version"] = str(bundle.version)
             scores["feature_set"] = bundle.feature_set

@@ -82,32 +82,41 @@ def plan_for(frame: pd.DataFrame, settings: SignalTrainingSettings, entry_lag: i
 
 def compute_shuffled_label_control(
     frame: pd.DataFrame, feature_cols: Sequence[str], plan: SplitPlan, family: str, params: dict[str, Any],
-    *, seed: int, n_jobs: int = 1, se_limit: float = 3.0, cs_rank: bool = True,
+    *, seed: int, n_jobs: int = 1, se_limit: float = 3.0, cs_rank: bool = True, n_shuffles: int = 3,
 ) -> dict[str, Any]:
-    """Refit the same configuration on randomly permuted labels; its holdout AUC must sit at 0.5.
+    """Refit the same configuration on randomly permuted labels; the mean holdout AUC must sit at 0.5.
 
     A global permutation breaks every link between features and outcomes (including the date-level
     market move), so a pipeline that leaks the label into features or splits would show up here.
+    Two sources of spread around 0.5 are allowed for: sampling (rows of one date share the market's move,
+    rows of one symbol its beta: the largest of the iid, date-clustered and symbol-clustered SE) and the
+    direction a model fitted to noise happens to take, which correlates by chance with whatever real
+    signal the features carry (the spread between `n_shuffles` independent shuffles).
     """
     rng = np.random.default_rng(seed)
     fit_m = plan.block_mask(frame["date"], plan.fit)
     hold_m = plan.block_mask(frame["date"], plan.holdout)
-    shuffled = rng.permutation(frame.loc[fit_m, "label"].to_numpy(float))
     X = prepare_features(frame, feature_cols, cs_rank)
-    booster = fit_booster(family, params, X[fit_m], shuffled, seed=seed, n_jobs=n_jobs)
+    y_fit = frame.loc[fit_m, "label"].to_numpy(float)
     y_hold = frame.loc[hold_m, "label"].to_numpy(float)
-    p = _sigmoid(predict_raw(family, booster, X[hold_m]))
-    auc = compute_auc(y_hold, p)
-    # Rows of one date share the market's move and rows of one symbol share its beta and volatility:
-    # use the largest of the iid, date-clustered and symbol-clustered SE.
-    se = float(np.nanmax([
-        compute_auc_se_null(y_hold),
-        compute_auc_se_by_date(frame.loc[hold_m, "date"].to_numpy(), y_hold, p, seed=seed),
-        compute_auc_se_by_date(frame.loc[hold_m, "symbol"].to_numpy(), y_hold, p, seed=seed),
-    ]))
+    aucs, ses = [], []
+    for k in range(max(1, n_shuffles)):
+        booster = fit_booster(family, params, X[fit_m], rng.permutation(y_fit), seed=seed + k, n_jobs=n_jobs)
+        p = _sigmoid(predict_raw(family, booster, X[hold_m]))
+        aucs.append(compute_auc(y_hold, p))
+        ses.append(float(np.nanmax([
+            compute_auc_se_null(y_hold),
+            compute_auc_se_by_date(frame.loc[hold_m, "date"].to_numpy(), y_hold, p, seed=seed),
+            compute_auc_se_by_date(frame.loc[hold_m, "symbol"].to_numpy(), y_hold, p, seed=seed),
+        ])))
+    k = len(aucs)
+    between = float(np.var(aucs, ddof=1)) if k > 1 else 0.0
+    se = float(np.sqrt(np.mean(np.square(ses)) / k + between / k)) if k > 1 else ses[0]
+    auc = float(np.mean(aucs))
     z = (auc - 0.5) / se if se and se > 0 else float("nan")
     return {
-        "shuffled_auc": auc, "shuffled_auc_se": se, "shuffled_auc_z": z,
+        "shuffled_auc": auc, "shuffled_auc_se": se, "shuffled_auc_z": z, "shuffled_n": k,
+        "shuffled_auc_min": float(np.min(aucs)), "shuffled_auc_max": float(np.max(aucs)),
         "shuffled_passed": bool(abs(z) <= se_limit), "shuffled_se_limit": se_limit,
     }
 
@@ -196,6 +205,7 @@ def train_signal_model(
         controls = compute_shuffled_label_control(
             frame, feature_cols, plan, model.family, model.params, seed=settings.seed + 1,
             n_jobs=settings.n_jobs, se_limit=settings.control_se_limit, cs_rank=settings.cs_rank,
+            n_shuffles=settings.control_shuffles,
         )
     reasons = compute_suspicion(metrics, is_sample_data=is_sample_data, settings=settings)
     if controls and not controls["shuffled_passed"]:
