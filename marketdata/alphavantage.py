@@ -154,7 +154,7 @@ def classify_payload_error(
         low = info.lower()
         if any(w in low for w in ("rate limit", "call frequency", "requests per", "calls per")):
             return AlphaVantageRateLimited(symbol, redact(f"Alpha Vantage rate limit: {info}"))
-        if "premium endpoint" in low or "premium function" in low:
+        if "premium" in low:
             return AlphaVantagePremiumOnly(symbol, redact(f"Alpha Vantage premium endpoint: {info}"))
         return AlphaVantageInvalidRequest(symbol, redact(f"Alpha Vantage information: {info}"))
     return None
@@ -257,17 +257,24 @@ class AlphaVantageSource:
             raise AlphaVantageBadPayload(symbol, f"{function} did not answer JSON") from None
 
     def fetch_symbol(self, client: httpx.Client, symbol: str) -> pd.DataFrame:
-        """Raw rows for one symbol: the adjusted series, or the plain daily one when that is premium-only."""
+        """Raw rows for one symbol: the adjusted series; when the key's plan refuses it (premium), the plain
+        daily series; when even `outputsize=full` is premium, the compact one (the last 100 sessions)."""
         size = compute_outputsize(self.last_dates.get(symbol), self.today, self.calendar)
-        payload = self._get(client, symbol, ADJUSTED, size)
-        error = classify_payload_error(symbol, payload, self._redact)
-        if isinstance(error, AlphaVantagePremiumOnly):
-            log.info("%s: %s is premium-only for this key, falling back to %s", symbol, ADJUSTED, DAILY)
-            payload = self._get(client, symbol, DAILY, size)
+        attempts = [(ADJUSTED, size), (DAILY, size)] + ([(DAILY, "compact")] if size == "full" else [])
+        error: AlphaVantageError | None = None
+        for function, outputsize in attempts:
+            if error is not None:
+                log.info("%s: %s; trying %s outputsize=%s", symbol, error, function, outputsize)
+            payload = self._get(client, symbol, function, outputsize)
             error = classify_payload_error(symbol, payload, self._redact)
-        if error is not None:
-            raise error
-        return compute_bars_from_payload(symbol, payload)
+            if error is None:
+                if outputsize != size:
+                    log.warning("%s: full history is premium for this key; stored the last 100 sessions", symbol)
+                return compute_bars_from_payload(symbol, payload)
+            if not isinstance(error, AlphaVantagePremiumOnly):
+                break
+        assert error is not None
+        raise error
 
     def batches(self) -> Iterator[SourceBatch]:
         _install_redaction()

@@ -111,10 +111,15 @@ def print_ingest_report(report) -> None:
 
 def status(as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON")) -> None:
     """Symbols, date ranges, row counts, quarantine counts and the last runs."""
+    import duckdb
+
     from foresight.status import load_status
 
     ctx = build_context()
-    info = load_status(ctx.warehouse, settings=ctx.settings)
+    try:
+        info = load_status(ctx.warehouse, settings=ctx.settings)
+    except duckdb.IOException as exc:
+        raise fail(f"cannot read the warehouse {ctx.warehouse.path} (another process writing?): {exc}", 1) from exc
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return

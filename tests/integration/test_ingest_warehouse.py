@@ -178,7 +178,7 @@ def test_unreadable_file_fails_naming_it_and_changes_nothing(home, tmp_path, nam
     for target in (folder, folder / name):
         result = runner.invoke(app, ["ingest", "--source", "csv", "--path", str(target)])
         assert result.exit_code != 0
-        assert name in result.output
+        assert name in result.output.replace("\n", "")  # rich may wrap a long path
     _assert_same(before, _snapshot(wh, (*TABLES, "ingest_runs")))
 
 

@@ -18,6 +18,7 @@ from marketdata.alphavantage import (
     DAILY,
     AlphaVantageHTTPError,
     AlphaVantageInvalidRequest,
+    AlphaVantagePremiumOnly,
     AlphaVantageRateLimited,
     AlphaVantageSource,
     RateLimiter,
@@ -103,6 +104,26 @@ def test_premium_endpoint_falls_back_to_the_plain_daily_series(tmp_path):
     with wh.session(read_only=True) as con:
         same = con.execute("SELECT count(*) FROM bars WHERE adj_close = close").fetchall()[0][0]
     assert same == 8
+
+
+@respx.mock
+def test_full_history_premium_falls_back_to_compact():
+    replay = Replay({(ADJUSTED, "IBM"): "information_premium.json",
+                     (DAILY, "IBM"): ["information_outputsize_premium.json", "ibm_daily_compact.json"]})
+    respx.get(URL).mock(side_effect=replay)
+    batches = list(_source(["IBM"]).batches())
+    assert [(p["function"], p["outputsize"]) for p in replay.seen] == [
+        (ADJUSTED, "full"), (DAILY, "full"), (DAILY, "compact")]
+    assert batches[0].error is None and len(batches[0].frame) == 8
+
+
+@respx.mock
+def test_all_fallbacks_refused_is_a_typed_error():
+    replay = Replay({(ADJUSTED, "IBM"): "information_premium.json", (DAILY, "IBM"): "information_premium.json"})
+    respx.get(URL).mock(side_effect=replay)
+    batches = list(_source(["IBM"]).batches())
+    assert isinstance(batches[0].error, AlphaVantagePremiumOnly) and str(batches[0].error).startswith("IBM: ")
+    assert len(replay.seen) == 3
 
 
 @respx.mock
