@@ -41,24 +41,27 @@ def _flow(name: str):
         raise RuntimeError(f"flow {name!r} ({module}.{attr}) is not available in this build: {exc}") from exc
 
 
-def build_deployments(schedules: tuple[Schedule, ...] = SCHEDULES) -> list:
-    """`RunnerDeployment`s for `flow.serve`-style serving; inspectable without any server."""
+def build_deployments(schedules: tuple[Schedule, ...] = SCHEDULES, nightly_source: str = "sample",
+                      nightly_path: str | None = None) -> list:
+    """`RunnerDeployment`s for `flow.serve`-style serving; inspectable without any server.
+    `nightly_source`: where the nightly ingest reads new bars (sample | csv | alphavantage | none)."""
     from prefect.schedules import Cron
 
     flows = {s.flow: _flow(s.flow) for s in schedules}
     return [
         flows[s.flow].to_deployment(
-            name=s.name, schedule=Cron(s.cron, timezone=TIMEZONE), description=s.description, tags=["foresight"]
+            name=s.name, schedule=Cron(s.cron, timezone=TIMEZONE), description=s.description, tags=["foresight"],
+            parameters={"source": nightly_source, "path": nightly_path} if s.flow == "nightly" else None,
         )
         for s in schedules
     ]
 
 
-def serve_deployments() -> None:
+def serve_deployments(nightly_source: str = "sample", nightly_path: str | None = None) -> None:
     """Register the deployments with the Prefect API (PREFECT_API_URL) and run their schedules until stopped."""
     from prefect import serve
 
-    serve(*build_deployments())
+    serve(*build_deployments(nightly_source=nightly_source, nightly_path=nightly_path))
 
 
 __all__ = ["FLOWS", "SCHEDULES", "TIMEZONE", "Schedule", "build_deployments", "serve_deployments"]

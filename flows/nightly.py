@@ -128,6 +128,10 @@ def nightly(
                 run.steps[current] = {"skipped": "asked"}
                 continue
             run.steps[current] = _optional(current, plan[current])
+            skipped = (run.steps[current] or {}).get("skipped_symbols") if isinstance(run.steps[current], dict) else None
+            if skipped:
+                logger.warning("%s: %d symbols skipped for too little history: %s", current, len(skipped),
+                               ", ".join(skipped[:20]))
         current = "publish"
         alert = _monitoring_alert(run.steps.get("monitoring"))
         run.save(ctx, "alert" if alert else "ok", alert)

@@ -8,6 +8,8 @@ from foresight.commands.common import console
 
 
 def deploy(
+    source: str = typer.Option("sample", "--source", help="nightly ingest source: sample | csv | alphavantage | none"),
+    path: str | None = typer.Option(None, "--path", help="csv source: directory or file"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the deployments and schedules, serve nothing"),
 ) -> None:
     """Register `nightly` (weekdays 22:30 New York), `train-signals` (weekly) and `monitor` (daily) with the
@@ -23,7 +25,8 @@ def deploy(
     for s in SCHEDULES:
         t.add_row(s.flow, s.name, s.cron, s.description)
     console.print(t)
+    console.print(f"nightly ingests from: {source}" + (f" ({path})" if path else ""))
     if dry_run:
         return
     console.print("serving; Ctrl-C to stop")
-    serve_deployments()
+    serve_deployments(nightly_source=source, nightly_path=path)

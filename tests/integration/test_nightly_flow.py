@@ -115,3 +115,27 @@ def test_pipeline_run_audit_row(home):
     rows = _pipeline_runs(home)
     assert len(rows) == 1 and rows[0]["status"] == "ok"
     assert json.loads(rows[0]["steps"]) == {"ingest": {"inserted": 3}}
+
+
+def test_deployment_passes_the_nightly_source():
+    deps = {d.name: d for d in build_deployments(nightly_source="csv", nightly_path="/data/bars")}
+    assert deps["nightly"].parameters == {"source": "csv", "path": "/data/bars"}
+    assert not deps["monitor-daily"].parameters
+
+
+def test_score_command_validates_the_range_and_needs_a_champion(home):
+    from typer.testing import CliRunner
+
+    from foresight.cli import app
+
+    bad = CliRunner().invoke(app, ["score", "--start", "2025-12-31", "--end", "2025-12-01"])
+    assert bad.exit_code == 2 and "after" in bad.output
+    try:
+        steps.find_step("signals")
+    except steps.StepUnavailable:
+        return
+    wh = Warehouse(Settings().duckdb_path)
+    ensure_contract_tables(wh)
+    write_night(wh, dt.date(2025, 12, 30))
+    res = CliRunner().invoke(app, ["score", "--start", "2025-12-01", "--end", "2025-12-31"])
+    assert res.exit_code == 1 and "foresight train signals" in res.output
