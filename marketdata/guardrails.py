@@ -190,6 +190,8 @@ def compute_row_checks(raw: pd.DataFrame) -> RowCheckResult:
 
 
 SERIES_COLS = ("symbol", "date", "close", "adj_close", "split_coefficient")
+SERIES_CHECKS = ("missing_session", "non_session_date", "stale_price", "split", "spike_reverted")
+"""The `check` values compute_series_checks writes to data_quality."""
 
 
 def _fmt_dates(values: np.ndarray) -> pd.Series:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from marketdata.calendar import sessions
 from marketdata.config import GuardrailSettings
-from marketdata.guardrails import compute_row_checks, compute_series_checks
+from marketdata.guardrails import SERIES_CHECKS, compute_row_checks, compute_series_checks, empty_flags
 from marketdata.sources import Source
 from stores.warehouse import Warehouse, transaction, upsert, utcnow
 
@@ -36,6 +36,8 @@ class IngestReport:
     flags: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     flags_by_check: dict[str, int] = field(default_factory=dict)
+    flags_cleared: int = 0
+    """Stored flags inside a re-ingested span that the new data no longer raises (e.g. a corrected tick)."""
     errors: list[str] = field(default_factory=list)
     status: str = "running"
 
@@ -96,6 +98,36 @@ def _insert_quarantine(con, rejected: pd.DataFrame, source: str, run_id: str, no
         con.unregister("_q")
 
 
+def _clear_stale_flags(con, accepted: pd.DataFrame, flags: pd.DataFrame | None) -> int:
+    """Delete series flags inside each symbol's span in this batch that the checks no longer raise.
+
+    Flags still raised are left alone (then upserted unchanged), so a re-run keeps the table identical.
+    """
+    spans = accepted.groupby("symbol", sort=False)["date"].agg(["min", "max"]).reset_index()
+    keep = (flags if flags is not None else empty_flags())[["symbol", "date", "check"]].astype(
+        {"symbol": object, "check": object}
+    )
+    keep = keep.assign(date=pd.to_datetime(keep["date"]))
+    con.register("_spans", spans)
+    con.register("_keep", keep)
+    try:
+        before = con.execute("SELECT count(*) FROM data_quality").fetchall()[0][0]
+        con.execute(
+            f"""
+            DELETE FROM data_quality d
+            WHERE d."check" IN ({", ".join(f"'{c}'" for c in SERIES_CHECKS)})
+              AND EXISTS (SELECT 1 FROM _spans s
+                          WHERE s.symbol = d.symbol AND d.date BETWEEN s."min" AND s."max")
+              AND NOT EXISTS (SELECT 1 FROM _keep k
+                              WHERE k.symbol = d.symbol AND k.date = d.date AND k."check" = d."check")
+            """
+        )
+        return before - con.execute("SELECT count(*) FROM data_quality").fetchall()[0][0]
+    finally:
+        con.unregister("_spans")
+        con.unregister("_keep")
+
+
 def run_ingest(
     warehouse: Warehouse,
     source: Source,
@@ -150,6 +182,8 @@ def run_ingest(
                     bars = accepted.assign(source=source.name, ingested_at=now)
                     res = upsert(con, "bars", bars, ["symbol", "date"], ignore_in_compare=["ingested_at", "source"])
                     _insert_quarantine(con, rejected_all, source.name, report.run_id, now)
+                    if not accepted.empty:
+                        report.flags_cleared += _clear_stale_flags(con, accepted, flags)
                     if flags is not None and not flags.empty:
                         fl = flags.assign(run_id=report.run_id, detected_at=now)
                         upsert(con, "data_quality", fl, ["symbol", "date", "check"],

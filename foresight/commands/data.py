@@ -98,6 +98,7 @@ def print_ingest_report(report) -> None:
         ("read", report.rows_read), ("accepted", report.rows_accepted), ("quarantined", report.rows_quarantined),
         ("inserted", report.rows_inserted), ("updated", report.rows_updated),
         ("unchanged", report.rows_unchanged), ("flagged", report.flags),
+        ("flags cleared", getattr(report, "flags_cleared", 0)),
     ]:
         t.add_row(label, f"{value:,}")
     for reason, n in sorted(report.quarantined_by_reason.items()):

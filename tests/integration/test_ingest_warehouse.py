@@ -80,6 +80,31 @@ def test_planted_defects_give_exact_quarantine_and_flag_counts(home):
         0, 0, 177)
 
 
+def test_corrected_tick_is_stored_and_its_outdated_flag_cleared(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    run_ingest(wh, CsvSource(PLANTED), GUARD)
+    frame = pd.read_csv(PLANTED, dtype=str)
+    bbb = frame[frame["symbol"] == "BBB"].copy()
+    tick = bbb.index[bbb["timestamp"] == "2024-02-07"][0]
+    prev = bbb.loc[bbb.index[bbb["timestamp"] == "2024-02-06"][0]]
+    for col in ("open", "high", "low", "close", "adjusted_close"):
+        bbb.loc[tick, col] = prev["close"] if col != "high" else str(float(prev["close"]) * 1.004)
+    bbb.loc[tick, "low"] = str(float(prev["close"]) * 0.996)
+    fixed = tmp_path / "BBB.csv"
+    bbb.drop(columns=["symbol"]).to_csv(fixed, index=False)
+
+    report = run_ingest(wh, CsvSource(fixed), GUARD)
+    # The tick now passes: one new bar, its flag cleared, the other BBB flags kept.
+    assert report.rows_inserted == 1 and report.flags_cleared == 1
+    assert "spike_reverted" not in report.quarantined_by_reason
+    flags = dict(_count(wh, 'SELECT "check", count(*) FROM data_quality WHERE symbol = \'BBB\' GROUP BY 1'))
+    assert flags == {"stale_price": 1, "missing_session": 1}
+    before = _snapshot(wh)
+    again = run_ingest(wh, CsvSource(fixed), GUARD)
+    assert again.flags_cleared == 0 and again.rows_inserted == 0
+    _assert_same(before, _snapshot(wh))
+
+
 def test_sample_reingest_is_idempotent_and_corrections_are_updates(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     src = SampleSource(SampleSettings(n_symbols=12, n_years=2), chunk_symbols=5)
