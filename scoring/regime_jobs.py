@@ -110,7 +110,8 @@ def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = N
     end_d = min(pd.Timestamp(end).date(), last) if end is not None else last
     start_d = pd.Timestamp(start).date() if start is not None else end_d
     if start_d > end_d:
-        raise ValueError(f"start {start_d} is after end {end_d} (last session with bars: {last})")
+        # e.g. a nightly run on a holiday: no session in [start, end], nothing to write
+        return ScoreRegimesReport(s.universe, start_d, end_d, model.version, 0, 0, 0, 0, 0, 0, 0, None)
     frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params,
                                  cfg.enter_threshold, cfg.leave_threshold)
     rows = compute_mirror_rows(

@@ -1,0 +1,205 @@
+"""Regimes end to end on a real SecantusDB (MongoDB wire protocol), DuckDB and MLflow sqlite:
+train + register, nightly idempotence, a server restart mid-backfill, an outage, the mirror readers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from foresight.cli import app
+from foresight.context import build_context
+from marketdata.ingest import run_ingest
+from marketdata.sources import SampleSource
+from registry.core import CHAMPION, REGIME_MODEL
+from registry.regimes import load_regime_model
+from scoring.regime_jobs import (
+    load_current_regime,
+    load_regime_history,
+    load_regime_sharpe,
+    run_score_regimes,
+)
+from stores.mongo import REGIMES_COLLECTION, LocalMongoServer, MongoUnavailable, open_mongo
+
+BACKFILL_START = pd.Timestamp("2024-01-01").date()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = LocalMongoServer(tmp_path_factory.mktemp("mongo") / "data").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, server):
+    """One FORESIGHT_HOME for the module: 20 symbols x 6 years of sample bars, Mongo at the test server."""
+    root = tmp_path_factory.mktemp("regimes")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FORESIGHT_HOME", str(root / "home"))
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlruns/mlflow.db")
+        mp.setenv("FORESIGHT_MLFLOW__ARTIFACT_ROOT", str(root / "mlruns" / "artifacts"))
+        mp.setenv("FORESIGHT_MONGODB__URI", server.uri)
+        mp.setenv("FORESIGHT_MONGODB__DATABASE", "foresight_test")
+        mp.setenv("FORESIGHT_MONGODB__SERVER_TIMEOUT_MS", "1500")
+        mp.setenv("FORESIGHT_SAMPLE__N_SYMBOLS", "20")
+        mp.setenv("FORESIGHT_SAMPLE__N_YEARS", "6")
+        mp.setenv("FORESIGHT_REGIMES__N_STARTS", "3")
+        ctx = build_context()
+        run_ingest(ctx.warehouse, SampleSource(ctx.settings.sample), ctx.settings.guardrails)
+        yield ctx
+
+
+def _db(ctx, server):
+    from pymongo import MongoClient
+
+    client = MongoClient(server.uri, serverSelectionTimeoutMS=2000)
+    return client, client[ctx.settings.mongodb.database]
+
+
+def _mirror(ctx) -> pd.DataFrame:
+    with ctx.warehouse.session(read_only=True) as con:
+        return con.execute("SELECT * FROM regimes ORDER BY universe, date, model_version").df()
+
+
+def _mongo_docs(ctx, server) -> list[dict]:
+    client, db = _db(ctx, server)
+    try:
+        return list(db[REGIMES_COLLECTION].find({}).sort([("date", 1), ("model_version", 1)]))
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def trained(env):
+    # `foresight train regimes` through the CLI: 3 states, HMM family (the Markov family is unit-tested)
+    result = CliRunner().invoke(app, ["train", "regimes", "--n-states", "3", "--models", "hmm"])
+    assert result.exit_code == 0, result.output
+    model = load_regime_model(env.mlflow, CHAMPION)
+    assert model is not None
+    return model
+
+
+def test_train_logs_registers_and_loads_by_alias(env, trained):
+    assert trained.version == "1" and trained.params.k == 3
+    assert trained.params.labels == ("calm_bull", "neutral", "high_vol_bear")
+    run = mlflow.MlflowClient().get_run(trained.run_id)
+    m = run.data.metrics
+    for key in ("bic", "oos_loglik_per_session", "switches_per_year", "expected_duration_calm_bull",
+                "expected_duration_high_vol_bear", "accuracy", "baseline_accuracy"):
+        assert key in m, key
+    # scored against sample_truth on the holdout: better than the volatility-threshold rule
+    assert m["accuracy"] > m["baseline_accuracy"]
+    assert m["accuracy"] > 0.5
+    assert m["expected_duration_calm_bull"] > 10
+    # the pyfunc loads by alias and gives causal filtered probabilities
+    model = mlflow.pyfunc.load_model(f"models:/{REGIME_MODEL}@{CHAMPION}")
+    out = model.predict(pd.DataFrame({"ret": [0.001, -0.03, 0.002, 0.04, -0.035]}))
+    np.testing.assert_allclose(out[list(trained.params.labels)].sum(axis=1), 1.0)
+    assert out["regime"].iloc[-1] == "high_vol_bear"
+
+
+def test_nightly_rerun_changes_nothing(env, server, trained):
+    first = run_score_regimes(env)
+    assert first.rows == 1 and first.start == first.end and first.mongo_inserted == 1
+    assert first.duckdb_inserted == 1 and first.model_version == trained.version
+    docs, mirror = _mongo_docs(env, server), _mirror(env)
+    again = run_score_regimes(env)
+    assert (again.mongo_unchanged, again.duckdb_unchanged, again.mongo_inserted + again.mongo_updated) == (1, 1, 0)
+    assert _mongo_docs(env, server) == docs  # scored_at and _id included
+    pd.testing.assert_frame_equal(_mirror(env), mirror)
+    # a nightly run dated after the last session (weekend/holiday) has nothing to write
+    idle = run_score_regimes(env, start=pd.Timestamp("2026-01-03").date(), end=pd.Timestamp("2026-01-03").date())
+    assert idle.rows == 0 and idle.mongo_inserted == 0
+    with env.warehouse.session(read_only=True) as con:
+        current = load_current_regime(con, env.settings.universe)
+    assert current["date"] == first.end and current["regime"] == first.last_regime
+    assert current["model_version"] == "1" and current["age_sessions"] >= 1
+    assert sum(current["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_restart_mid_backfill_loses_nothing_and_outage_leaves_duckdb_consistent(env, server, trained):
+    # Given a nightly row already written (test above) and a two-year backfill in small batches
+    before_mirror = _mirror(env)
+    small = build_context(regimes=env.settings.regimes.model_copy(update={"mongo_batch_size": 10}))
+    start = BACKFILL_START
+    errors: list[BaseException] = []
+
+    def backfill():
+        try:
+            run_score_regimes(small, start=start)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    worker = threading.Thread(target=backfill)
+    worker.start()
+    client, db = _db(env, server)
+    deadline = time.monotonic() + 60
+    while db[REGIMES_COLLECTION].count_documents({}) < 120 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.close()
+    # When the server restarts in the middle of it
+    server.stop()
+    worker.join(60)
+    assert errors and isinstance(errors[0], MongoUnavailable), errors
+    # Then the step failed clearly and the mirror did not move (MongoDB is written first)
+    pd.testing.assert_frame_equal(_mirror(env), before_mirror)
+    # An outage: the step fails fast with a clear message and DuckDB stays consistent
+    t0 = time.monotonic()
+    with pytest.raises(MongoUnavailable, match="MongoDB write of regimes failed"):
+        run_score_regimes(env)
+    assert time.monotonic() - t0 < 15
+    pd.testing.assert_frame_equal(_mirror(env), before_mirror)
+
+    server.start()  # same port, same storage
+    written_before = len(_mongo_docs(env, server))
+    assert written_before >= 120, "acknowledged documents survive the restart"
+    report = run_score_regimes(small, start=start)
+    assert report.mongo_inserted + report.mongo_unchanged == report.rows
+    assert report.mongo_unchanged >= written_before  # the retry found them intact
+    docs = _mongo_docs(env, server)
+    mirror = _mirror(env)
+    assert len(docs) == len(mirror) == report.rows
+    # the mirror is MongoDB's content; the nightly row kept its scored_at (backfill == nightly value)
+    assert list(mirror["date"].astype(str)) == [d["date"].date().isoformat() for d in docs]
+    assert list(mirror["regime"]) == [d["regime"] for d in docs]
+    night = before_mirror.iloc[0]
+    same = mirror[mirror["date"] == night["date"]].iloc[0]
+    assert same["scored_at"] == night["scored_at"] and same["probabilities"] == night["probabilities"]
+
+
+def test_readers_and_regime_sharpe(env, trained):
+    with env.warehouse.session(read_only=True) as con:
+        hist = load_regime_history(con, env.settings.universe, "2024-01-01", "2024-12-31")
+        sharpe = load_regime_sharpe(con, env.settings.universe).set_index("regime")
+        asof = load_current_regime(con, env.settings.universe, "2024-07-04")  # a holiday: the session before
+    assert len(hist) > 240 and hist["date"].is_monotonic_increasing
+    assert hist["date"].min().isoformat() >= "2024-01-01" and hist["date"].max().isoformat() <= "2024-12-31"
+    assert asof["date"].isoformat() == "2024-07-03"
+    # the return at t sits under the regime known at t-1: the high-vol regime's days are the volatile ones
+    assert sharpe.loc["high_vol_bear", "vol"] > sharpe.loc["calm_bull", "vol"]
+    assert np.isfinite(sharpe["sharpe"]).all()
+    assert sharpe["sessions"].sum() == len(load_history_all(env)) - 1
+
+
+def load_history_all(env) -> pd.DataFrame:
+    with env.warehouse.session(read_only=True) as con:
+        return load_regime_history(con, env.settings.universe)
+
+
+def test_local_launcher_starts_and_stops_secantusdb(tmp_path):
+    from foresight.settings import MongoSettings
+
+    with open_mongo(MongoSettings(), tmp_path / "home") as db:
+        assert db.client.admin.command("ping")["ok"] == 1.0
+        port = db.client.address[1]
+    assert (tmp_path / "home" / "mongo").is_dir()
+    import socket
+
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "server still listening after exit"
