@@ -58,7 +58,7 @@ def train_forecasts(
         return
     t = Table(title=f"foresight-forecast v{report.model_version} ({report.alias}), data to {report.data_end}")
     for col in ("H", "champion", "pinball lgbm+CQR", "pinball bootstrap", "pinball gaussian", "coverage (champ)", "n"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=True)
     for h, row in sorted(report.holdout.items(), key=lambda kv: int(kv[0])):
         pin, cov = row["pinball"], row["coverage"]
         t.add_row(h, row["champion"], f"{pin['lightgbm_cqr']:.5f}", f"{pin['bootstrap']:.5f}",
