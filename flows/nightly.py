@@ -128,7 +128,10 @@ def nightly(
                 run.steps[current] = {"skipped": "asked"}
                 continue
             run.steps[current] = _optional(current, plan[current])
-            skipped = (run.steps[current] or {}).get("skipped_symbols") if isinstance(run.steps[current], dict) else None
+            outcome = run.steps[current] if isinstance(run.steps[current], dict) else {}
+            if "skipped" in outcome:
+                logger.warning("skipped %s: %s", current, outcome["skipped"])
+            skipped = outcome.get("skipped_symbols")
             if skipped:
                 logger.warning("%s: %d symbols skipped for too little history: %s", current, len(skipped),
                                ", ".join(skipped[:20]))

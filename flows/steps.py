@@ -138,16 +138,29 @@ def step_signals(ctx: AppContext, start: dt.date | None, end: dt.date | None) ->
     return _summary(report)
 
 
+def _untrained(step: str, exc: LookupError) -> dict[str, str]:
+    """Regimes and forecasts are optional products: without a trained champion the night goes on
+    without them (said in the result and the log); any other lookup failure fails the step."""
+    if "foresight train" in str(exc):
+        return {"skipped": f"{step}: {exc}"}
+    raise StepFailed(f"{step}: {exc}") from exc
+
+
 def step_regimes(ctx: AppContext, start: dt.date | None, end: dt.date | None) -> Any:
     fn = find_step("regimes")
     try:
         return _summary(fn(ctx, start=start, end=end))
     except LookupError as exc:
-        raise StepFailed(f"score regimes: {exc}") from exc
+        return _untrained("score regimes", exc)
 
 
 def step_forecasts(ctx: AppContext, as_of: dt.date | None) -> Any:
-    return _summary(_call(find_step("forecasts"), {"ctx": ctx, "as_of": as_of}))
+    try:
+        return _summary(_call(find_step("forecasts"), {"ctx": ctx, "as_of": as_of}))
+    except StepUnavailable:
+        raise
+    except LookupError as exc:
+        return _untrained("score forecasts", exc)
 
 
 def step_evaluation(ctx: AppContext, as_of: dt.date | None) -> Any:

@@ -139,3 +139,10 @@ def test_score_command_validates_the_range_and_needs_a_champion(home):
     write_night(wh, dt.date(2025, 12, 30))
     res = CliRunner().invoke(app, ["score", "--start", "2025-12-01", "--end", "2025-12-31"])
     assert res.exit_code == 1 and "foresight train signals" in res.output
+
+
+def test_untrained_optional_products_are_skipped_other_lookups_fail():
+    out = steps._untrained("score regimes", LookupError("no model: run `foresight train regimes` first"))
+    assert out == {"skipped": "score regimes: no model: run `foresight train regimes` first"}
+    with pytest.raises(steps.StepFailed, match="score forecasts: no bars"):
+        steps._untrained("score forecasts", LookupError("no bars"))
