@@ -7,13 +7,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 
 class MonitoringAlert(RuntimeError):
     """Raised by the alert task so the Prefect run shows a failed monitoring task."""
 
 
-@task(name="monitor-models")
+@task(name="monitor-models", cache_policy=NO_CACHE)
 def monitor_models(ctx, date: dt.date | None = None) -> dict[str, Any]:
     """Run the monitoring use case; returns MonitorResult.to_dict()."""
     from monitoring.service import run_monitor
@@ -39,7 +40,7 @@ def compute_alert_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@task(name="monitoring-alert", retries=0)
+@task(name="monitoring-alert", retries=0, cache_policy=NO_CACHE)
 def raise_on_alert(result: dict[str, Any]) -> str:
     """Publish a markdown artifact when a model is on ALERT and fail this task (never the night's tables)."""
     if result["status"] != "ALERT":
@@ -53,9 +54,12 @@ def raise_on_alert(result: dict[str, Any]) -> str:
 
 
 def monitor_in_flow(ctx, date: dt.date | None = None) -> dict[str, Any]:
-    """The monitoring tasks for use inside any flow (the nightly one): the alert task may fail, the calling
-    flow goes on and its state is not changed by it."""
-    result = monitor_models(ctx, date)
+    """The monitoring tasks for use inside any flow (the nightly one). Neither an ALERT nor an error in
+    monitoring raises here: the failed task shows in the run and the calling flow goes on (publishes)."""
+    state = monitor_models(ctx, date, return_state=True)
+    if state.is_failed():
+        return {"date": str(date) if date else None, "status": "ERROR", "error": str(state.message), "runs": []}
+    result = state.result()
     raise_on_alert(result, return_state=True)
     return result
 

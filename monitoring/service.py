@@ -17,7 +17,6 @@ from monitoring.store import (
     load_reference,
     load_scored_models,
     load_signal_windows,
-    load_workspace_run_id,
     save_monitoring_run,
     save_report_files,
 )
@@ -154,17 +153,15 @@ def _record(ctx, model, version, date, status, reasons, snapshot, summary, kind)
     full = {"model": model, "version": version, "date": date.isoformat(), "status": status,
             "reasons": reasons, **summary}
     html, js = save_report_files(snapshot, full, s.reports_dir, model, date, keep_html=s.monitoring.keep_html)
-    project_id = run_id = None
-    with ctx.warehouse.session() as con:
-        previous = load_workspace_run_id(con, model, version, date)
+    project_id = None
     if snapshot is not None and kind is not None:
-        project_id, run_id = add_to_workspace(
-            s.home / s.monitoring.workspace_dirname, model, snapshot, kind, replace_run_id=previous
+        project_id, _ = add_to_workspace(
+            s.home / s.monitoring.workspace_dirname, model, snapshot, kind, run_key=f"{model}|{version}|{date}"
         )
     row = {
         "model": model, "version": str(version), "date": date,
         "drift_share": summary.get("drift_share"), "ece": summary.get("ece"), "coverage": summary.get("coverage"),
-        "status": status, "report_path": str(html) if html else None, "json_path": str(js),
+        "status": status, "report_path": str(js.parent), "json_path": str(js),
         "prediction_drift": summary.get("prediction_drift_score"),
         "drifted_features": list(summary.get("drifted_features") or []),
         "ece_reference": summary.get("ece_reference"), "ece_pvalue": summary.get("ece_pvalue"),
@@ -173,7 +170,7 @@ def _record(ctx, model, version, date, status, reasons, snapshot, summary, kind)
         "pinball": summary.get("pinball"), "n_reference": summary.get("n_reference"),
         "n_current": summary.get("n_current"), "n_calibration": summary.get("n_calibration"),
         "reasons": "; ".join(reasons), "summary": full,
-        "workspace_project": project_id, "workspace_run_id": run_id or previous,
+        "workspace_project": project_id,
     }
     with ctx.warehouse.session() as con:
         save_monitoring_run(con, row)

@@ -108,8 +108,10 @@ def load_signal_windows(
             cols = [c for c in _columns(con, "features") if c not in ("symbol", "date", "feature_set")]
             feat_cols = "".join(f', f."{c}"' for c in cols)
             feat_join = "LEFT JOIN features f ON f.symbol = s.symbol AND f.date = s.date"
-            if feature_set is not None and "feature_set" in _columns(con, "features"):
-                feat_join += " AND f.feature_set = ?"
+            if "feature_set" in _columns(con, "features"):
+                # the set the row was scored with, else the configured one
+                own = "s.feature_set" if "feature_set" in _columns(con, "signals") else "NULL"
+                feat_join += f" AND f.feature_set = COALESCE({own}, ?)"
                 params.insert(0, feature_set)
         current = con.execute(
             f"""SELECT s.symbol, s.date, s.probability{feat_cols}
@@ -121,9 +123,11 @@ def load_signal_windows(
 
     calibration = pd.DataFrame(columns=["symbol", "date", "probability", "label"])
     if cal_dates and _has_table(con, "labels"):
+        own_h = "s.horizon" if "horizon" in _columns(con, "signals") else "NULL"
         calibration = con.execute(
-            """SELECT s.symbol, s.date, s.probability, CAST(l.label AS DOUBLE) AS label
-               FROM signals s JOIN labels l ON l.symbol = s.symbol AND l.date = s.date AND l.horizon = ?
+            f"""SELECT s.symbol, s.date, s.probability, CAST(l.label AS DOUBLE) AS label
+               FROM signals s JOIN labels l
+                 ON l.symbol = s.symbol AND l.date = s.date AND l.horizon = COALESCE({own_h}, ?)
                WHERE s.model_name = ? AND CAST(s.model_version AS VARCHAR) = ? AND s.date BETWEEN ? AND ?
                  AND l.label IS NOT NULL
                ORDER BY s.date, s.symbol""",
@@ -269,16 +273,19 @@ def _dashboard_panels(kind: str) -> list:
     ]
 
 
-def add_to_workspace(
-    workspace_path: Path, project_name: str, snapshot, kind: str, replace_run_id: str | None = None
-) -> tuple[str, str]:
+_WORKSPACE_INDEX = "foresight-runs.json"
+
+
+def add_to_workspace(workspace_path: Path, project_name: str, snapshot, kind: str, run_key: str) -> tuple[str, str]:
     """Add the run to the project `project_name` (created with its dashboard on first use).
 
-    `replace_run_id` (the run added by an earlier monitoring of the same model/version/date) is deleted
-    first so that re-runs do not duplicate points on the dashboard. Returns (project id, run id).
+    `run_key` (model|version|date) names the run in a small index file beside the workspace: a re-run of
+    the same key replaces its earlier run, so the dashboard never shows a date twice.
+    Returns (project id, run id).
     """
     from evidently.ui.workspace import Workspace
 
+    workspace_path = Path(workspace_path)
     ws = Workspace.create(str(workspace_path))
     found = ws.search_project(project_name)
     if found:
@@ -287,22 +294,19 @@ def add_to_workspace(
         project = ws.create_project(project_name, description=f"Foresight monitoring of {project_name}")
         for panel in _dashboard_panels(kind):
             project.dashboard.add_panel(panel)
-    if replace_run_id:
+    index_path = workspace_path / _WORKSPACE_INDEX
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    previous = index.get(run_key)
+    if previous:
         with contextlib.suppress(Exception):  # a run already gone is what we want
-            ws.delete_run(project.id, replace_run_id)
+            ws.delete_run(project.id, previous)
     ref = ws.add_run(project.id, snapshot, include_data=False)
+    index[run_key] = str(ref.id)
+    index_path.write_text(json.dumps(index, indent=1, sort_keys=True))
     return str(project.id), str(ref.id)
 
 
 # -- monitoring_runs -------------------------------------------------------------------------------------
-
-
-def load_workspace_run_id(con: duckdb.DuckDBPyConnection, model: str, version: str, date: dt.date) -> str | None:
-    rows = con.execute(
-        "SELECT workspace_run_id FROM monitoring_runs WHERE model = ? AND version = ? AND date = ?",
-        [model, version, date],
-    ).fetchall()
-    return rows[0][0] if rows else None
 
 
 def save_monitoring_run(con: duckdb.DuckDBPyConnection, row: Mapping[str, Any]) -> None:
@@ -311,7 +315,7 @@ def save_monitoring_run(con: duckdb.DuckDBPyConnection, row: Mapping[str, Any]) 
     if "summary" in frame and not isinstance(frame.loc[0, "summary"], str):
         frame["summary"] = [json.dumps(row["summary"], default=str, sort_keys=True)]
     with transaction(con):
-        upsert(con, "monitoring_runs", frame, _KEYS, ignore_in_compare=("created_at", "workspace_run_id"))
+        upsert(con, "monitoring_runs", frame, _KEYS, ignore_in_compare=("created_at",))
 
 
 def load_monitoring_runs(
@@ -332,7 +336,8 @@ def load_monitoring_runs(
 def load_latest_monitoring(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """For the dashboard: the newest monitoring row per model (status, drift share, ECE, coverage, report).
 
-    Returns [] when monitoring never ran (or the table does not exist yet).
+    `report_path` is the report folder (summary.json, report.json); `html_path` is set while the HTML of that
+    date is kept. Returns [] when monitoring never ran (or the table does not exist yet).
     """
     if not _has_table(con, "monitoring_runs"):
         return []
@@ -356,6 +361,8 @@ def load_latest_monitoring(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any
             clean[k] = v
         if isinstance(clean.get("date"), dt.datetime):
             clean["date"] = clean["date"].date()
+        html = Path(clean["report_path"]) / "report.html" if clean.get("report_path") else None
+        clean["html_path"] = str(html) if html is not None and html.exists() else None
         out.append(clean)
     return out
 
@@ -371,7 +378,6 @@ __all__: Sequence[str] = [
     "load_reference",
     "load_scored_models",
     "load_signal_windows",
-    "load_workspace_run_id",
     "log_reference_artifact",
     "prune_html",
     "report_dir",

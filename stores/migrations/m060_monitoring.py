@@ -33,7 +33,6 @@ MIGRATIONS = [
                 reasons VARCHAR,
                 summary JSON,
                 workspace_project VARCHAR,
-                workspace_run_id VARCHAR,
                 created_at TIMESTAMP NOT NULL,
                 PRIMARY KEY (model, version, date)
             )
