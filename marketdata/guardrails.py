@@ -108,8 +108,9 @@ def compute_row_checks(raw: pd.DataFrame) -> RowCheckResult:
     # Normalise each distinct symbol once, not every row.
     codes, uniques = pd.factorize(frame["symbol"], use_na_sentinel=True)
     clean = pd.Series(uniques, dtype=object).astype("string").str.strip().str.upper()
-    symbol = pd.Series(clean.to_numpy(dtype=object, na_value=None)[codes], index=frame.index, dtype=object)
-    symbol[codes < 0] = None
+    # A trailing None makes code -1 (a missing symbol) map to None.
+    lookup = np.append(clean.to_numpy(dtype=object, na_value=None), None)
+    symbol = pd.Series(lookup[codes], index=frame.index, dtype=object)
     reject(symbol.isna() | (symbol == ""), "missing_symbol", "symbol is empty")
     dates = _parse_dates(frame["date"])
     reject(dates.isna(), "unparseable_date", lambda m: "date " + frame.loc[m, "date"].astype(str) + " is not a date")
