@@ -19,6 +19,8 @@ def quiet_telemetry() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's ephemeral API gives up after 20 s; on a busy 2-core machine it can take longer to start.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
