@@ -203,3 +203,30 @@ def test_local_launcher_starts_and_stops_secantusdb(tmp_path):
 
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "server still listening after exit"
+
+
+def test_refit_keeps_label_meaning_and_aliases(env, server, trained):
+    # Given v1 as champion; When the model is trained again (a refit, seeded differently)
+    result = CliRunner().invoke(app, ["train", "regimes", "--n-states", "3", "--models", "hmm", "--starts", "2"])
+    assert result.exit_code == 0, result.output
+    challenger = load_regime_model(env.mlflow, "challenger")
+    champion = load_regime_model(env.mlflow, CHAMPION)
+    assert challenger.version == "2"
+    run = mlflow.MlflowClient().get_run(challenger.run_id)
+    promoted = run.data.tags["promoted"] == "true"
+    assert champion.version == ("2" if promoted else "1")
+    assert "champion_oos_loglik_per_session" in run.data.metrics
+    # Then every label keeps its meaning: same names, nearest (mean, vol) to the previous model's state
+    old, new = trained.params, challenger.params
+    assert new.labels == old.labels
+    assert list(np.argsort(new.vols)) == list(np.argsort(old.vols))
+    np.testing.assert_allclose(new.vols, old.vols, rtol=0.25)
+    # and scoring the challenger writes its own documents beside v1's (unique on universe, date, version)
+    report = run_score_regimes(env, alias="challenger")
+    assert report.model_version == "2" and report.rows == 1
+    client, db = _db(env, server)
+    try:
+        versions = db[REGIMES_COLLECTION].distinct("model_version", {"date": pd.Timestamp(report.end).to_pydatetime()})
+    finally:
+        client.close()
+    assert sorted(versions) == ["1", "2"]
