@@ -59,10 +59,13 @@ def _scope_per_symbol(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: b
     con.execute(
         f"""
         INSERT INTO _fs_scope
-        WITH last AS (SELECT symbol, max(date) AS last_date FROM features WHERE feature_set = $name GROUP BY symbol),
-        pending AS (
-            SELECT b.symbol, min(b.date) AS target_from FROM bars b LEFT JOIN last l ON b.symbol = l.symbol
-            WHERE l.last_date IS NULL OR b.date > l.last_date GROUP BY b.symbol
+        WITH pending AS (
+            -- the first bar without a feature row: new dates, new symbols and back-filled gaps alike; every
+            -- later row of the symbol is recomputed too (its windows may contain the new bar)
+            SELECT b.symbol, min(b.date) AS target_from FROM bars b
+            ANTI JOIN (SELECT symbol, date FROM features WHERE feature_set = $name) f
+                ON b.symbol = f.symbol AND b.date = f.date
+            GROUP BY b.symbol
         ),
         ranked AS (
             SELECT b.symbol, b.date,
@@ -84,7 +87,11 @@ def _scope_cross_sectional(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, fu
     if full or last is None:
         con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, NULL FROM bars")
         return
-    t0 = con.execute("SELECT min(date) FROM bars WHERE date > ?", [last]).fetchall()[0][0]
+    # the first date with a bar but no feature row (new dates and back-filled gaps): the universe changed there,
+    # so every symbol is recomputed from it
+    t0 = con.execute(
+        """SELECT min(b.date) FROM bars b ANTI JOIN (SELECT symbol, date FROM features WHERE feature_set = ?) f
+           ON b.symbol = f.symbol AND b.date = f.date""", [fs.name]).fetchall()[0][0]
     if t0 is None:
         return
     k = fs.lookback + 1
@@ -153,8 +160,10 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
         _scope_cross_sectional(con, fs, full)
     else:
         _scope_per_symbol(con, fs, full)
-    scope = con.execute("SELECT symbol FROM _fs_scope ORDER BY symbol").fetchall()
+    scope = con.execute("SELECT symbol, read_from IS NULL FROM _fs_scope ORDER BY symbol").fetchall()
     symbols = [r[0] for r in scope]
+    whole = [r[0] for r in scope if r[1]]  # read from their first bar
+    light = [r[0] for r in scope if not r[1]]  # read just the lookback
     info: dict = {"mode": "full" if full else "incremental", "symbols": len(symbols), "rows": 0}
     if not symbols:
         info["mode"] = "up-to-date"
@@ -162,7 +171,12 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
         return info
     cols = ", ".join(f'"{c}"' for c in fs.columns)
     select = build_feature_select(fs, scope="_fs_chunk")
-    groups = [symbols] if fs.cross_sectional else [symbols[i:i + chunk] for i in range(0, len(symbols), chunk)]
+    # Chunks bound the memory for symbols read from their first bar; the nightly update reads ~lookback rows
+    # per symbol, so all of those go in one query.
+    if fs.cross_sectional:
+        groups = [symbols]
+    else:
+        groups = [whole[i:i + chunk] for i in range(0, len(whole), chunk)] + ([light] if light else [])
     with transaction(con):
         if full:
             con.execute("DELETE FROM features WHERE feature_set = ?", [fs.name])
@@ -198,12 +212,23 @@ def _build_labels(con: duckdb.DuckDBPyConnection, settings: FeatureSettings, ful
             """
             INSERT INTO _lb_scope
             WITH open_from AS (SELECT symbol, min(date) AS d FROM labels WHERE fwd_return IS NULL GROUP BY symbol),
-                 labelled AS (SELECT symbol, max(date) AS d FROM labels GROUP BY symbol),
-                 latest AS (SELECT symbol, max(date) AS d FROM bars GROUP BY symbol)
-            SELECT b.symbol, CASE WHEN l.symbol IS NULL THEN NULL ELSE coalesce(o.d, l.d) END
-            FROM latest b LEFT JOIN labelled l ON b.symbol = l.symbol LEFT JOIN open_from o ON b.symbol = o.symbol
-            WHERE l.symbol IS NULL OR o.d IS NOT NULL OR b.d > l.d
-            """
+                 missing AS (
+                     SELECT b.symbol, min(b.date) AS d FROM bars b
+                     ANTI JOIN (SELECT DISTINCT symbol, date FROM labels) l ON b.symbol = l.symbol AND b.date = l.date
+                     GROUP BY b.symbol
+                 ),
+                 labelled AS (SELECT DISTINCT symbol FROM labels),
+                 todo AS (
+                     SELECT symbol, min(d) AS d FROM (SELECT * FROM open_from UNION ALL SELECT * FROM missing)
+                     GROUP BY symbol
+                 )
+            -- a back-filled bar changes the labels of the H + lag sessions before it: read from well before
+            SELECT t.symbol, CASE WHEN l.symbol IS NULL THEN NULL ELSE (
+                SELECT min(date) FROM (SELECT date FROM bars b WHERE b.symbol = t.symbol AND b.date < t.d
+                                       ORDER BY date DESC LIMIT $back)) END
+            FROM todo t LEFT JOIN labelled l ON t.symbol = l.symbol
+            """,
+            {"back": max(horizons) + lag},
         )
     n_scope = con.execute("SELECT count(*) FROM _lb_scope").fetchall()[0][0]
     if n_scope == 0:

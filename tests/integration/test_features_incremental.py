@@ -23,7 +23,7 @@ from tests.unit.features.reference import reference_labels
 
 BARS = edge_case_bars(n_symbols=8, n_years=0.8, seed=3)
 DATES = sorted(pd.to_datetime(BARS["date"]).unique())
-SETTINGS = FeatureSettings(chunk_symbols=3)
+SETTINGS = FeatureSettings(chunk_symbols=4)
 
 
 def _table(wh: Warehouse, sql: str) -> pd.DataFrame:
@@ -42,14 +42,18 @@ def full_wh(tmp_path_factory):
 
 
 def test_incremental_updates_equal_a_full_rebuild(tmp_path, full_wh):
-    # Given a warehouse fed day by day (first 100 sessions, then 1, 1, 5 and the rest), features updated nightly
+    # Given a warehouse fed day by day (first 100 sessions, then 1, 5 and the rest), features updated nightly,
+    # with three sessions of one symbol missing at first and back-filled with the last batch
     wh = Warehouse(tmp_path / "inc.duckdb")
     dates = pd.to_datetime(BARS["date"])
-    steps = [DATES[99], DATES[100], DATES[101], DATES[106], DATES[-1]]
+    gap = (BARS["symbol"] == "SYM006") & dates.isin(DATES[50:53])
+    steps = [DATES[99], DATES[100], DATES[105], DATES[-1]]
     prev = None
     summaries = []
     for upto in steps:
-        chunk = BARS[(dates <= upto) & ((dates > prev) if prev is not None else True)]
+        chunk = BARS[(dates <= upto) & ((dates > prev) if prev is not None else True) & ~gap]
+        if upto == steps[-1]:
+            chunk = pd.concat([chunk, BARS[gap]])
         write_bars(wh, chunk)
         summaries.append(run_features(wh, SETTINGS))
         prev = upto

@@ -33,7 +33,7 @@ def leaked_rows(fs, full: pd.DataFrame, cut: pd.Timestamp, cut_symbols: list[str
     return a.loc[~same.all(axis=1), ["symbol", "date"]]
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(
     name=st.sampled_from(sorted(FEATURE_SETS)),
     cut_idx=st.integers(min_value=1, max_value=len(DATES) - 2),
@@ -50,7 +50,7 @@ def test_features_at_t_never_see_bars_after_t(name, cut_idx, cut_symbols):
 @pytest.mark.parametrize("name", sorted(FEATURE_SETS))
 def test_every_cut_point_of_one_symbol(name):
     # the same property at several fixed cut points, all symbols cut (the universe ends at t)
-    for cut in (DATES[61], DATES[len(DATES) // 2], DATES[-2]):
+    for cut in (DATES[61], DATES[-2]):
         assert leaked_rows(FEATURE_SETS[name], FULL[name], cut, SYMBOLS).empty
 
 

@@ -1,0 +1,166 @@
+"""Benchmark: Alpha158 full build at 500 symbols x ~2,500 sessions, and the nightly one-date update.
+
+Writes bench/results/features.json. Each measured step runs in a child process so its peak RSS is its own.
+Usage: python bench/bench_features.py [--symbols 500] [--years 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _child(step: str, db: str, sets: str) -> None:
+    """One measured step; prints a JSON line with its timing."""
+    from features.config import FeatureSettings
+    from features.store import run_features
+    from stores.warehouse import Warehouse
+
+    wh = Warehouse(db)
+    cfg = FeatureSettings(feature_sets=tuple(sets.split(",")))
+    t = time.perf_counter()
+    summary = run_features(wh, cfg, full=(step == "full"))
+    dt = time.perf_counter() - t
+    print(json.dumps({"seconds": dt, "summary": summary.to_dict()}))
+
+
+def _run_child(step: str, db: Path, sets: str) -> dict:
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = ru0.ru_maxrss
+    out = subprocess.run([sys.executable, __file__, "--child", step, "--db", str(db), "--sets", sets],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb = ru1.ru_maxrss
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    # CPU seconds of the child (user + system, both threads): on a shared machine wall time is noisy
+    res["cpu_seconds"] = round((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime), 2)
+    # ru_maxrss of children is the max over all children so far: steps run from the smallest up
+    res["peak_rss_mb"] = round(max(peak_kb, before) / 1024, 1)
+    return res
+
+
+def _write_bars(db: Path, n_symbols: int, years: float) -> tuple[int, int, object]:
+    from marketdata.config import SampleSettings
+    from marketdata.sample import compute_sample_market
+    from stores.warehouse import Warehouse, utcnow
+
+    bars = compute_sample_market(SampleSettings(n_symbols=n_symbols, n_years=years)).bars
+    last = bars["date"].max()
+    wh = Warehouse(db)
+    wh.migrate()
+    with wh.session() as con:
+        con.register("_b", bars.assign(source="sample", ingested_at=utcnow()))
+        con.execute("INSERT INTO bars BY NAME SELECT * FROM _b WHERE date < ?", [last])
+        con.execute("CREATE TABLE _bench_last AS SELECT * FROM _b WHERE date = ?", [last])
+        n_dates = con.execute("SELECT count(DISTINCT date) FROM _b").fetchall()[0][0]
+    return len(bars), n_dates, last
+
+
+def _explain(db: Path) -> dict:
+    """Where the time of one 50-symbol chunk goes (EXPLAIN ANALYZE, operator timings summed over threads)."""
+    import duckdb
+
+    from features.definitions import FEATURE_SETS
+    from features.sql import build_feature_select
+
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("SET threads = 2")
+        con.execute("CREATE OR REPLACE TEMP TABLE _fs_scope AS SELECT DISTINCT symbol, NULL::DATE AS read_from, "
+                    "NULL::DATE AS target_from FROM bars ORDER BY symbol LIMIT 50")
+        sql = build_feature_select(FEATURE_SETS["alpha158"])
+        con.execute("PRAGMA enable_profiling = 'json'")
+        prof = Path(tempfile.mkdtemp()) / "profile.json"
+        con.execute(f"PRAGMA profiling_output = '{prof}'")
+        con.execute(sql).fetchall()
+        con.execute("PRAGMA disable_profiling")
+        p = json.loads(prof.read_text())
+    finally:
+        con.close()
+    ops: dict[str, float] = {}
+
+    def walk(node):
+        ops[node["type"]] = ops.get(node["type"], 0.0) + float(node.get("timing", 0.0))
+        for c in node.get("children", []):
+            walk(c)
+
+    for node in p["operator"]:
+        walk(node)
+    total = sum(ops.values())
+    return {k: {"seconds": round(v, 3), "share": round(v / total, 3)}
+            for k, v in sorted(ops.items(), key=lambda kv: -kv[1]) if v > 0.001}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--symbols", type=int, default=500)
+    ap.add_argument("--years", type=float, default=10.0)
+    ap.add_argument("--child")
+    ap.add_argument("--db")
+    ap.add_argument("--sets", default="alpha158")
+    a = ap.parse_args()
+    if a.child:
+        _child(a.child, a.db, a.sets)
+        return
+    import duckdb
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-features-"))
+    db = tmp / "w.duckdb"
+    t = time.perf_counter()
+    n_rows, n_dates, last = _write_bars(db, a.symbols, a.years)
+    setup_s = time.perf_counter() - t
+    rows_full = n_rows - a.symbols  # the last date is held back for the nightly step
+
+    full = _run_child("full", db, "alpha158")
+    market = _run_child("full", db, "market")
+    # nightly: the held-back date arrives, then an incremental update of every set and the labels
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO bars BY NAME SELECT * FROM _bench_last")
+    con.close()
+    nightly = _run_child("incremental", db, "alpha158,market")
+    explain = _explain(db)
+    result = {
+        "shape": {"symbols": a.symbols, "sessions": n_dates, "rows": n_rows},
+        "setup_seconds": round(setup_s, 2),
+        "alpha158_full": {
+            "rows": rows_full,
+            "seconds": round(full["seconds"], 2),
+            "rows_per_s": round(rows_full / full["seconds"]),
+            "peak_rss_mb": full["peak_rss_mb"],
+            "cpu_seconds": full["cpu_seconds"],
+            "rows_per_s_if_2_cores_free": round(rows_full / (full["cpu_seconds"] / 2)),
+            "labels_rows": full["summary"]["label_rows"],
+            "note": "includes labels (3 horizons) and the write into `features`; threads=2",
+        },
+        "market_full": {"seconds": round(market["seconds"], 2), "cpu_seconds": market["cpu_seconds"],
+                        "rows_per_s": round(rows_full / market["seconds"]), "peak_rss_mb": market["peak_rss_mb"]},
+        "nightly_incremental": {
+            "new_date": str(last),
+            "seconds": round(nightly["seconds"], 3),
+            "process_cpu_seconds": nightly["cpu_seconds"],
+            "rows": nightly["summary"]["rows_written"],
+            "sets": nightly["summary"]["sets"],
+            "label_rows": nightly["summary"]["label_rows"],
+        },
+        "explain_analyze_50_symbols": explain,
+        "goal": {"rows_per_s": 250_000, "peak_rss_mb": 2048, "nightly_seconds": 1.0},
+        "qlib_reference": {"rows_per_s": 25_000, "peak_rss_mb": 4450},
+    }
+    result["load_average_1m_at_end"] = round(__import__("os").getloadavg()[0], 2)
+    out = ROOT / "bench" / "results" / "features.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
