@@ -54,11 +54,12 @@ class AlphaVantageSettings(BaseModel):
 
 
 class _PlainEnvSource(PydanticBaseSettingsSource):
-    """Honours the conventional unprefixed variables (MLFLOW_TRACKING_URI, ALPHAVANTAGE_API_KEY)."""
+    """Honours the conventional variables (MLFLOW_TRACKING_URI, ALPHAVANTAGE_API_KEY, FORESIGHT_MONGODB_URI)."""
 
     _MAP = {
         "MLFLOW_TRACKING_URI": ("mlflow", "tracking_uri"),
         "ALPHAVANTAGE_API_KEY": ("alphavantage", "api_key"),
+        "FORESIGHT_MONGODB_URI": ("mongodb", "uri"),  # the documented name; FORESIGHT_MONGODB__URI also works
     }
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover

@@ -42,3 +42,16 @@ def test_upserts_only_for_new_or_changed_documents():
     ]
     assert all(op._upsert for op in ops)
     assert ops[0]._doc["$set"]["probabilities"]["calm_bull"] == 0.8
+
+
+def test_mongo_uri_settings(monkeypatch):
+    from foresight.settings import Settings
+
+    monkeypatch.delenv("FORESIGHT_MONGODB__URI", raising=False)
+    monkeypatch.delenv("FORESIGHT_MONGODB_URI", raising=False)
+    assert Settings().mongodb.uri is None  # unset: a local SecantusDB is started under FORESIGHT_HOME
+    monkeypatch.setenv("FORESIGHT_MONGODB_URI", "mongodb://db.example:27017")
+    assert Settings().mongodb.uri.get_secret_value() == "mongodb://db.example:27017"
+    assert "db.example" not in str(Settings().public_dict()["mongodb"])
+    monkeypatch.setenv("FORESIGHT_MONGODB__URI", "mongodb://nested:1")
+    assert Settings().mongodb.uri.get_secret_value() == "mongodb://nested:1"
