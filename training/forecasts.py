@@ -352,6 +352,11 @@ def _standardiser(features: pd.DataFrame, horizon: int) -> np.ndarray:
     return features["vol_ewma"].to_numpy() * np.sqrt(horizon)
 
 
+def conformal_window(cfg: ForecastSettings, horizon: int) -> int:
+    """Scores used at horizon H: max(conformal_window, conformal_blocks x H) (see ForecastSettings)."""
+    return max(cfg.conformal_window, cfg.conformal_blocks * horizon)
+
+
 def _horizon_quantiles(cfg: ForecastSettings, horizon: int) -> tuple[float, ...]:
     return tuple(cfg.var_quantiles) if horizon == cfg.var_horizon else tuple(cfg.quantiles)
 
@@ -375,9 +380,9 @@ def train_forecast_models(
 
     Layout over origins with matured targets: [train | purge H | calibration warm-up | holdout]. The
     boosters evaluated on the holdout see only the train segment; conformal scores come from the
-    warm-up and then from matured holdout origins. The production boosters are refitted on every origin
-    up to `conformal_window + H` sessions before the data end, so the scores scoring uses are out of
-    sample. Champion per horizon = lowest mean pinball loss on the holdout.
+    warm-up and then from matured holdout origins (window `conformal_window(cfg, H)`). The production
+    boosters are refitted on every origin up to `conformal_window + H` sessions before the data end;
+    scoring calibrates them with scores of later origins only (out of sample). Champion per horizon = lowest mean pinball loss on the holdout.
     """
     returns = returns.sort_index().astype(float)
     features = compute_forecast_features(returns, extra)
@@ -412,7 +417,7 @@ def train_forecast_models(
         raw = predict_quantile_boosters(boosters, x_all)
         cal = compute_rolling_conformal(
             raw, np.where(np.arange(n) >= cal_start, z, np.nan), h, qs,
-            cfg.conformal_window, cfg.conformal_min_scores, start=hold_start,
+            conformal_window(cfg, h), cfg.conformal_min_scores, start=hold_start,
         )
         learned = cal * scale[:, None]
         gauss = rearrange_quantiles(compute_gaussian_quantiles(returns, h, qs, cfg.vol_window))
@@ -501,8 +506,9 @@ def compute_forecast_quantiles(
     """Every candidate's quantiles at each as-of date, from returns of sessions <= as-of only.
 
     Long frame: as_of, horizon_days, method, champion (bool), level -> log-return quantile columns
-    `q{level}`, plus start_equity-free fields sigma_daily and in_sample (as-of before the production
-    boosters' training end, where the conformal scores are not out of sample). Dates that are not
+    `q{level}`, plus sigma_daily and in_sample (the as-of, or its label window, lies in the production
+    boosters' training origins). The learned candidate is NaN until `conformal_min_scores` out-of-sample
+    scores have matured after the boosters' training end. Dates that are not
     sessions of `returns` are skipped.
     """
     cfg = bundle.cfg
@@ -529,9 +535,11 @@ def compute_forecast_quantiles(
         y = compute_log_targets(returns, h).to_numpy()
         scale = _standardiser(features, h)
         raw = predict_quantile_boosters(hm.boosters, x_all)
-        # Scores only where the target has matured by the latest date; per-row lag is in the conformal.
+        # Only out-of-sample scores: origins after the production boosters' training end plus the
+        # purge H; compute_rolling_conformal adds the maturity lag per row.
+        oos = np.where(np.arange(len(y)) > train_end_pos + h, y / scale, np.nan)
         cal = compute_rolling_conformal(
-            raw, y / scale, h, qs, cfg.conformal_window, cfg.conformal_min_scores, start=int(positions.min())
+            raw, oos, h, qs, conformal_window(cfg, h), cfg.conformal_min_scores, start=int(positions.min())
         )
         learned = cal * scale[:, None]
         gauss = rearrange_quantiles(compute_gaussian_quantiles(returns, h, qs, cfg.vol_window))
@@ -545,8 +553,8 @@ def compute_forecast_quantiles(
             frame["method"] = m
             frame["champion"] = m == hm.champion
             frame["sigma_daily"] = sigma[positions]
-            # Scores of origins <= train_end are in-sample for the production boosters.
-            frame["in_sample"] = (positions - h - cfg.conformal_window) <= train_end_pos
+            # The as-of itself (or its label window) was among the boosters' training origins.
+            frame["in_sample"] = positions <= train_end_pos + h
             rows.append(frame)
     out = pd.concat(rows, ignore_index=True)
     return out
@@ -612,6 +620,7 @@ __all__ = [
     "HorizonModel",
     "TrainResult",
     "compute_bootstrap_quantiles",
+    "conformal_window",
     "compute_equity",
     "compute_forecast_features",
     "compute_forecast_quantiles",
