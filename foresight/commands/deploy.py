@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from foresight.commands.common import console
@@ -29,4 +31,5 @@ def deploy(
     if dry_run:
         return
     console.print("serving; Ctrl-C to stop")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     serve_deployments(nightly_source=source, nightly_path=path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import typer
 
@@ -28,6 +29,8 @@ def score(
 
     ctx = build_context()
     if start is None and end is None and not regimes_only:
+        # Without PREFECT_API_URL the flow starts Prefect's ephemeral API: give it time on a busy machine.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         from flows.nightly import nightly
 
         try:
