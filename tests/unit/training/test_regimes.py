@@ -66,6 +66,11 @@ def test_two_states_known_answer_beats_vol_baseline():
     params, candidates, acc = fit_and_filter(r, s, None, ("hmm", "markov"))
     assert params.k == 2
     assert {c.model_kind for c in candidates} == {"hmm", "markov"}
+    # statsmodels' parameter layout is mapped back correctly: the Markov-switching fit agrees with the HMM
+    ms = next(c for c in candidates if c.model_kind == "markov" and c.k == 2)
+    np.testing.assert_allclose(ms.vols, SPEC_2[1], rtol=0.12)
+    np.testing.assert_allclose(np.diag(ms.transmat), [0.99, 0.97], atol=0.03)
+    assert ms.loglik == pytest.approx(params.loglik, abs=5.0)
     assert params.labels == ("calm_bull", "high_vol_bear")
     np.testing.assert_allclose(params.vols, SPEC_2[1], rtol=0.12)
     assert acc["raw"] >= 0.92 and acc["sticky"] >= 0.92
