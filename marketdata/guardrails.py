@@ -225,14 +225,16 @@ def compute_series_checks(
     """Series checks over accepted bars, with `history` (stored bars just before them) as context.
 
     Flags (one row per symbol, date, check) are raised only where the batch is involved:
-    - `missing_session`: a session of `calendar_sessions` with no bar inside the symbol's span (first
-      bar of history or batch .. last bar), for gaps that end in the batch; one flag per missing date;
+    - `missing_session`: a session of `calendar_sessions` with no accepted bar inside the symbol's span
+      (first bar of history or batch .. last bar), for gaps that end in the batch; one flag per missing
+      date (a date whose row was rejected, by the row checks or as a spike, counts as missing);
     - `non_session_date`: a batch bar dated on a day the exchange was closed;
     - `stale_price`: a run of at least `cfg.stale_run_sessions` identical closes, flagged at its first date;
     - `split`: the close ratio to the previous session is near a split ratio while the adjusted close
       does not jump (or the series has no adjustment at all), or a `split_coefficient` other than 1;
     - `spike_reverted`: a return beyond `cfg.spike_sigma` robust sigmas (and `cfg.spike_min_abs_return`)
       that the next session gives back; the row is also returned in `rejected` (a likely bad tick).
+      This includes the last history bar when the batch's first bar reverts it: the caller retracts it.
     Vectorised over all symbols: no Python loop over rows or symbols.
     """
     if bars.empty:
@@ -282,42 +284,6 @@ def compute_series_checks(
 
     flags: list[pd.DataFrame] = []
 
-    # -- calendar: missing sessions and bars on closed days ------------------------------------------
-    cal = np.asarray(pd.DatetimeIndex(calendar_sessions).values, dtype="datetime64[ns]")
-    if len(cal):
-        pos = np.searchsorted(cal, dates)
-        on_cal = (pos < len(cal)) & (cal[np.minimum(pos, len(cal) - 1)] == dates)
-        in_range = (dates >= cal[0]) & (dates <= cal[-1])
-        off = is_new & in_range & ~on_cal
-        if off.any():
-            flags.append(
-                _flag_frame(sym[off], dates[off], "non_session_date", "warning",
-                            "bar dated " + _fmt_dates(dates[off]) + " but the exchange was closed")
-            )
-        idx = np.flatnonzero(on_cal)
-        if len(idx) > 1:
-            p, s_, nw = pos[idx], sym[idx], is_new[idx]
-            same = np.zeros(len(idx), dtype=bool)
-            same[1:] = s_[1:] == s_[:-1]
-            gap = np.zeros(len(idx), dtype=np.int64)
-            gap[1:] = p[1:] - p[:-1] - 1
-            gap[~same | ~nw] = 0
-            has = gap > 0
-            if has.any():
-                g = gap[has]
-                start = p[has] - g
-                total = int(g.sum())
-                offsets = np.arange(total) - np.repeat(np.cumsum(g) - g, g)
-                miss_pos = np.repeat(start, g) + offsets
-                after = np.repeat(np.flatnonzero(has) - 1, g)
-                flags.append(
-                    _flag_frame(
-                        np.repeat(s_[has], g), cal[miss_pos], "missing_session", "warning",
-                        "no bar for this session (gap of " + pd.Series(np.repeat(g, g)).astype(str)
-                        + " sessions after " + _fmt_dates(cal[p[after]]) + ")",
-                    )
-                )
-
     # -- stale prices: runs of identical closes ------------------------------------------------------
     same_close = close == prev_close
     run_id = np.cumsum(~same_close) - 1
@@ -343,13 +309,54 @@ def compute_series_checks(
     sigma = 1.4826 * mad
     abs_ret = np.abs(ret)
     with np.errstate(invalid="ignore"):
+        # The last stored bar before the batch is checked too: a tick on the latest day of one run
+        # can only be seen to revert in the next run (the ingest then retracts it from `bars`).
+        next_new = np.zeros(n, dtype=bool)
+        next_new[:-1] = is_new[1:] & ~last[:-1]
         spike = (
-            is_new
+            (is_new | next_new)
             & (abs_ret >= cfg.spike_min_abs_return)
             & (abs_ret > cfg.spike_sigma * np.nan_to_num(sigma, nan=0.0))
             & (np.sign(next_ret) == -np.sign(ret))
             & (np.abs(next_ret) >= cfg.spike_revert_fraction * abs_ret)
         )
+    # -- calendar: missing sessions and bars on closed days ------------------------------------------
+    cal = np.asarray(pd.DatetimeIndex(calendar_sessions).values, dtype="datetime64[ns]")
+    if len(cal):
+        pos = np.searchsorted(cal, dates)
+        on_cal = (pos < len(cal)) & (cal[np.minimum(pos, len(cal) - 1)] == dates)
+        in_range = (dates >= cal[0]) & (dates <= cal[-1])
+        off = is_new & in_range & ~on_cal
+        if off.any():
+            flags.append(
+                _flag_frame(sym[off], dates[off], "non_session_date", "warning",
+                            "bar dated " + _fmt_dates(dates[off]) + " but the exchange was closed")
+            )
+        # A bar quarantined as a bad tick leaves its session without a bar: that is missing too.
+        idx = np.flatnonzero(on_cal & ~spike)
+        if len(idx) > 1:
+            p, s_, nw = pos[idx], sym[idx], is_new[idx]
+            same = np.zeros(len(idx), dtype=bool)
+            same[1:] = s_[1:] == s_[:-1]
+            gap = np.zeros(len(idx), dtype=np.int64)
+            gap[1:] = p[1:] - p[:-1] - 1
+            gap[~same | ~nw] = 0
+            has = gap > 0
+            if has.any():
+                g = gap[has]
+                start = p[has] - g
+                total = int(g.sum())
+                offsets = np.arange(total) - np.repeat(np.cumsum(g) - g, g)
+                miss_pos = np.repeat(start, g) + offsets
+                after = np.repeat(np.flatnonzero(has) - 1, g)
+                flags.append(
+                    _flag_frame(
+                        np.repeat(s_[has], g), cal[miss_pos], "missing_session", "warning",
+                        "no bar for this session (gap of " + pd.Series(np.repeat(g, g)).astype(str)
+                        + " sessions after " + _fmt_dates(cal[p[after]]) + ")",
+                    )
+                )
+
     # -- splits in unadjusted data ---------------------------------------------------------------------
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = prev_close / close
@@ -396,9 +403,14 @@ def compute_series_checks(
         )
         flags.append(_flag_frame(sym[sp], dates[sp], "spike_reverted", "error", detail))
         keys = pd.DataFrame({"symbol": sym[sp], "_d": dates[sp], "_detail": detail.to_numpy()})
-        raw_rows = bars.assign(_d=pd.to_datetime(bars["date"]).astype("datetime64[ns]")).merge(
+        source_rows = bars
+        if history is not None and not history.empty and (~is_new[sp]).any():
+            source_rows = pd.concat(
+                [bars, history[[c for c in bars.columns if c in history.columns]]], ignore_index=True
+            )
+        raw_rows = source_rows.assign(_d=pd.to_datetime(source_rows["date"]).astype("datetime64[ns]")).merge(
             keys, on=["symbol", "_d"], how="inner"
-        )
+        ).drop_duplicates(["symbol", "_d"])
         rejected = pd.DataFrame(
             {
                 "symbol": raw_rows["symbol"].astype(object),

@@ -37,6 +37,8 @@ class IngestReport:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     flags_by_check: dict[str, int] = field(default_factory=dict)
     flags_cleared: int = 0
+    rows_retracted: int = 0
+    """Stored bars moved to quarantine because this batch showed them to be reverted spikes."""
     """Stored flags inside a re-ingested span that the new data no longer raises (e.g. a corrected tick)."""
     errors: list[str] = field(default_factory=list)
     status: str = "running"
@@ -96,6 +98,29 @@ def _insert_quarantine(con, rejected: pd.DataFrame, source: str, run_id: str, no
         return con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0] - before
     finally:
         con.unregister("_q")
+
+
+def _stored_keys(rejected: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """The rejected (symbol, date) keys that are stored bars (from `history`), not rows of this batch."""
+    if history.empty:
+        return pd.DataFrame({"symbol": [], "date": []})
+    keys = rejected[["symbol", "date"]].assign(date=lambda f: pd.to_datetime(f["date"]))
+    stored = history[["symbol", "date"]].assign(date=lambda f: pd.to_datetime(f["date"]))
+    return keys.merge(stored, on=["symbol", "date"], how="inner")
+
+
+def _retract_bars(con, keys: pd.DataFrame) -> int:
+    """Delete stored bars now known to be bad ticks (their rows are in quarantine)."""
+    con.register("_retract", keys)
+    try:
+        before = con.execute("SELECT count(*) FROM bars").fetchall()[0][0]
+        con.execute(
+            "DELETE FROM bars b WHERE EXISTS "
+            "(SELECT 1 FROM _retract r WHERE r.symbol = b.symbol AND r.date = b.date)"
+        )
+        return before - con.execute("SELECT count(*) FROM bars").fetchall()[0][0]
+    finally:
+        con.unregister("_retract")
 
 
 def _clear_stale_flags(con, accepted: pd.DataFrame, flags: pd.DataFrame | None) -> int:
@@ -164,6 +189,7 @@ def run_ingest(
                 accepted = checked.accepted
                 rejected = [checked.rejected]
                 flags = None
+                retract = None
                 if not accepted.empty:
                     history = _load_history(con, accepted)
                     first = pd.Timestamp(accepted["date"].min())
@@ -175,6 +201,7 @@ def run_ingest(
                     if not series.rejected.empty:
                         rejected.append(series.rejected)
                         accepted = _drop_rejected(accepted, series.rejected)
+                        retract = _stored_keys(series.rejected, history)
                 nonempty = [r for r in rejected if not r.empty]
                 rejected_all = pd.concat(nonempty, ignore_index=True) if nonempty else checked.rejected
                 now = utcnow()
@@ -182,6 +209,8 @@ def run_ingest(
                     bars = accepted.assign(source=source.name, ingested_at=now)
                     res = upsert(con, "bars", bars, ["symbol", "date"], ignore_in_compare=["ingested_at", "source"])
                     _insert_quarantine(con, rejected_all, source.name, report.run_id, now)
+                    if retract is not None and not retract.empty:
+                        report.rows_retracted += _retract_bars(con, retract)
                     if not accepted.empty:
                         report.flags_cleared += _clear_stale_flags(con, accepted, flags)
                     if flags is not None and not flags.empty:

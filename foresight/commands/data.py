@@ -99,6 +99,7 @@ def print_ingest_report(report) -> None:
         ("inserted", report.rows_inserted), ("updated", report.rows_updated),
         ("unchanged", report.rows_unchanged), ("flagged", report.flags),
         ("flags cleared", getattr(report, "flags_cleared", 0)),
+        ("retracted (stored bad ticks)", getattr(report, "rows_retracted", 0)),
     ]:
         t.add_row(label, f"{value:,}")
     for reason, n in sorted(report.quarantined_by_reason.items()):

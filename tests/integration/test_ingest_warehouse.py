@@ -58,16 +58,17 @@ def test_planted_defects_give_exact_quarantine_and_flag_counts(home):
         "ohlc_inconsistent": 1, "negative_volume": 1, "duplicate_conflict": 2, "spike_reverted": 1,
     }
     flags = dict(_count(wh, 'SELECT "check", count(*) FROM data_quality GROUP BY 1'))
-    assert flags == {"missing_session": 3, "stale_price": 1, "split": 2, "spike_reverted": 1, "non_session_date": 1}
+    assert flags == {"missing_session": 4, "stale_price": 1, "split": 2, "spike_reverted": 1, "non_session_date": 1}
     flagged = set(_count(wh, 'SELECT symbol, strftime(date, \'%Y-%m-%d\'), "check" FROM data_quality'))
     assert {("AAA", "2024-01-31", "missing_session"), ("AAA", "2024-02-01", "missing_session"),
-            ("BBB", "2024-02-29", "missing_session"), ("BBB", "2024-01-16", "stale_price"),
+            ("BBB", "2024-02-29", "missing_session"), ("BBB", "2024-02-07", "missing_session"),
+            ("BBB", "2024-01-16", "stale_price"),
             ("BBB", "2024-02-07", "spike_reverted"), ("AAA", "2024-02-29", "split"),
             ("CCC", "2024-02-14", "split"), ("CCC", "2024-01-06", "non_session_date")} == flagged
     # 187 rows read: 9 quarantined, 1 exact duplicate collapsed, the rest stored
     assert _count(wh, "SELECT count(*) FROM bars") == [(177,)]
     run = _count(wh, "SELECT rows_read, rows_accepted, rows_quarantined, flags, status, report FROM ingest_runs")
-    assert run[0][:5] == (187, 177, 9, 8, "ok")
+    assert run[0][:5] == (187, 177, 9, 9, "ok")
     assert json.loads(run[0][5])["quarantined_by_reason"]["spike_reverted"] == 1
     assert len(list((home / "reports" / "ingest").glob("*.json"))) == 1
 
@@ -94,14 +95,46 @@ def test_corrected_tick_is_stored_and_its_outdated_flag_cleared(tmp_path):
     bbb.drop(columns=["symbol"]).to_csv(fixed, index=False)
 
     report = run_ingest(wh, CsvSource(fixed), GUARD)
-    # The tick now passes: one new bar, its flag cleared, the other BBB flags kept.
-    assert report.rows_inserted == 1 and report.flags_cleared == 1
+    # The tick now passes: one new bar, its two flags cleared, the other BBB flags kept.
+    assert report.rows_inserted == 1 and report.flags_cleared == 2
     assert "spike_reverted" not in report.quarantined_by_reason
     flags = dict(_count(wh, 'SELECT "check", count(*) FROM data_quality WHERE symbol = \'BBB\' GROUP BY 1'))
     assert flags == {"stale_price": 1, "missing_session": 1}
     before = _snapshot(wh)
     again = run_ingest(wh, CsvSource(fixed), GUARD)
     assert again.flags_cleared == 0 and again.rows_inserted == 0
+    _assert_same(before, _snapshot(wh))
+
+
+class _Frames:
+    name = "sample"
+
+    def __init__(self, *frames: pd.DataFrame):
+        self.frames = frames
+
+    def batches(self) -> Iterator[SourceBatch]:
+        for i, f in enumerate(self.frames):
+            yield SourceBatch(f"b{i}", f)
+
+    def truth(self):
+        return None
+
+
+def test_bad_tick_on_the_latest_day_is_retracted_when_the_next_run_shows_it(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    bars = SampleSource(SampleSettings(n_symbols=2, n_years=1)).market.bars
+    one = bars[bars["symbol"] == "SYM001"].reset_index(drop=True).copy()
+    one.loc[99, ["close", "high"]] = one.loc[99, "close"] * 1.8  # bad tick on the last day of run 1
+    run_ingest(wh, _Frames(one.iloc[:100]), GUARD)
+    assert _count(wh, "SELECT count(*) FROM bars") == [(100,)]
+    report = run_ingest(wh, _Frames(one.iloc[100:]), GUARD)
+    assert report.rows_retracted == 1 and report.quarantined_by_reason == {"spike_reverted": 1}
+    day = one.loc[99, "date"]
+    assert _count(wh, f"SELECT count(*) FROM bars WHERE date = '{day}'") == [(0,)]
+    assert _count(wh, "SELECT reason, date FROM quarantine") == [("spike_reverted", str(day))]
+    before = _snapshot(wh)
+    again = run_ingest(wh, _Frames(one.iloc[100:]), GUARD)
+    assert again.rows_retracted == 0
     _assert_same(before, _snapshot(wh))
 
 
@@ -219,7 +252,7 @@ def test_status_json_reports_what_is_stored(home):
     assert {s["symbol"]: s["rows"] for s in info["symbols"]} == {"AAA": 58, "BBB": 58, "CCC": 61}
     assert sum(info["quarantine_by_reason"].values()) == 9
     assert info["quarantine_by_symbol"] == {"CCC": 6, "BBB": 3}
-    assert info["data_quality_by_check"]["missing_session"] == 3
+    assert info["data_quality_by_check"]["missing_session"] == 4
     assert info["last_ingest_runs"][0]["source"] == "csv" and info["last_ingest_runs"][0]["rows_read"] == 187
     text = runner.invoke(app, ["status"])
     assert text.exit_code == 0 and "AAA" in text.output and "spike_reverted" in text.output

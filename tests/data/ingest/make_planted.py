@@ -5,8 +5,9 @@ row checks -> quarantine: unparseable_date 1, missing_ohlc 1, unparseable_number
 ohlc_inconsistent 1, negative_volume 1, duplicate_conflict 2 (BBB session 40 twice); an exact duplicate
 (AAA session 50) collapses. Series checks: spike_reverted 1 (BBB session 25, quarantined and flagged),
 stale_price 1 (BBB sessions 9..15), split 2 (AAA 3:1 at session 40 with a smooth adjusted close; CCC 2:1
-at session 30 with split_coefficient 2), missing_session 3 (AAA sessions 20, 21 absent; BBB session 40
-left without a bar by the conflict), non_session_date 1 (CCC on Saturday 2024-01-06).
+at session 30 with split_coefficient 2), missing_session 4 (AAA sessions 20, 21 absent; BBB session 40
+left without a bar by the conflict; BBB session 25, the quarantined tick), non_session_date 1 (CCC on
+Saturday 2024-01-06).
 """
 
 import numpy as np

@@ -93,8 +93,10 @@ def test_reverted_spike_is_quarantined_and_flagged():
     closes[20] *= 1.5
     bars = _bars(closes)
     result = compute_series_checks(bars, None, DAYS, CFG)
-    assert _checks(result.flags) == [("AAA", DAYS[20].date(), "spike_reverted")]
-    assert result.flags["severity"].tolist() == ["error"]
+    # The tick goes to quarantine, so its session has no bar: flagged missing as well.
+    assert _checks(result.flags) == [("AAA", DAYS[20].date(), "missing_session"),
+                                     ("AAA", DAYS[20].date(), "spike_reverted")]
+    assert result.flags["severity"].tolist() == ["warning", "error"]
     assert result.rejected[["symbol", "date", "reason"]].values.tolist() == [
         ["AAA", DAYS[20].strftime("%Y-%m-%d"), "spike_reverted"]
     ]
@@ -112,10 +114,15 @@ def test_lasting_jump_is_not_a_spike_and_small_moves_are_not_spikes():
 
 
 def test_spike_on_the_last_batch_day_is_kept_until_the_next_session_shows_it():
-    closes = _walk(40, seed=1)
+    closes = _walk(41, seed=1)
     closes[39] *= 1.5
-    result = compute_series_checks(_bars(closes), None, DAYS, CFG)
-    assert result.rejected.empty
+    full = _bars(closes)
+    assert compute_series_checks(full.iloc[:40], None, DAYS, CFG).rejected.empty
+    # The next run sees it revert: the stored bar (now history) is returned for quarantine.
+    later = compute_series_checks(full.iloc[40:], full.iloc[:40], DAYS, CFG)
+    assert _checks(later.flags) == [("AAA", DAYS[39].date(), "missing_session"),
+                                    ("AAA", DAYS[39].date(), "spike_reverted")]
+    assert later.rejected["date"].tolist() == [DAYS[39].strftime("%Y-%m-%d")]
 
 
 @pytest.mark.parametrize("ratio", [2.0, 3.0, 0.1])
@@ -181,6 +188,7 @@ def test_sample_market_is_clean_and_many_symbols_are_checked_at_once():
     result = compute_series_checks(bad, None, cal, CFG)
     got = result.flags.groupby(["symbol", "check"]).size().to_dict()
     assert got == {
-        (syms[1], "stale_price"): 1, (syms[2], "spike_reverted"): 1, (syms[3], "missing_session"): 2,
+        (syms[1], "stale_price"): 1, (syms[2], "spike_reverted"): 1, (syms[2], "missing_session"): 1,
+        (syms[3], "missing_session"): 2,
     }
     assert len(result.rejected) == 1
