@@ -100,6 +100,47 @@ def _explain(db: Path) -> dict:
             for k, v in sorted(ops.items(), key=lambda kv: -kv[1]) if v > 0.001}
 
 
+def _aggregate_costs(db: Path, n_symbols: int = 50) -> dict:
+    """CPU seconds of each group of window aggregates (all 5 windows) over `n_symbols` symbols' full history,
+    computed one group at a time on the materialised stage s2: which operators the WINDOW time is spent on."""
+    import re
+
+    import duckdb
+
+    from features.definitions import FEATURE_SETS
+    from features.sql import build_feature_select
+
+    fs = FEATURE_SETS["alpha158"]
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("SET threads = 2")
+        con.execute("CREATE OR REPLACE TEMP TABLE _fs_scope AS SELECT DISTINCT symbol, NULL::DATE AS read_from, "
+                    f"NULL::DATE AS target_from FROM bars ORDER BY symbol LIMIT {n_symbols}")
+        sql = build_feature_select(fs)
+        s2 = sql[: sql.index("s3 AS")].rstrip().rstrip(",") + " SELECT * FROM s2"
+        con.execute("CREATE OR REPLACE TEMP TABLE _s2 AS " + s2)
+        rows = con.execute("SELECT count(*) FROM _s2").fetchall()[0][0]
+        win = "ws AS (PARTITION BY symbol ORDER BY date), " + ", ".join(f"{k} AS ({v})" for k, v in fs.windows.items())
+        groups: dict[str, list[str]] = {}
+        for e in fs.s3:
+            groups.setdefault(re.sub(r"_\d+$", "", e.split(" AS ")[-1]), []).append(e)
+        out: dict[str, float] = {}
+        for key, exprs in groups.items():
+            t = time.process_time()
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _g AS SELECT {', '.join(exprs)} FROM _s2 WINDOW {win}")
+            out[key] = round(time.process_time() - t, 3)
+        t = time.process_time()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _g AS SELECT *, {', '.join(fs.s3)} FROM _s2 WINDOW {win}")
+        together = round(time.process_time() - t, 3)
+    finally:
+        con.close()
+    total = sum(out.values())
+    return {"rows": rows, "cpu_seconds_all_at_once": together,
+            "cpu_us_per_row_all_at_once": round(together / rows * 1e6, 2),
+            "groups_cpu_seconds": dict(sorted(out.items(), key=lambda kv: -kv[1])),
+            "groups_share": {k: round(v / total, 3) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--symbols", type=int, default=500)
@@ -128,6 +169,7 @@ def main() -> None:
     con.close()
     nightly = _run_child("incremental", db, "alpha158,market")
     explain = _explain(db)
+    costs = _aggregate_costs(db)
     result = {
         "shape": {"symbols": a.symbols, "sessions": n_dates, "rows": n_rows},
         "setup_seconds": round(setup_s, 2),
@@ -152,6 +194,7 @@ def main() -> None:
             "label_rows": nightly["summary"]["label_rows"],
         },
         "explain_analyze_50_symbols": explain,
+        "window_aggregate_cpu_50_symbols": costs,
         "goal": {"rows_per_s": 250_000, "peak_rss_mb": 2048, "nightly_seconds": 1.0},
         "qlib_reference": {"rows_per_s": 25_000, "peak_rss_mb": 4450},
     }

@@ -98,6 +98,25 @@ _A158_S2 = (
 )
 
 
+_LIST_QUANTILE_MAX_WINDOW = 5
+"""DuckDB's windowed quantile is ~3x slower on 5-row frames than sorting the frame's list; from 10 rows on it wins."""
+
+
+def _quantile_agg(d: int) -> str:
+    if d <= _LIST_QUANTILE_MAX_WINDOW:
+        return f"list_sort(list(close) OVER w{d}) AS l_{d}"
+    return f"quantile_cont(close, [0.2, 0.8]) OVER w{d} AS q_{d}"
+
+
+def _quantile(d: int, q: float) -> str:
+    """Quantile q of close in the window, linear interpolation (pandas rolling quantile / quantile_cont)."""
+    if d > _LIST_QUANTILE_MAX_WINDOW:
+        return f"q_{d}[{1 if q == 0.2 else 2}]"
+    pos = f"((len(l_{d}) - 1) * {q})"
+    i = f"(floor({pos})::INTEGER + 1)"
+    return f"(l_{d}[{i}] + ({pos} - floor({pos})) * (l_{d}[least({i} + 1, len(l_{d}))] - l_{d}[{i}]))"
+
+
 def _a158_s3(d: int) -> tuple[str, ...]:
     w = f"w{d}"
     return (
@@ -110,7 +129,7 @@ def _a158_s3(d: int) -> tuple[str, ...]:
         f"covar_samp(close, rn) OVER {w} AS cov_{d}",
         f"max(high) OVER {w} AS hi_{d}",
         f"min(low) OVER {w} AS lo_{d}",
-        f"quantile_cont(close, [0.2, 0.8]) OVER {w} AS q_{d}",
+        _quantile_agg(d),
         f"rank(ORDER BY close) OVER {w} AS rka_{d}",
         f"rank(ORDER BY close DESC) OVER {w} AS rkd_{d}",
         # DuckDB keeps the first row among ties, as numpy's argmax does (a test with tied prices checks it)
@@ -181,8 +200,8 @@ def _rolling(d: int) -> list[tuple[str, str, str, str]]:
          "Residual of the last point of the window regression."),
         ("MAX", f"Max($high, {d})/$close", f"hi_{d} / close", ""),
         ("MIN", f"Min($low, {d})/$close", f"lo_{d} / close", ""),
-        ("QTLU", f"Quantile($close, {d}, 0.8)/$close", f"q_{d}[2] / close", "Linear interpolation (pandas)."),
-        ("QTLD", f"Quantile($close, {d}, 0.2)/$close", f"q_{d}[1] / close", "Linear interpolation (pandas)."),
+        ("QTLU", f"Quantile($close, {d}, 0.8)/$close", f"{_quantile(d, 0.8)} / close", "Linear interpolation (pandas)."),
+        ("QTLD", f"Quantile($close, {d}, 0.2)/$close", f"{_quantile(d, 0.2)} / close", "Linear interpolation (pandas)."),
         ("RANK", f"Rank($close, {d})", rank_pct, "Average rank of today's close in the window / count."),
         ("RSV", f"($close-Min($low, {d}))/(Max($high, {d})-Min($low, {d})+1e-12)", f"(close - lo_{d}) / {rsv_den}",
          ""),
