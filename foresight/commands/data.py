@@ -101,7 +101,8 @@ def print_ingest_report(report) -> None:
         ("flags cleared", getattr(report, "flags_cleared", 0)),
         ("retracted (stored bad ticks)", getattr(report, "rows_retracted", 0)),
     ]:
-        t.add_row(label, f"{value:,}")
+        if value or label not in ("flags cleared", "retracted (stored bad ticks)"):
+            t.add_row(label, f"{value:,}")
     for reason, n in sorted(report.quarantined_by_reason.items()):
         t.add_row(f"  quarantined: {reason}", f"{n:,}")
     for check, n in sorted(report.flags_by_check.items()):
