@@ -49,6 +49,35 @@ def load_portfolio_returns(con, cfg: ForecastSettings, as_of: dt.date | None = N
     return compute_portfolio_returns(bars, cfg.weights)
 
 
+def load_extra_features(con, cfg: ForecastSettings, universe: str | None = None) -> pd.DataFrame | None:
+    """Extra point-in-time feature columns by date, or None: today the filtered regime probabilities of
+    the most recently scored regime model version (`regime_p_<label>`), when `cfg.regime_features`."""
+    if not cfg.regime_features:
+        return None
+    names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "regimes" not in names:
+        return None
+    rows = con.execute(
+        """
+        WITH latest AS (
+            SELECT universe, model_version FROM regimes
+            WHERE CAST(? AS VARCHAR) IS NULL OR universe = ?
+            ORDER BY scored_at DESC LIMIT 1
+        )
+        SELECT r.date, CAST(r.probabilities AS VARCHAR) AS probabilities
+        FROM regimes r JOIN latest l USING (universe, model_version) ORDER BY r.date
+        """,
+        [universe, universe],
+    ).df()
+    if rows.empty:
+        return None
+    import json
+
+    probs = pd.DataFrame([json.loads(p) for p in rows["probabilities"]], index=pd.to_datetime(rows["date"]))
+    probs.columns = [f"regime_p_{c}" for c in probs.columns]
+    return probs.astype(float)
+
+
 def _session_after(as_of: dt.date, horizon: int, calendar: str) -> dt.date | None:
     from marketdata.calendar import sessions
 
@@ -392,7 +421,8 @@ def _score_dates(ctx, dates: list[dt.date] | None, as_of: dt.date | None, loaded
         returns = load_portfolio_returns(con, bundle.cfg, as_of)
         if dates is None:
             dates = [returns.index[-1].date()]
-        quants = compute_forecast_quantiles(bundle, returns, dates)
+        extra = load_extra_features(con, bundle.cfg, ctx.settings.universe)
+        quants = compute_forecast_quantiles(bundle, returns, dates, extra)
         equity = compute_equity(returns)
         run_id = uuid.uuid4().hex[:12]
         fc, cand = compute_forecast_rows(quants, equity, cfg.portfolio, loaded.version, run_id, ctx.settings.calendar)
@@ -473,6 +503,7 @@ __all__ = [
     "compute_var_kpis",
     "load_evaluations",
     "load_forecast_kpis",
+    "load_extra_features",
     "load_forecasts",
     "load_latest_forecast",
     "load_portfolio_returns",

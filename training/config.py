@@ -122,3 +122,6 @@ class ForecastSettings(BaseModel):
     """Default length of `foresight train forecasts --backfill` (enough for the 250-session Basel zone)."""
     var_window: int = 250
     mdd_paths: int = 1000
+    regime_features: bool = False
+    """Join the filtered regime probabilities of DuckDB `regimes` (latest model version) as features
+    `regime_p_<label>`; off by default so forecasts never depend on the regime model being there."""

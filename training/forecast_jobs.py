@@ -63,6 +63,7 @@ def run_train_forecasts(
     from registry.forecasts import log_forecast_model
     from scoring.forecasts import (
         compute_forecast_rows,
+        load_extra_features,
         load_forecast_kpis,
         load_portfolio_returns,
         run_backfill_forecasts,
@@ -82,8 +83,9 @@ def run_train_forecasts(
     ctx.warehouse.migrate()
     with ctx.warehouse.session(read_only=True) as con:
         returns = load_portfolio_returns(con, cfg)
+        extra = load_extra_features(con, cfg, ctx.settings.universe)
     step(f"portfolio {cfg.portfolio}: {len(returns)} sessions to {returns.index[-1].date()}")
-    result = train_forecast_models(returns, cfg)
+    result = train_forecast_models(returns, cfg, extra)
     timings["train"] = time.perf_counter() - t0
     step("candidates compared on the holdout")
     t1 = time.perf_counter()
@@ -98,7 +100,7 @@ def run_train_forecasts(
         })
     bundle = result.bundle
     equity = compute_equity(returns)
-    last = compute_forecast_quantiles(bundle, returns, [returns.index[-1]])
+    last = compute_forecast_quantiles(bundle, returns, [returns.index[-1]], extra)
     fan, _ = compute_forecast_rows(last, equity, cfg.portfolio, "preview", None, ctx.settings.calendar)
     quantiles = {h: hm.quantiles for h, hm in bundle.horizons.items()}
     with tempfile.TemporaryDirectory() as tmp:

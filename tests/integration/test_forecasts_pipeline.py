@@ -63,6 +63,17 @@ def test_training_registers_champion_with_figures(trained):
     assert load_forecast_model(ctx.mlflow, alias="no-such-alias") is None
     loaded = load_forecast_model(ctx.mlflow)
     assert loaded.version == report.model_version and set(loaded.bundle.horizons) == {1, 5, 21, 63}
+    # the generic pyfunc face gives the champion's quantiles at the last date of the input returns
+    import mlflow.pyfunc
+
+    from scoring.forecasts import load_portfolio_returns
+
+    with ctx.warehouse.session(read_only=True) as con:
+        r = load_portfolio_returns(con, ctx.settings.forecasts)
+    model = mlflow.pyfunc.load_model(f"models:/{FORECAST_MODEL}@champion")
+    out = model.predict(pd.DataFrame({"date": r.index, "return": r.to_numpy()}))
+    assert sorted(out["horizon_days"]) == [1, 5, 21, 63]
+    assert (out["q05"] <= out["q50"]).all() and (out["q50"] <= out["q95"]).all()
 
 
 def test_published_fan_is_ordered_and_readable(trained):
