@@ -145,15 +145,23 @@ def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = N
 
 # -- read helpers (the API / DashboardService read the DuckDB mirror) --------------------------------------
 def _latest_version_clause() -> str:
-    # one row per date: the most recently scored model version wins
-    return "QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC, model_version DESC) = 1"
+    # one row per date: the most recently scored model version wins (the nightly scores the champion)
+    return ("QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC, "
+            "TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC) = 1")
 
 
-def load_regime_history(con, universe: str, start=None, end=None) -> pd.DataFrame:
-    """Mirror rows of `universe` between start and end inclusive (one per date), oldest first;
-    `probabilities` decoded to dicts."""
-    sql = "SELECT * FROM regimes WHERE universe = ?"
+def _version_filter(sql: str, args: list, model_version: str | None) -> str:
+    if model_version is None:
+        return sql
+    args.append(str(model_version))
+    return sql + " AND model_version = ?"
+
+
+def load_regime_history(con, universe: str, start=None, end=None, model_version: str | None = None) -> pd.DataFrame:
+    """Mirror rows of `universe` between start and end inclusive (one per date, the latest scored version
+    unless `model_version` is given), oldest first; `probabilities` decoded to dicts."""
     args: list = [universe]
+    sql = _version_filter("SELECT * FROM regimes WHERE universe = ?", args, model_version)
     if start is not None:
         sql += " AND date >= ?"
         args.append(pd.Timestamp(start).date())
@@ -167,13 +175,13 @@ def load_regime_history(con, universe: str, start=None, end=None) -> pd.DataFram
     return df
 
 
-def load_current_regime(con, universe: str, date=None) -> dict | None:
+def load_current_regime(con, universe: str, date=None, model_version: str | None = None) -> dict | None:
     """The regime as of `date` (the latest row with date <= `date`; None = the latest row), or None.
 
     Keys: date, universe, regime, probability (of that regime), probabilities, raw_regime, age_sessions,
     model_name, model_version, scored_at, in_sample. `date` in the answer tells whether it is an exact hit."""
-    sql = "SELECT * FROM regimes WHERE universe = ?"
     args: list = [universe]
+    sql = _version_filter("SELECT * FROM regimes WHERE universe = ?", args, model_version)
     if date is not None:
         sql += " AND date <= ?"
         args.append(pd.Timestamp(date).date())
@@ -197,10 +205,10 @@ def load_current_regime(con, universe: str, date=None) -> dict | None:
     }
 
 
-def load_regime_sharpe(con, universe: str, end=None) -> pd.DataFrame:
+def load_regime_sharpe(con, universe: str, end=None, model_version: str | None = None) -> pd.DataFrame:
     """Each regime's historical annualised Sharpe of the market return (regime known at t-1, return at t),
     over the mirror's history up to `end`: columns regime, sessions, mean, vol, sharpe."""
-    hist = load_regime_history(con, universe, None, end)
+    hist = load_regime_history(con, universe, None, end, model_version)
     if hist.empty:
         return pd.DataFrame(columns=["regime", "sessions", "mean", "vol", "sharpe"])
     idx = pd.to_datetime(hist["date"])

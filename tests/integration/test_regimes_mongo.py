@@ -230,3 +230,8 @@ def test_refit_keeps_label_meaning_and_aliases(env, server, trained):
     finally:
         client.close()
     assert sorted(versions) == ["1", "2"]
+    with env.warehouse.session(read_only=True) as con:
+        latest = load_current_regime(con, env.settings.universe)
+        pinned = load_current_regime(con, env.settings.universe, model_version="1")
+    assert latest["model_version"] == "2"  # the most recently scored version of the day
+    assert pinned["model_version"] == "1" and pinned["date"] == latest["date"]
