@@ -20,7 +20,7 @@ _ATTRIBUTION_EXAMPLE = [
     {"feature": "other", "value": None, "contribution": 0.006},
 ]
 _SIGNAL_EXAMPLE = {
-    "symbol": "SYM001", "date": "2025-12-30", "probability": 0.571, "raw_score": 0.285,
+    "symbol": "SYM001", "date": "2025-12-30", "probability": 0.571, "raw_score": 0.285, "base_value": 0.201,
     "model_name": "foresight-signal", "model_version": "3", "attribution": _ATTRIBUTION_EXAMPLE,
     "run_id": "5f1c0a9e2b7d", "scored_at": "2025-12-31T03:31:12",
 }
@@ -37,7 +37,8 @@ class SignalOut(BaseModel):
     symbol: str
     date: dt.date
     probability: float = Field(description="P(forward return over H sessions > 0)")
-    raw_score: float | None = Field(None, description="log-odds; base + sum(attribution) = raw_score")
+    raw_score: float | None = Field(None, description="log-odds of the base model: base_value + sum(attribution)")
+    base_value: float | None = Field(None, description="the model's expected raw score (attribution baseline)")
     model_name: str
     model_version: str
     attribution: Any = Field(description="top-k (feature, value, contribution in log-odds) plus an `other` term")

@@ -125,6 +125,7 @@ class MLSignalService:
             "date": _iso(row["date"]),
             "probability": row["probability"],
             "raw_score": row.get("raw_score"),
+            "base_value": row.get("base_value"),
             "model_name": row["model_name"],
             "model_version": str(row["model_version"]),
             "attribution": attribution if attribution is not None else [],
@@ -147,9 +148,7 @@ class MLSignalService:
             rows = _rows(
                 con,
                 """
-                SELECT symbol, date, probability, raw_score, model_name, model_version, attribution, run_id,
-                       scored_at
-                FROM signals WHERE symbol = ? AND (? IS NULL OR date = ?)
+                SELECT * FROM signals WHERE symbol = ? AND (? IS NULL OR date = ?)
                 ORDER BY date DESC, scored_at DESC LIMIT 1
                 """,
                 [symbol, date, date],
@@ -173,9 +172,7 @@ class MLSignalService:
             rows = _rows(
                 con,
                 """
-                SELECT symbol, date, probability, raw_score, model_name, model_version, attribution, run_id,
-                       scored_at
-                FROM signals WHERE date = ?
+                SELECT * FROM signals WHERE date = ?
                 QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC, model_version DESC) = 1
                 ORDER BY probability DESC, symbol
                 LIMIT ?
