@@ -170,27 +170,31 @@ def fit_regime_model(
     n_starts: int = 5,
     seed: int = 11,
 ) -> tuple[RegimeParams, list[RegimeParams]]:
-    """Fit every (family, state count); keep the best likelihood per state count, then the lowest BIC.
+    """Choose the state count by BIC over seeded HMM fits, then refine that count with the Markov-switching
+    fit (started from the HMM solution); the best likelihood wins.
 
-    Returns the chosen parameters and every candidate (for logging)."""
+    Both families are the same Gaussian switching model with the same parameter count, so the BIC choice
+    does not depend on the family; the slow Markov fit runs once. Returns the chosen parameters and every
+    candidate (for logging)."""
     returns = np.asarray(returns, dtype=float)
     returns = returns[np.isfinite(returns)]
+    unknown = set(models) - {"hmm", "markov"}
+    if unknown or not models:
+        raise ValueError(f"unknown model families {sorted(unknown) or models}: use hmm and/or markov")
     ks = (n_states,) if n_states else tuple(candidate_states)
-    candidates: list[RegimeParams] = []
-    best_per_k: dict[int, RegimeParams] = {}
-    for k in ks:
-        hmm = fit_gaussian_hmm(returns, k, n_starts=n_starts, seed=seed)
-        fits = [hmm] if "hmm" in models else []
-        if "markov" in models:
-            # a degenerate start raises: the HMM fit remains
-            with contextlib.suppress(np.linalg.LinAlgError, ValueError):
-                fits.append(fit_markov_switching(returns, k, start=hmm))
-        candidates.extend(fits)
-        if not fits:
-            raise ValueError(f"no known model family in {models}: use hmm and/or markov")
-        best_per_k[k] = max(fits, key=lambda p: p.loglik)
-    chosen = min(best_per_k.values(), key=lambda p: p.bic)
-    return chosen, candidates
+    hmms = {k: fit_gaussian_hmm(returns, k, n_starts=n_starts, seed=seed) for k in ks}
+    k_best = min(hmms.values(), key=lambda p: p.bic).k
+    candidates: list[RegimeParams] = list(hmms.values()) if "hmm" in models else []
+    finalists = [hmms[k_best]] if "hmm" in models else []
+    if "markov" in models:
+        # a degenerate start raises: the HMM fit remains
+        with contextlib.suppress(np.linalg.LinAlgError, ValueError):
+            ms = fit_markov_switching(returns, k_best, start=hmms[k_best])
+            candidates.append(ms)
+            finalists.append(ms)
+    if not finalists:
+        raise RuntimeError(f"no regime model could be fitted with {k_best} states")
+    return max(finalists, key=lambda p: p.loglik), candidates
 
 
 def compute_state_matching(previous: RegimeParams, new: RegimeParams) -> np.ndarray:

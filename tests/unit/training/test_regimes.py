@@ -155,3 +155,8 @@ def test_market_series_uses_past_bars_only():
     pd.testing.assert_frame_equal(full.iloc[: len(cut)].reset_index(drop=True), cut)
     bench = compute_market_series(market.bars, benchmark_symbol="SYM001")
     assert len(bench) == len(full) and not np.allclose(bench["ret"], full["ret"])
+
+
+def test_unknown_model_family_is_refused():
+    with pytest.raises(ValueError, match="unknown model families"):
+        fit_regime_model(np.zeros(300), n_states=2, models=("garch",))
