@@ -546,12 +546,19 @@ def compute_forecast_quantiles(
         cols = [all_levels.index(t) for t in qs]
         boot = rearrange_quantiles(boot_all[h][:, cols])
         cand = {LEARNED: learned[positions], "bootstrap": boot, "gaussian": gauss[positions]}
+        # The published row is the holdout champion; where it cannot forecast (e.g. the learned model
+        # before enough out-of-sample scores matured) the next candidate by holdout pinball stands in.
+        ranking = sorted(cand, key=lambda m: (m != hm.champion, hm.holdout_pinball.get(m, np.inf)))
+        chosen = np.full(len(positions), "", dtype=object)
+        for m in ranking:
+            free = (chosen == "") & np.all(np.isfinite(cand[m]), axis=1)
+            chosen[free] = m
         for m, q in cand.items():
             frame = pd.DataFrame(q, columns=[_qcol(t) for t in qs])
             frame["as_of"] = idx[positions].date
             frame["horizon_days"] = h
             frame["method"] = m
-            frame["champion"] = m == hm.champion
+            frame["champion"] = chosen == m
             frame["sigma_daily"] = sigma[positions]
             # The as-of itself (or its label window) was among the boosters' training origins.
             frame["in_sample"] = positions <= train_end_pos + h

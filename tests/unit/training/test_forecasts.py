@@ -198,3 +198,25 @@ def test_champion_is_the_lowest_pinball_and_a_baseline_when_learning_does_not_wi
             q = frame.loc[frame["common"], cols].to_numpy()
             assert np.all(np.diff(q, axis=1) >= 0)  # never crossing
     assert res.bundle.horizons[1].quantiles == (0.01, 0.05, 0.5, 0.95, 0.99)
+
+
+def test_scoring_falls_back_to_the_next_candidate_where_the_champion_cannot_forecast():
+    from training.forecasts import compute_forecast_quantiles
+
+    r = garch_t5_returns(1200, seed=2)
+    cfg = ForecastSettings(horizons=(5,), bootstrap_reps=100, calibration_sessions=150, conformal_window=150,
+                           lgbm_rounds=60)
+    res = train_forecast_models(r, cfg)
+    bundle = res.bundle
+    for hm in bundle.horizons.values():
+        hm.champion = LEARNED  # force the learned model as champion
+    # right after the boosters' training end no out-of-sample score has matured yet
+    end = pd.Timestamp(bundle.horizons[5].train_end)
+    pos = r.index.get_loc(end)
+    early, late = r.index[pos + 2], r.index[-1]
+    out = compute_forecast_quantiles(bundle, r, [early, late])
+    champ = out[out["champion"]]
+    assert len(champ) == 4  # one published row per (as_of, horizon)
+    assert champ.set_index(["as_of", "horizon_days"]).loc[(early.date(), 5), "method"] != LEARNED
+    assert champ.set_index(["as_of", "horizon_days"]).loc[(late.date(), 5), "method"] == LEARNED
+    assert champ[["q05", "q50", "q95"]].notna().all().all()
