@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import tempfile
@@ -64,9 +65,11 @@ def main() -> None:
         t_gen = time.perf_counter() - t0
         rss_gen = psutil.Process().memory_info().rss / 2**20
         wh = Warehouse(Path(tmp) / "foresight.duckdb")
+        cpu0 = sum(psutil.Process().cpu_times()[:2])
         t1 = time.perf_counter()
         report = run_ingest(wh, src, GuardrailSettings())
         t_ingest = time.perf_counter() - t1
+        cpu_ingest = sum(psutil.Process().cpu_times()[:2]) - cpu0
         # The same input again: the idempotent path (compare, write nothing).
         t2 = time.perf_counter()
         again = run_ingest(wh, src, GuardrailSettings())
@@ -83,6 +86,8 @@ def main() -> None:
         "generate_s": round(t_gen, 2),
         "ingest_s": round(t_ingest, 2),
         "rows_per_s": round(rows / t_ingest),
+        "ingest_cpu_s": round(cpu_ingest, 2),
+        "rows_per_cpu_s": round(rows / cpu_ingest),
         "reingest_s": round(t_again, 2),
         "reingest_rows_per_s": round(rows / t_again),
         "rows_inserted": report.rows_inserted,
@@ -96,6 +101,7 @@ def main() -> None:
         "duckdb_file_mib": round(db_mb, 1),
         "python": platform.python_version(),
         "cpus": psutil.cpu_count(),
+        "load_avg_1m_at_end": round(os.getloadavg()[0], 2),  # the machine is shared: wall times vary with it
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
