@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import socket
@@ -124,19 +125,64 @@ class LocalMongoServer:
         self.stop()
 
 
+def _ping(uri: str, timeout_ms: int = 500) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    try:
+        with MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms) as c:
+            c.admin.command("ping")
+            return True
+    except PyMongoError:
+        return False
+
+
+def _running_local_server(port_file: Path) -> str | None:
+    """The URI of a local server another Foresight process started on this home, if it answers."""
+    try:
+        port = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    return uri if _ping(uri) else None
+
+
+def _start_or_reuse(settings, home: Path) -> tuple[str, LocalMongoServer | None]:
+    """One SecantusDB per FORESIGHT_HOME (WiredTiger locks its folder): reuse a running one, else start it."""
+    port_file = Path(home) / "mongo.port"
+    for attempt in range(2):
+        uri = _running_local_server(port_file)
+        if uri is not None:
+            return uri, None
+        server = LocalMongoServer(Path(home) / "mongo", command=settings.server_command,
+                                  start_timeout_s=settings.start_timeout_s)
+        try:
+            server.start()
+        except MongoUnavailable as exc:
+            if attempt == 0 and "exited" in str(exc):
+                time.sleep(1.0)  # another process may have won the race for the folder
+                continue
+            raise MongoUnavailable(
+                f"{exc}. Another process may hold {Path(home) / 'mongo'}; set FORESIGHT_MONGODB_URI to a "
+                "shared server"
+            ) from exc
+        port_file.write_text(str(server.port))
+        return server.uri, server
+    raise MongoUnavailable(f"could not start or reach the local SecantusDB under {home}")  # pragma: no cover
+
+
 @contextmanager
 def open_mongo(settings, home: Path) -> Iterator[Any]:
-    """A pymongo Database for `settings` (MongoSettings): the configured URI, or a local SecantusDB
-    started under `home`/mongo on a free port and stopped on exit."""
+    """A pymongo Database for `settings` (MongoSettings): the configured URI; else the local SecantusDB of
+    `home` (data in `home`/mongo): reused when another process already runs it, otherwise started on a free
+    port and stopped on exit."""
     from pymongo import MongoClient
 
     server = None
     if settings.uri is not None:
         uri = settings.uri.get_secret_value()
     else:
-        server = LocalMongoServer(Path(home) / "mongo", command=settings.server_command,
-                                  start_timeout_s=settings.start_timeout_s).start()
-        uri = server.uri
+        uri, server = _start_or_reuse(settings, Path(home))
     client = MongoClient(uri, serverSelectionTimeoutMS=settings.server_timeout_ms,
                          connectTimeoutMS=settings.server_timeout_ms, tz_aware=False)
     try:
@@ -145,6 +191,8 @@ def open_mongo(settings, home: Path) -> Iterator[Any]:
         client.close()
         if server is not None:
             server.stop()
+            with contextlib.suppress(OSError):
+                (Path(home) / "mongo.port").unlink()
 
 
 # -- regimes collection -------------------------------------------------------------------------------

@@ -195,10 +195,17 @@ def load_history_all(env) -> pd.DataFrame:
 def test_local_launcher_starts_and_stops_secantusdb(tmp_path):
     from foresight.settings import MongoSettings
 
-    with open_mongo(MongoSettings(), tmp_path / "home") as db:
+    home = tmp_path / "home"
+    with open_mongo(MongoSettings(), home) as db:
         assert db.client.admin.command("ping")["ok"] == 1.0
         port = db.client.address[1]
-    assert (tmp_path / "home" / "mongo").is_dir()
+        db["probe"].insert_one({"x": 1})
+        # a second user of the same home (e.g. the API beside the nightly run) shares the running server
+        with open_mongo(MongoSettings(), home) as other:
+            assert other.client.address[1] == port
+            assert other["probe"].count_documents({}) == 1
+        assert db["probe"].count_documents({}) == 1, "the borrower must not stop the owner's server"
+    assert (home / "mongo").is_dir() and not (home / "mongo.port").exists()
     import socket
 
     with socket.socket() as s:
