@@ -128,8 +128,14 @@ class CsvSource:
 
     def batches(self) -> Iterator[SourceBatch]:
         if self.path.is_dir():
-            for i in range(0, len(self.files), self.chunk_symbols):
-                chunk = self.files[i : i + self.chunk_symbols]
+            # Files of one symbol (MSFT.csv and MSFT.parquet) share a batch, so conflicting copies of a
+            # date are caught as duplicates of one input rather than silently overwriting each other.
+            by_symbol: dict[str, list[Path]] = {}
+            for f in self.files:
+                by_symbol.setdefault(f.stem.strip().upper(), []).append(f)
+            names = sorted(by_symbol)
+            for i in range(0, len(names), self.chunk_symbols):
+                chunk = [f for name in names[i : i + self.chunk_symbols] for f in by_symbol[name]]
                 frame = pd.concat([self._read(f) for f in chunk], ignore_index=True)
                 yield SourceBatch(label=f"{chunk[0].name}..{chunk[-1].name}", frame=frame)
             return

@@ -35,6 +35,18 @@ def test_directory_of_per_symbol_files_takes_the_symbol_from_the_file_name(tmp_p
     assert (ibm["open"], ibm["high"], ibm["low"], ibm["close"], ibm["adj_close"]) == (10, 11, 9, 10.5, 10.5)
 
 
+def test_files_of_one_symbol_share_a_batch_so_conflicts_are_caught(tmp_path):
+    for name in ("AAA", "BBB", "CCC"):
+        (tmp_path / f"{name}.csv").write_text("date,open,high,low,close,volume\n2024-06-03,1,2,0.5,1.5,10\n")
+    # the same date for AAA with another close, in a Parquet file sorting after the other CSVs
+    pd.DataFrame({"date": ["2024-06-03"], "open": [1.0], "high": [2.0], "low": [0.5], "close": [1.6],
+                  "volume": [10]}).to_parquet(tmp_path / "aaa.parquet")
+    batches = list(CsvSource(tmp_path, chunk_symbols=1).batches())
+    assert [sorted(b.frame["symbol"].str.upper().unique()) for b in batches] == [["AAA"], ["BBB"], ["CCC"]]
+    rej = compute_row_checks(batches[0].frame).rejected
+    assert rej["reason"].tolist() == ["duplicate_conflict", "duplicate_conflict"]
+
+
 def test_long_file_with_symbol_column_is_batched_by_symbol(tmp_path):
     frame = pd.DataFrame(
         {"symbol": ["A", "B", "C", "A"], "date": ["2024-06-03", "2024-06-03", "2024-06-03", "2024-06-04"],
