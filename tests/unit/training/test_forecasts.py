@@ -220,3 +220,35 @@ def test_scoring_falls_back_to_the_next_candidate_where_the_champion_cannot_fore
     assert champ.set_index(["as_of", "horizon_days"]).loc[(early.date(), 5), "method"] != LEARNED
     assert champ.set_index(["as_of", "horizon_days"]).loc[(late.date(), 5), "method"] == LEARNED
     assert champ[["q05", "q50", "q95"]].notna().all().all()
+
+
+def test_conformal_step_equals_mapie_cqr_on_a_fixed_calibration_set():
+    # The rolling CQR is hand-written only for its sliding, lagged window: on one fixed calibration set
+    # its asymmetric correction must equal mapie's ConformalizedQuantileRegressor.
+    from mapie.regression import ConformalizedQuantileRegressor
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    class Column(RegressorMixin, BaseEstimator):
+        """A prefit 'model' whose predictions are one column of X."""
+
+        def __init__(self, j=0):
+            self.j = j
+
+        def fit(self, x, y):
+            self.fitted_ = True
+            return self
+
+        def predict(self, x):
+            return np.asarray(x)[:, self.j]
+
+    rng = np.random.default_rng(1)
+    n = 250
+    raw = np.sort(rng.normal(size=(n + 1, 3)), axis=1) * 0.5
+    y = rng.standard_t(4, n + 1)
+    x = raw[:, [0, 2, 1]]  # mapie's order: lower, upper, median
+    est = [Column(j).fit(x, y) for j in range(3)]
+    mapie = ConformalizedQuantileRegressor(est, confidence_level=0.9, prefit=True).conformalize(x[:n], y[:n])
+    _, bounds = mapie.predict_interval(x[n:], symmetric_correction=False)
+    ours = compute_rolling_conformal(raw, np.r_[y[:n], np.nan], 1, LEVELS, n, 10)
+    assert ours[n, 0] == pytest.approx(bounds[0, 0, 0], abs=1e-12)
+    assert ours[n, 2] == pytest.approx(bounds[0, 1, 0], abs=1e-12)
