@@ -58,6 +58,15 @@ def _looks_binary(path: Path) -> bool:
     return False
 
 
+def _delimiter(path: Path) -> str:
+    """Comma unless the header line clearly uses semicolons or tabs (spreadsheet exports)."""
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        header = fh.readline()
+    if "," in header:
+        return ","
+    return max((";", "\t", "|"), key=header.count) if any(c in header for c in ";\t|") else ","
+
+
 def read_bar_file(path: Path, symbol: str | None = None) -> pd.DataFrame:
     """Read one file into raw rows with canonical column names (values kept as text for CSV, so the
     row checks see and quarantine exactly what was written). Without a `symbol` column every row gets
@@ -73,7 +82,8 @@ def read_bar_file(path: Path, symbol: str | None = None) -> pd.DataFrame:
         else:
             if _looks_binary(path):
                 raise UnreadableInputError(path, "binary content, not a CSV text file")
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+            frame = pd.read_csv(path, sep=_delimiter(path), dtype=str, keep_default_na=False, na_values=[""],
+                                skipinitialspace=True)
     except UnreadableInputError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:

@@ -71,6 +71,14 @@ def test_parquet_file_and_single_file_symbol_from_name(tmp_path):
     assert acc["close"].tolist() == [1.5, 1.6]
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_exports(tmp_path, sep):
+    (tmp_path / "X.csv").write_text(sep.join(["date", "open", "high", "low", "close", "volume"]) + "\n"
+                                    + sep.join(["2024-06-03", "1", "2", "0.5", "1.5", "10"]) + "\n")
+    acc = compute_row_checks(_all_rows(CsvSource(tmp_path))).accepted
+    assert acc[["symbol", "close", "volume"]].values.tolist() == [["X", 1.5, 10.0]]
+
+
 def test_bad_values_reach_the_row_checks_as_written(tmp_path):
     (tmp_path / "X.csv").write_text("date,open,high,low,close,volume\n2024-06-03,1,2,0.5,abc,10\n2024-06-04,1,2,0.5,NA,10\n")
     rej = compute_row_checks(_all_rows(CsvSource(tmp_path))).rejected
