@@ -24,10 +24,14 @@ class MonitoringSettings(BaseModel):
     min_current_rows: int = 200
     """Below this many rows in the drift window the drift part is skipped (too noisy to judge)."""
 
+    max_reference_rows: int = 50_000
+    """The reference (training window) is sampled down to this many rows (seeded)."""
+
     calibration_window_sessions: int = 63
     """Calibration window: the last N sessions whose labels have matured."""
     min_calibration_rows: int = 300
-    n_bins: int = 10
+    n_bins: int = 15
+    """Equal-width ECE bins, as the signal trainer's holdout ECE."""
     ece_warn: float = 0.05
     """ECE above the reference (holdout) ECE by this much warns..."""
     ece_alert: float = 0.10

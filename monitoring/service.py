@@ -124,12 +124,16 @@ def run_monitor(
             if reference is not None:
                 ref, holdout = reference, dict(holdout_metrics or {})
             else:
-                ref, holdout = load_reference(ctx.mlflow, model, version)
+                with ctx.warehouse.session(read_only=True) as con:
+                    ref, holdout, _source = load_reference(
+                        ctx.mlflow, model, version, con, feature_set=s.features.feature_set,
+                        horizon=s.signals.horizon, max_rows=ms.max_reference_rows,
+                    )
         except ReferenceUnavailable as exc:
             runs.append(_record(ctx, model, version, run_date, WARN, [f"not monitored: {exc}"], None, {}, None))
             continue
         snapshot, summary = compute_signal_report(
-            ref, current, calibration, ms, holdout_metrics=holdout,
+            ref, current, calibration, ms, holdout_metrics=holdout, max_reference_rows=ms.max_reference_rows,
             run_info={"timestamp": stamp, "name": f"{model} v{version} {run_date}",
                       "tags": [f"version:{version}"], "metadata": {"model": model, "version": str(version)}},
         )

@@ -159,8 +159,25 @@ def load_forecast_evaluations(con: duckdb.DuckDBPyConnection, date: dt.date) -> 
 # -- the model's reference (MLflow) ---------------------------------------------------------------------
 
 
-def load_reference(target, model_name: str, version: str) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The reference frame (REFERENCE_ARTIFACT) and holdout metrics of a registered model version."""
+def load_reference(
+    target,
+    model_name: str,
+    version: str,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    feature_set: str | None = None,
+    horizon: int = 5,
+    max_rows: int = 50_000,
+) -> tuple[pd.DataFrame, dict[str, float], str]:
+    """(reference frame, holdout metrics, where the frame came from) of a registered model version.
+
+    First choice: the REFERENCE_ARTIFACT of the version's run. Else, with a warehouse connection, the
+    training window is rebuilt from the run's params (`fit_start` .. `holdout_end`, logged by the signal
+    trainer): features of those dates (a seeded sample), the model's feature columns from its
+    `feature_importance.csv`, and where this version's signals exist on the holdout dates, their
+    probabilities joined to matured labels. The calibration reference is then the holdout metrics
+    (`holdout_ece`, `holdout_brier`, `holdout_log_loss`) unless those signals exist.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -182,12 +199,71 @@ def load_reference(target, model_name: str, version: str) -> tuple[pd.DataFrame,
                 break
     try:
         local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=REFERENCE_ARTIFACT)
+        return pd.read_parquet(local), holdout, "artifact"
     except (MlflowException, OSError) as exc:
-        raise ReferenceUnavailable(
-            f"{model_name} v{version} (run {mv.run_id}) has no {REFERENCE_ARTIFACT} artifact: the signal trainer "
-            "logs the training window there; re-train, or pass the reference frame explicitly"
-        ) from exc
-    return pd.read_parquet(local), holdout
+        missing = f"{model_name} v{version} (run {mv.run_id}) has no {REFERENCE_ARTIFACT} artifact ({exc})"
+    params = run.data.params
+    start = params.get("fit_start") or params.get("development_start")
+    end = params.get("holdout_end")
+    if con is None or not start or not end or not _has_table(con, "features"):
+        raise ReferenceUnavailable(f"{missing} and no training window to rebuild it from the warehouse")
+    features = None
+    try:
+        imp = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="feature_importance.csv")
+        features = pd.read_csv(imp, index_col=0).index.astype(str).tolist()
+    except (MlflowException, OSError, ValueError):
+        pass
+    frame = load_reference_from_warehouse(
+        con, model_name, str(version), dt.date.fromisoformat(start[:10]), dt.date.fromisoformat(end[:10]),
+        feature_set=params.get("feature_set") or feature_set, features=features,
+        horizon=int(params.get("horizon") or horizon), max_rows=max_rows,
+    )
+    if frame.empty:
+        raise ReferenceUnavailable(f"{missing} and the warehouse has no features in {start}..{end}")
+    return frame, holdout, "warehouse"
+
+
+def load_reference_from_warehouse(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    version: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    feature_set: str | None,
+    features: Sequence[str] | None,
+    horizon: int,
+    max_rows: int = 50_000,
+) -> pd.DataFrame:
+    """Feature rows of [start, end] (seeded sample of at most `max_rows`), with `probability` + `label`
+    where this model version scored those dates and their labels matured."""
+    have = [c for c in _columns(con, "features") if c not in ("symbol", "date", "feature_set")]
+    cols = [c for c in (features or have) if c in have]
+    where, params = "f.date BETWEEN ? AND ?", [start, end]
+    if feature_set is not None and "feature_set" in _columns(con, "features"):
+        where += " AND f.feature_set = ?"
+        params.append(feature_set)
+    sel = "".join(f', f."{c}"' for c in cols)
+    prob = "NULL::DOUBLE AS probability, NULL::DOUBLE AS label"
+    joins = ""
+    if _has_table(con, "signals") and _has_table(con, "labels"):
+        prob = "s.probability, CAST(l.label AS DOUBLE) AS label"
+        joins = (
+            "LEFT JOIN signals s ON s.symbol = f.symbol AND s.date = f.date AND s.model_name = ? "
+            "AND CAST(s.model_version AS VARCHAR) = ? "
+            "LEFT JOIN labels l ON l.symbol = f.symbol AND l.date = f.date AND l.horizon = ?"
+        )
+        params = [model_name, version, horizon, *params]
+    frame = con.execute(
+        f"""SELECT f.symbol, f.date{sel}, {prob}
+            FROM features f {joins}
+            WHERE {where}
+            ORDER BY f.date, f.symbol""",
+        params,
+    ).df()
+    if len(frame) > max_rows:
+        frame = frame.sample(n=max_rows, random_state=0).sort_values(["date", "symbol"], kind="stable")
+    return frame.reset_index(drop=True)
 
 
 def log_reference_artifact(frame: pd.DataFrame, tmp_dir: Path) -> None:
@@ -376,6 +452,7 @@ __all__: Sequence[str] = [
     "load_latest_signal_date",
     "load_monitoring_runs",
     "load_reference",
+    "load_reference_from_warehouse",
     "load_scored_models",
     "load_signal_windows",
     "log_reference_artifact",

@@ -184,3 +184,35 @@ def test_model_version_without_reference_is_reported_not_crashed(mlflow_env):
     assert sig.status == "WARN"
     assert "not monitored" in sig.reasons[0]
     assert REFERENCE_ARTIFACT in sig.reasons[0] or "not registered" in sig.reasons[0]
+
+
+def test_reference_rebuilt_from_the_warehouse_when_the_run_has_no_artifact(mlflow_env):
+    """The signal trainer logs fit_start / holdout_end / feature_set params and feature_importance.csv:
+    that is enough to rebuild the training window from the features table."""
+    import mlflow
+
+    from monitoring.service import run_monitor
+    from registry.core import configure, ensure_experiment
+
+    ctx = mlflow_env("home-fallback")
+    client = configure(ctx.mlflow)
+    ensure_experiment(ctx.mlflow, "signals")
+    dates = _dates()
+    with mlflow.start_run() as run:
+        mlflow.log_params({"fit_start": dates[0].isoformat(), "holdout_end": dates[59].isoformat(),
+                           "feature_set": "alpha158", "horizon": 5})
+        mlflow.log_text("feature,importance\nROC5,3\nMA5,2\nKMID,1\nCORR20,1\n", "feature_importance.csv")
+        mlflow.log_metrics({"holdout_ece": 0.02, "holdout_brier": 0.24, "holdout_log_loss": 0.67})
+    mv = client.create_model_version(MODEL, source=f"{run.info.artifact_uri}", run_id=run.info.run_id)
+    _fill_warehouse(ctx, str(mv.version))
+
+    result = run_monitor(ctx)
+    sig = {r.model: r for r in result.runs}[MODEL]
+    # the model's four features only, the first 60 sessions as reference
+    assert sig.summary["features"] == ["ROC5", "MA5", "KMID", "CORR20"]
+    assert sig.summary["n_reference"] == 60 * N_SYMBOLS
+    assert set(sig.summary["drifted_features"]) == {"ROC5", "MA5"}
+    # this version scored those dates too: its probabilities + matured labels are the calibration reference
+    assert sig.summary["ece_reference"] != 0.02 and sig.summary["ece_reference"] < 0.05
+    assert sig.summary["prediction_drift_score"] is not None
+    assert sig.status == "ALERT"

@@ -146,3 +146,15 @@ def test_forecast_coverage_drift():
     assert failed, "the Evidently coverage tests fail too"
     _, none = compute_forecast_report(_evaluations(0.9).iloc[0:0], SETTINGS)
     assert none.status == OK and none.reasons
+
+
+def test_holdout_metrics_stand_in_when_the_reference_has_no_predictions(reference):
+    features_only = reference.drop(columns=["probability", "label"])
+    rng = np.random.default_rng(9)
+    current = make_signal_rows(N_CURRENT, rng).drop(columns="label")
+    calibration = make_signal_rows(N_CALIBRATION, rng, sharpen=3.0)[["probability", "label"]]
+    _, summary = compute_signal_report(features_only, current, calibration, SETTINGS,
+                                       holdout_metrics={"ece": 0.02, "brier": 0.24, "log_loss": 0.67})
+    assert summary.ece_reference == 0.02 and summary.brier_reference == 0.24
+    assert summary.prediction_drift_score is None  # no reference predictions: prediction drift not judged
+    assert summary.status == ALERT
