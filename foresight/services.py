@@ -46,6 +46,12 @@ def _known_tables(reader: Reader, con: duckdb.DuckDBPyConnection) -> frozenset[s
     return tables() if callable(tables) else _tables(con)
 
 
+def _memo(reader: Reader, key: Any, compute: Callable[[], Any]) -> Any:
+    """Per-snapshot memo when the reader has one (immutable snapshots), else compute every time."""
+    memo = getattr(reader, "memo", None)
+    return memo(key, compute) if callable(memo) else compute()
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cur = con.execute(sql, params)
     cols = [d[0] for d in cur.description]
@@ -143,42 +149,48 @@ class MLSignalService:
         """The signal of `symbol` at `date` (default: its latest); the most recently scored version wins."""
         symbol = normalise_symbol(symbol)
         with self.reader.cursor() as con:
-            if "signals" not in _known_tables(self.reader, con):
-                raise NotFoundError("no signals published yet: run `foresight score`")
-            rows = _rows(
-                con,
-                """
-                SELECT * FROM signals WHERE symbol = ? AND (? IS NULL OR date = ?)
-                ORDER BY date DESC, scored_at DESC LIMIT 1
-                """,
-                [symbol, date, date],
-            )
-            if not rows:
-                known = con.execute("SELECT count(*) FROM signals WHERE symbol = ?", [symbol]).fetchall()[0][0]
-                if not known:
-                    raise NotFoundError(f"unknown symbol {symbol!r}: no signals for it")
-                raise NotFoundError(f"no signal for {symbol} on {date}")
+            return _memo(self.reader, ("signal", symbol, date), lambda: self._signal(con, symbol, date))
+
+    def _signal(self, con: duckdb.DuckDBPyConnection, symbol: str, date: dt.date | None) -> dict[str, Any]:
+        if "signals" not in _known_tables(self.reader, con):
+            raise NotFoundError("no signals published yet: run `foresight score`")
+        rows = _rows(
+            con,
+            """
+            SELECT * FROM signals WHERE symbol = ? AND (? IS NULL OR date = ?)
+            ORDER BY date DESC, scored_at DESC LIMIT 1
+            """,
+            [symbol, date, date],
+        )
+        if not rows:
+            known = con.execute("SELECT count(*) FROM signals WHERE symbol = ?", [symbol]).fetchall()[0][0]
+            if not known:
+                raise NotFoundError(f"unknown symbol {symbol!r}: no signals for it")
+            raise NotFoundError(f"no signal for {symbol} on {date}")
         return self._shape(rows[0])
 
     def cross_section(self, date: dt.date | None = None, top: int | None = None) -> dict[str, Any]:
         """All symbols' signals of one date (default: the latest), ranked by probability."""
         with self.reader.cursor() as con:
-            if "signals" not in _known_tables(self.reader, con):
-                raise NotFoundError("no signals published yet: run `foresight score`")
+            return _memo(self.reader, ("cross_section", date, top), lambda: self._cross_section(con, date, top))
+
+    def _cross_section(self, con: duckdb.DuckDBPyConnection, date: dt.date | None, top: int | None) -> dict[str, Any]:
+        if "signals" not in _known_tables(self.reader, con):
+            raise NotFoundError("no signals published yet: run `foresight score`")
+        if date is None:
+            date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
             if date is None:
-                date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
-                if date is None:
-                    raise NotFoundError("no signals published yet: run `foresight score`")
-            rows = _rows(
-                con,
-                """
-                SELECT * FROM signals WHERE date = ?
-                QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC, model_version DESC) = 1
-                ORDER BY probability DESC, symbol
-                LIMIT ?
-                """,
-                [date, top if top is not None else 2**31 - 1],
-            )
+                raise NotFoundError("no signals published yet: run `foresight score`")
+        rows = _rows(
+            con,
+            """
+            SELECT * FROM signals WHERE date = ?
+            QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC, model_version DESC) = 1
+            ORDER BY probability DESC, symbol
+            LIMIT ?
+            """,
+            [date, top if top is not None else 2**31 - 1],
+        )
         if not rows:
             raise NotFoundError(f"no signals on {date}")
         items = [{**self._shape(r), "rank": i + 1} for i, r in enumerate(rows)]

@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +167,8 @@ class _Handle:
         )
         self.users = 0
         self.retired = False
+        # A snapshot never changes, so answers computed from it can be kept as long as it is served.
+        self.memo: dict[Any, Any] = {}
 
 
 class SnapshotReader:
@@ -254,6 +256,22 @@ class SnapshotReader:
         h = self._acquire()
         self._release(h)
         return h.tables
+
+    def memo(self, key: Any, compute: Callable[[], Any], max_entries: int = 50_000) -> Any:
+        """`compute()` once per snapshot and key; call inside `cursor()` so the answer belongs to the
+        snapshot that cursor reads. Exceptions are not cached."""
+        h = getattr(self._local, "handle", None)
+        if h is None:
+            return compute()
+        try:
+            return h.memo[key]
+        except KeyError:
+            pass
+        value = compute()
+        if len(h.memo) >= max_entries:
+            h.memo.clear()
+        h.memo[key] = value
+        return value
 
     def info(self) -> SnapshotInfo | None:
         """The snapshot currently served (opening it if needed), None when none is published."""

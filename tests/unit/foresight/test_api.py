@@ -154,9 +154,12 @@ def test_reader_switches_to_a_new_snapshot(tmp_path):
     app = create_app(settings)
     with TestClient(app) as client:
         assert client.get("/signals").json()["date"] == "2025-12-26"
+        assert client.get("/signals/SYM001").json()["date"] == "2025-12-26"
         write_night(wh, DATES[1], seed=1)
-        # Not published yet: the API still serves the previous night.
+        # Not published yet: the API still serves the previous night (answers are memoised per snapshot).
         assert client.get("/signals").json()["date"] == "2025-12-26"
+        assert client.get("/signals/SYM001").json()["date"] == "2025-12-26"
         publish_warehouse_snapshot(wh, snapshot_dir(settings.home))
         assert client.get("/signals").json()["date"] == "2025-12-29"
+        assert client.get("/signals/SYM001").json()["date"] == "2025-12-29"
     assert isinstance(app.state.factory.reader, SnapshotReader)
