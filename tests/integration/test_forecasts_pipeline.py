@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,6 +96,7 @@ def test_published_fan_is_ordered_and_readable(trained):
     assert [f["horizon_days"] for f in only21["forecasts"]] == [21]
     assert fc["as_of"].nunique() == SMALL.backfill_sessions
     assert kpis["var_zone"] in {"green", "yellow", "red"}
+    assert json.loads(json.dumps(kpis)) == kpis and json.loads(json.dumps(latest)) == latest  # API-ready
     assert set(kpis["coverage"]) >= {"1", "5"}
     cov1 = kpis["coverage"]["1"]
     assert 0.0 <= cov1["coverage"] <= 1.0 and cov1["n"] > 0
