@@ -30,6 +30,9 @@ class SignalDataset:
     entry_lag: int
     is_sample_data: bool
     sources: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+    """Hash of the rows and columns trained on; part of the default study name, so a study resumes only
+    on the same data (an interrupted run, or more trials) and never mixes trials of different data."""
 
 
 @dataclass
@@ -114,8 +117,11 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
     frame = frame.dropna(subset=["label"]).copy()
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    from training.signals import compute_dataset_fingerprint
+
     return SignalDataset(frame, feature_cols, str(settings.feature_set), feature_set_version, settings.horizon,
-                         int(settings.entry_lag or 0), bool(sources) and set(sources) == {"sample"}, sources)
+                         int(settings.entry_lag or 0), bool(sources) and set(sources) == {"sample"}, sources,
+                         compute_dataset_fingerprint(frame, feature_cols))
 
 
 def study_storage(ctx) -> str:
@@ -131,7 +137,7 @@ def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent
     from training.tuning import run_study
 
     plan = plan_for(ds.frame, settings, ds.entry_lag)
-    name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}"
+    name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}-{ds.fingerprint[:8]}"
     callbacks = [make_trial_logger(ctx.mlflow, parent_run_id)] if parent_run_id else []
     result = run_study(
         ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s, seed=settings.seed,

@@ -205,14 +205,15 @@ def log_signal_model(
                 signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS,
                 code_paths=None,
             )
+    _ensure_registered(client)
     mv = client.create_model_version(SIGNAL_MODEL, info.model_uri, run_id=run_id, tags={
         "suspect": str(result.suspect).lower(), "data_fingerprint": result.fingerprint,
         "feature_set": str(meta.get("feature_set")), "horizon": str(meta.get("horizon")),
-    }) if _ensure_registered(client) else None
+    })
     return str(mv.version)
 
 
-def _ensure_registered(client) -> bool:
+def _ensure_registered(client) -> None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -220,8 +221,8 @@ def _ensure_registered(client) -> bool:
     except MlflowException:
         client.create_registered_model(SIGNAL_MODEL, description=(
             "D1 signal: calibrated P(forward return over H sessions > 0) per symbol and date. "
-            "Aliases: champion (what nightly scoring loads), challenger."))
-    return True
+            "Aliases: champion (what nightly scoring loads), challenger. Attributions explain the raw score "
+            "(log-odds of the booster); calibration maps the raw score to the probability."))
 
 
 # -- loading ---------------------------------------------------------------------------------------------
@@ -274,7 +275,7 @@ def load_signal_model(target: MLflowTarget, alias: str = CHAMPION) -> LoadedSign
         mv = client.get_model_version_by_alias(SIGNAL_MODEL, alias)
     except MlflowException:
         return None
-    return load_signal_version(target, mv.version)
+    return load_signal_version(target, str(mv.version))
 
 
 def load_champion(target: MLflowTarget) -> LoadedSignalModel | None:
@@ -381,7 +382,7 @@ def run_promotion_gate(
 
 def _history(client) -> list[str]:
     rm = client.get_registered_model(SIGNAL_MODEL)
-    return json.loads(rm.tags.get("champion_history", "[]"))
+    return [str(v) for v in json.loads(rm.tags.get("champion_history", "[]"))]
 
 
 def _apply_alias(client, alias: str, version: str, previous: str | None = None) -> None:
@@ -395,7 +396,7 @@ def _apply_alias(client, alias: str, version: str, previous: str | None = None) 
         client.set_registered_model_tag(SIGNAL_MODEL, "champion_history", json.dumps(hist[-50:]))
         # The alias moved: the old challenger alias must not point at the new champion.
         try:
-            if client.get_model_version_by_alias(SIGNAL_MODEL, CHALLENGER).version == version:
+            if str(client.get_model_version_by_alias(SIGNAL_MODEL, CHALLENGER).version) == version:
                 client.delete_registered_model_alias(SIGNAL_MODEL, CHALLENGER)
         except Exception:  # noqa: BLE001 - no challenger alias
             pass
@@ -409,7 +410,7 @@ def promote_version(target: MLflowTarget, version: str, *, by: str, reason: str 
         raise ValueError(f"version {version} is tagged suspect by the honesty controls and cannot be promoted")
     prev = None
     try:
-        prev = client.get_model_version_by_alias(SIGNAL_MODEL, CHAMPION).version
+        prev = str(client.get_model_version_by_alias(SIGNAL_MODEL, CHAMPION).version)
     except Exception:  # noqa: BLE001
         prev = None
     _apply_alias(client, CHAMPION, str(version), previous=prev)
@@ -424,7 +425,7 @@ def rollback_champion(target: MLflowTarget, *, by: str) -> tuple[str, str]:
     client = configure(target)
     hist = _history(client)
     try:
-        current = client.get_model_version_by_alias(SIGNAL_MODEL, CHAMPION).version
+        current = str(client.get_model_version_by_alias(SIGNAL_MODEL, CHAMPION).version)
     except Exception as exc:  # noqa: BLE001
         raise ValueError("no champion to roll back") from exc
     while hist and hist[-1] == current:

@@ -39,7 +39,7 @@ class SignalTrainingSettings(BaseModel):
     """Independent label shuffles averaged by the control."""
     min_fold_rows: int = 500
     study_name: str | None = None
-    """None = `signals-h{horizon}-{feature_set}`; a study with that name resumes from its RDB."""
+    """None = `signals-h{horizon}-{feature_set}-{data fingerprint}`: a study resumes from its RDB on the same data."""
     n_jobs: int = 1
     """Threads per booster (the machine is shared)."""
     cs_rank: bool = True
@@ -72,6 +72,12 @@ class RegimeSettings(BaseModel):
     promotion_margin: float = 0.0
     """The new version must beat the champion's holdout log-likelihood per session by this much."""
     mongo_batch_size: int = 500
+    walk_forward: bool = True
+    """Also fit an expanding-window schedule (HMM, same state count, labels matched to the final fit) so
+    history is scored causally: the row of day t uses parameters fitted on sessions before t only."""
+    walk_forward_min_sessions: int = 504
+    """First refit after this many sessions; earlier days are scored with it and flagged in_sample."""
+    walk_forward_every: int = 252
 
 
 class ForecastSettings(BaseModel):

@@ -39,7 +39,7 @@ def suggest_params(trial, family: str, max_rounds: int) -> dict[str, Any]:
     """Optuna search space of `family` (small, regularised trees: the signal is weak)."""
     if family == "lightgbm":
         return {
-            "num_boost_round": trial.suggest_int("lgb_rounds", 50, max_rounds, log=True),
+            "num_boost_round": trial.suggest_int("lgb_rounds", min(50, max_rounds), max_rounds, log=True),
             "learning_rate": trial.suggest_float("lgb_learning_rate", 0.01, 0.2, log=True),
             "num_leaves": trial.suggest_int("lgb_num_leaves", 4, 31, log=True),
             "min_data_in_leaf": trial.suggest_int("lgb_min_data_in_leaf", 50, 1000, log=True),
@@ -49,7 +49,7 @@ def suggest_params(trial, family: str, max_rounds: int) -> dict[str, Any]:
         }
     if family == "catboost":
         return {
-            "iterations": trial.suggest_int("cb_iterations", 50, max_rounds, log=True),
+            "iterations": trial.suggest_int("cb_iterations", min(50, max_rounds), max_rounds, log=True),
             "learning_rate": trial.suggest_float("cb_learning_rate", 0.01, 0.2, log=True),
             "depth": trial.suggest_int("cb_depth", 2, 6),
             "l2_leaf_reg": trial.suggest_float("cb_l2_leaf_reg", 1.0, 30.0, log=True),

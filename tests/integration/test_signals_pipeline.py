@@ -1,0 +1,179 @@
+"""D1 end to end on the real feature store: sample market -> Alpha158 -> tuned, calibrated, registered,
+gated model -> signals table with additive attribution; promote / rollback; suspect never champion."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import features
+from foresight.context import build_context
+from marketdata.config import SampleSettings
+from marketdata.ingest import run_ingest
+from marketdata.sources import SampleSource
+from registry.core import CHALLENGER, CHAMPION, SIGNAL_MODEL, alias_version, configure
+
+pytestmark = pytest.mark.slow
+
+FAST = {"families": ("lightgbm",), "max_rounds": 60, "trials": 3, "n_folds": 3, "control_shuffles": 3,
+        "feature_set": "alpha158", "entry_lag": 1}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """One warehouse with 30 symbols x 4 years of the sample market and its alpha158 features."""
+    root = tmp_path_factory.mktemp("signals")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FORESIGHT_HOME", str(root / "home"))
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlruns/mlflow.db")
+        mp.setenv("FORESIGHT_MLFLOW__ARTIFACT_ROOT", str(root / "mlruns" / "artifacts"))
+        # Small trees and few trials: the flow reads its settings from the environment like the CLI does.
+        for key, value in {"MAX_ROUNDS": "60", "N_FOLDS": "3", "CONTROL_SHUFFLES": "3"}.items():
+            mp.setenv(f"FORESIGHT_SIGNALS__{key}", value)
+        ctx = build_context()
+        run_ingest(ctx.warehouse, SampleSource(SampleSettings(n_symbols=30, n_years=4)), ctx.settings.guardrails)
+        features.run_features(ctx.warehouse, ctx.settings.features, sets=["alpha158"])
+        yield ctx
+
+
+@pytest.fixture(scope="module")
+def first(env):
+    """The `train-signals` Prefect flow, run for real under the Prefect test harness."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.train import TrainSignalsReport, resolve_settings, step_dataset, train_signals_flow
+
+    with prefect_test_harness(server_startup_timeout=60):
+        out = train_signals_flow(trials=3, families=["lightgbm"])
+    settings = resolve_settings(env, trials=3, families=["lightgbm"])
+    assert settings.model_dump(include=set(FAST)) == FAST
+    return step_dataset(env, settings), settings, TrainSignalsReport(**out)
+
+
+def test_planted_signal_is_found_and_registered_as_champion(env, first):
+    ds, settings, report = first
+    m = report.metrics
+    # The planted 10-day reversal is found: AUC many (date-clustered) SE above 0.5, beats the base rate
+    assert ds.is_sample_data and ds.feature_set_version.startswith("alpha158@")
+    assert m["auc"] > 0.5 + 3 * max(m["auc_se_date"], m["auc_se_null"])
+    assert m["log_loss"] < m["log_loss_base_rate"]
+    assert m["brier_skill"] > 0 and m["rank_ic_mean"] > 0.05
+    # The shuffled-label control sits at 0.5
+    assert report.controls["shuffled_passed"] and abs(report.controls["shuffled_auc_z"]) <= 3
+    assert not report.suspect
+    assert report.alias == CHAMPION and str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == report.version
+
+    client = configure(env.mlflow)
+    run = client.get_run(report.run_id)
+    assert run.data.params["feature_set_version"] == ds.feature_set_version
+    assert run.data.params["data_fingerprint"] == ds.fingerprint
+    assert run.data.params["horizon"] == "5" and "holdout_start" in run.data.params
+    assert run.data.tags["code_version"] and run.data.tags["suspect"] == "false"
+    assert run.data.metrics["holdout_auc"] == pytest.approx(m["auc"])
+    arts = {a.path for a in client.list_artifacts(report.run_id)}
+    assert {"reliability_diagram.png", "feature_importance.png", "optuna_history.png", "evaluation.json"} <= arts
+    nested = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{report.run_id}'")
+    assert len(nested) == settings.trials
+    assert all("mean_fold_log_loss" in r.data.metrics or r.data.tags["optuna.state"] == "PRUNED" for r in nested)
+    mv = client.get_model_version(SIGNAL_MODEL, report.version)
+    assert mv.tags["promotion.alias"] == CHAMPION and "Promotion gate" in mv.description
+
+
+def test_registered_model_serves_calibrated_probabilities(env, first):
+    import mlflow
+
+    ds, _, report = first
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{SIGNAL_MODEL}@{CHAMPION}")
+    last = ds.frame[ds.frame["date"] == ds.frame["date"].max()]
+    out = pyfunc.predict(last[["symbol", "date", *ds.feature_cols]])
+    assert list(out.columns) == ["probability", "raw_score"] and len(out) == len(last)
+    assert out["probability"].between(0, 1).all() and out["probability"].std() > 0
+    assert pyfunc.metadata.signature is not None
+
+
+def test_score_signals_upserts_additive_attribution_idempotently(env, first):
+    from scoring.signals import attribution_total, run_score_signals
+
+    _, _, report = first
+    with env.warehouse.session(read_only=True) as con:
+        last_dates = [r[0] for r in con.execute(
+            "SELECT DISTINCT date FROM features ORDER BY date DESC LIMIT 3").fetchall()]
+    r1 = run_score_signals(env, start=min(last_dates), end=max(last_dates))
+    assert r1.rows_written == r1.rows_scored == 90 and r1.model_version == report.version
+    assert r1.run_id == report.run_id and r1.skipped_symbols == []
+    again = run_score_signals(env, start=min(last_dates), end=max(last_dates))
+    assert again.rows_written == 0 and again.unchanged == 90
+    with env.warehouse.session(read_only=True) as con:
+        rows = con.execute("SELECT * FROM signals ORDER BY date, symbol").df()
+    assert len(rows) == 90 and set(rows["model_name"]) == {SIGNAL_MODEL} and set(rows["run_id"]) == {report.run_id}
+    totals = [attribution_total(a, b) for a, b in zip(rows["attribution"], rows["base_value"], strict=True)]
+    np.testing.assert_allclose(totals, rows["raw_score"], atol=1e-6)
+    items = json.loads(rows["attribution"].iloc[0])
+    assert len(items) == env.settings.scoring.top_k_attribution + 1 and items[-1]["feature"] == "other"
+
+
+def test_symbols_with_too_little_history_are_skipped_and_reported(env, first):
+    from scoring.config import ScoringSettings
+    from scoring.signals import run_score_signals
+
+    ctx = build_context(scoring=ScoringSettings(min_history_sessions=40))
+    with env.warehouse.session(read_only=True) as con:
+        dates = [r[0] for r in con.execute("SELECT DISTINCT date FROM features ORDER BY date LIMIT 45").fetchall()]
+    rep = run_score_signals(ctx, dates=dates)
+    assert rep.skipped_rows == 30 * 39  # sessions 1..39 of every symbol
+    assert rep.rows_scored == 30 * 6
+    early = run_score_signals(ctx, dates=dates[:10])
+    assert early.rows_scored == 0 and len(early.skipped_symbols) == 30
+
+
+def test_no_model_behind_the_alias_is_a_clear_error(env):
+    from scoring.signals import NoChampionError, run_score_signals
+
+    with pytest.raises(NoChampionError, match="foresight train signals"):
+        run_score_signals(env, alias="nobody")
+
+
+def test_gate_worse_is_challenger_then_promote_and_rollback_are_recorded(env, first):
+    from flows.train import make_dataset, run_signal_steps
+    from registry.signals import promote_version, rollback_champion
+
+    ds, settings, report = first
+    # Given a model trained on scrambled labels (nothing to learn), gated on the same real holdout window
+    rng = np.random.default_rng(0)
+    noisy = ds.frame.copy()
+    before = noisy["date"] < pd.Timestamp(report.holdout[0])
+    noisy.loc[before, "label"] = rng.permutation(noisy.loc[before, "label"].to_numpy())
+    worse_ds = make_dataset(noisy, ds.feature_cols, settings, feature_set_version=ds.feature_set_version,
+                            sources=["sample"])
+    worse = run_signal_steps(env, worse_ds, settings.model_copy(update={"trials": 1, "control_shuffles": 1}))
+    # Then the gate keeps the champion and records why on the version
+    assert worse.alias == CHALLENGER and not worse.promoted
+    assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == report.version
+    client = configure(env.mlflow)
+    tags = client.get_model_version(SIGNAL_MODEL, worse.version).tags
+    assert tags["promotion.alias"] == CHALLENGER and float(tags["promotion.champion_log_loss"]) > 0
+    # A person's override, then a rollback, both recorded
+    assert promote_version(env.mlflow, worse.version, by="tester") == report.version
+    assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == worse.version
+    assert "tester" in client.get_model_version(SIGNAL_MODEL, worse.version).tags["override"]
+    assert rollback_champion(env.mlflow, by="tester") == (worse.version, report.version)
+    assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == report.version
+    assert "rollback" in client.get_model_version(SIGNAL_MODEL, report.version).tags["override"]
+
+
+def test_suspect_model_is_never_champion(env, first):
+    from flows.train import run_signal_steps
+    from registry.signals import promote_version
+
+    ds, settings, report = first
+    # Given the same strong data presented as real market data, the suspicion flag must fire (AUC > 0.55)
+    real = type(ds)(**{**ds.__dict__, "is_sample_data": False, "sources": ["csv"]})
+    suspect = run_signal_steps(env, real, settings.model_copy(update={"trials": 1, "control_shuffles": 1}))
+    assert suspect.suspect and suspect.alias == CHALLENGER
+    assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == report.version
+    with pytest.raises(ValueError, match="suspect"):
+        promote_version(env.mlflow, suspect.version, by="tester")
+    assert isinstance(pd.Timestamp(suspect.holdout[0]), pd.Timestamp)
