@@ -254,9 +254,19 @@ def compute_forecast_summary(evals: pd.DataFrame, include_in_sample: bool = Fals
     return out
 
 
-def compute_var_kpis(evals: pd.DataFrame, var_horizon: int = 1, window: int = 250) -> dict[str, Any] | None:
-    """Kupiec / Christoffersen p-values and the Basel zone from the evaluated 1-day forecasts."""
-    from backtest.var import compute_var_report
+def compute_var_kpis(
+    evals: pd.DataFrame,
+    var_horizon: int = 1,
+    window: int = 250,
+    returns: pd.Series | None = None,
+    cfg: ForecastSettings | None = None,
+) -> dict[str, Any] | None:
+    """Kupiec / Christoffersen p-values (whole record) and the Basel zone (last `window` sessions) from
+    the evaluated 1-day forecasts. With the portfolio `returns`, also the realised max drawdown of the
+    last `window` sessions and its percentile among stationary-bootstrap paths drawn from the returns
+    known before that window began."""
+    from backtest.var import compute_var_report, drawdown_percentile, max_drawdown
+    from training.forecasts import compute_simulated_drawdowns
 
     if evals is None or evals.empty:
         return None
@@ -271,6 +281,19 @@ def compute_var_kpis(evals: pd.DataFrame, var_horizon: int = 1, window: int = 25
     rep = compute_var_report(pnl, var95, var99, None, window)
     rep["first_as_of"] = g["as_of"].min().isoformat()
     rep["last_as_of"] = g["as_of"].max().isoformat()
+    if returns is not None and len(g):
+        tail = g.iloc[-window:]
+        tail_pnl = pnl[-window:]
+        first = pd.Timestamp(tail["as_of"].iloc[0])
+        end_pos = int(np.searchsorted(pd.DatetimeIndex(returns.index), first, side="right")) - 1
+        sims = compute_simulated_drawdowns(returns, end_pos, len(tail_pnl), cfg or ForecastSettings())
+        realized = max_drawdown(tail_pnl)
+        rep["realized_max_drawdown"] = realized
+        rep["max_drawdown_window"] = int(len(tail_pnl))
+        if len(sims):
+            rep["max_drawdown_percentile"] = drawdown_percentile(realized, sims)
+            rep["simulated_mdd_p50"] = float(np.median(sims))
+            rep["simulated_mdd_p95"] = float(np.quantile(sims, 0.95))
     return rep
 
 
@@ -364,16 +387,26 @@ def load_latest_forecast(con, portfolio: str, horizon: int | None = None) -> dic
     return {"as_of": pd.Timestamp(as_of).date().isoformat(), "portfolio": portfolio, "forecasts": fcs}
 
 
-def load_forecast_kpis(con, portfolio: str, window: int = 250) -> dict[str, Any]:
+def load_forecast_kpis(
+    con, portfolio: str, window: int = 250, cfg: ForecastSettings | None = None
+) -> dict[str, Any]:
     """KPI panel: coverage/tails/skill/width per horizon (out-of-sample evaluations) and the 1-day VaR
-    backtest (Kupiec, Christoffersen, Basel zone over the last `window` sessions)."""
+    backtest (Kupiec, Christoffersen, Basel zone over the last `window` sessions, realised max drawdown
+    percentile). `cfg` gives the portfolio's weights (None = equal weight over the universe)."""
     if not _has_tables(con):
-        return {"coverage": {}, "var": None}
+        return {"coverage": {}, "var": None, "var_zone": None, "n_evaluations": 0}
     ev = load_evaluations(con, portfolio)
     summary = compute_forecast_summary(ev)
     if not summary and not ev.empty:
         summary = compute_forecast_summary(ev, include_in_sample=True)
-    var = compute_var_kpis(ev, 1, window)
+    cfg = cfg or ForecastSettings(portfolio=portfolio)
+    returns = None
+    if not ev.empty:
+        try:
+            returns = load_portfolio_returns(con, cfg)
+        except ValueError:
+            returns = None
+    var = compute_var_kpis(ev, cfg.var_horizon, window, returns, cfg)
     return {
         "coverage": summary,
         "var": var,

@@ -147,7 +147,7 @@ def run_train_forecasts(
         report.backfill = back.to_dict()
         timings["backfill"] = time.perf_counter() - t3
         with ctx.warehouse.session(read_only=True) as con:
-            report.kpis = _json_safe(load_forecast_kpis(con, cfg.portfolio))
+            report.kpis = _json_safe(load_forecast_kpis(con, cfg.portfolio, cfg.var_window, cfg))
         step(f"backfilled {back.as_of_dates} sessions, {back.evaluations_written} evaluations")
     report.timings_s = timings
     out = ctx.settings.reports_dir / "forecasts" / "train_report.json"

@@ -41,7 +41,7 @@ def train_forecasts(
             raise fail(str(exc)) from exc
         evaluated = run_evaluate_forecasts(ctx, day)
         with ctx.warehouse.session(read_only=True) as con:
-            kpis = load_forecast_kpis(con, ctx.settings.forecasts.portfolio)
+            kpis = load_forecast_kpis(con, ctx.settings.forecasts.portfolio, cfg=ctx.settings.forecasts)
         console.print_json(json.dumps({"score": scored.to_dict(), "evaluate": evaluated.to_dict(), "kpis": kpis},
                                       default=str))
         return

@@ -96,6 +96,8 @@ def test_published_fan_is_ordered_and_readable(trained):
     assert [f["horizon_days"] for f in only21["forecasts"]] == [21]
     assert fc["as_of"].nunique() == SMALL.backfill_sessions
     assert kpis["var_zone"] in {"green", "yellow", "red"}
+    assert 0.0 <= kpis["var"]["max_drawdown_percentile"] <= 1.0
+    assert kpis["var"]["max_drawdown_window"] == kpis["var"]["basel_window"]
     assert json.loads(json.dumps(kpis)) == kpis and json.loads(json.dumps(latest)) == latest  # API-ready
     assert set(kpis["coverage"]) >= {"1", "5"}
     cov1 = kpis["coverage"]["1"]
