@@ -19,7 +19,7 @@ from stores.warehouse import transaction, upsert, utcnow
 MIRROR_COLUMNS = [
     "date", "universe", "regime", "probabilities", "model_name", "model_version", "scored_at",
     "regime_probability", "raw_regime", "raw_probability", "regime_age", "market_return", "in_sample",
-    "enter_threshold", "leave_threshold", "run_id",
+    "enter_threshold", "leave_threshold", "run_id", "fit_end",
 ]
 _KEY = ["universe", "date", "model_version"]
 
@@ -53,9 +53,11 @@ def compute_mirror_rows(frame: pd.DataFrame, series: pd.DataFrame, *, universe: 
     out["model_version"] = str(model_version)
     out["run_id"] = run_id
     out["scored_at"] = scored_at
-    cut = dt.date.fromisoformat(train_end) if train_end else None
-    # in_sample: the parameters were fitted on data including this day (filtered, but not out of sample)
-    out["in_sample"] = [bool(cut is not None and d <= cut) for d in out["date"]]
+    if "fit_end" not in out:
+        cut = dt.date.fromisoformat(train_end) if train_end else None
+        out["fit_end"] = cut
+        out["in_sample"] = [bool(cut is not None and d <= cut) for d in out["date"]]
+    # in_sample: the parameters in force were fitted on data including this day (filtered, not out of sample)
     out["enter_threshold"] = float(enter)
     out["leave_threshold"] = float(leave)
     out["regime_age"] = out["regime_age"].astype("int64")
@@ -68,6 +70,8 @@ def _mirror_from_documents(docs: list[dict]) -> pd.DataFrame:
         row = {c: d.get(c) for c in MIRROR_COLUMNS}
         row["date"] = d["date"].date() if isinstance(d["date"], dt.datetime) else d["date"]
         row["probabilities"] = json.dumps(d["probabilities"], sort_keys=True)
+        if isinstance(row["fit_end"], dt.datetime):
+            row["fit_end"] = row["fit_end"].date()
         rows.append(row)
     frame = pd.DataFrame(rows, columns=MIRROR_COLUMNS)
     return frame

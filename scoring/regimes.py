@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -11,13 +12,15 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 def compute_filtered_probabilities(
-    returns: np.ndarray, means, vols, transmat, startprob
+    returns: np.ndarray, means, vols, transmat, startprob, initial: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Forward (Hamilton) filter: P(s_t = i | r_1..r_t) for every t, and each day's predictive log-density.
 
     Uses returns with date <= t only: row t is computed from row t-1 and r_t, so cutting the data at t
     leaves rows <= t unchanged. A missing return (NaN) carries the prediction forward. Smoothed
-    probabilities (which use r_{t+1..T}) are never computed here."""
+    probabilities (which use r_{t+1..T}) are never computed here. `initial`: the filtered probabilities
+    of the day before the first return (continuing a filter after a parameter change); the first
+    prediction is then initial @ transmat instead of `startprob`."""
     r = np.asarray(returns, dtype=float)
     mu, sd = np.asarray(means, dtype=float), np.asarray(vols, dtype=float)
     tm, prior = np.asarray(transmat, dtype=float), np.asarray(startprob, dtype=float)
@@ -25,6 +28,8 @@ def compute_filtered_probabilities(
     filt = np.empty((n, k))
     logdens = np.full(n, np.nan)
     prev = prior / prior.sum()
+    if initial is not None:
+        prev = np.asarray(initial, dtype=float) @ tm
     for t in range(n):
         pred = prev if t == 0 else prev @ tm
         if np.isfinite(r[t]):
@@ -100,13 +105,55 @@ def compute_switches_per_year(states: np.ndarray, sessions_per_year: float = 252
     return float(np.sum(s[1:] != s[:-1]) * sessions_per_year / (len(s) - 1))
 
 
+def compute_param_schedule(params) -> list[tuple[dt.date | None, tuple[np.ndarray, ...]]]:
+    """(fit_end, (means, vols, transmat, startprob)) for the walk-forward refits stored in
+    params.extra["walk_forward"] (oldest first), then the final parameters. Without a schedule: the final
+    parameters alone."""
+    entries = []
+    for p in params.extra.get("walk_forward", []) or []:
+        entries.append((dt.date.fromisoformat(p["train_end"]),
+                        (np.asarray(p["means"]), np.asarray(p["vols"]), np.asarray(p["transmat"]),
+                         np.asarray(p["startprob"]))))
+    end = dt.date.fromisoformat(params.train_end) if params.train_end else None
+    entries.append((end, params.arrays()))
+    return entries
+
+
+def compute_scheduled_probabilities(dates, returns: np.ndarray, params) -> tuple[np.ndarray, np.ndarray, list]:
+    """Filtered probabilities with the parameters in force each day: the latest refit whose fit ended before
+    that day (days before the first refit use the first; they are in-sample). The filter state carries
+    across refits. Returns (probs, log-densities, fit_end per day). Causal by construction."""
+    schedule = compute_param_schedule(params)
+    days = pd.to_datetime(pd.Series(dates)).dt.date.to_list()
+    ends = [e for e, _ in schedule]
+    # entry j was fitted on sessions <= ends[j]: it is in force on the days after ends[j]
+    idx = np.zeros(len(days), dtype=int)
+    for j, e in enumerate(ends):
+        if e is not None:
+            idx[np.asarray([d > e for d in days], dtype=bool)] = j
+    r = np.asarray(returns, dtype=float)
+    k = len(schedule[0][1][0])
+    probs, logdens = np.empty((len(r), k)), np.empty(len(r))
+    start, prev = 0, None
+    while start < len(r):
+        stop = start
+        while stop < len(r) and idx[stop] == idx[start]:
+            stop += 1
+        mu, sd, tm, sp = schedule[idx[start]][1]
+        probs[start:stop], logdens[start:stop] = compute_filtered_probabilities(
+            r[start:stop], mu, sd, tm, sp, initial=prev)
+        prev = probs[stop - 1]
+        start = stop
+    return probs, logdens, [ends[i] for i in idx]
+
+
 def compute_regime_frame(
     dates, returns: np.ndarray, params, enter: float = 0.7, leave: float = 0.3
 ) -> pd.DataFrame:
     """One row per date: filtered probabilities (JSON by label), the argmax (`raw_regime`), the
-    hysteresis `regime`, its filtered probability and its age in sessions. Pure."""
-    mu, sd, tm, sp = params.arrays()
-    probs, logdens = compute_filtered_probabilities(returns, mu, sd, tm, sp)
+    hysteresis `regime`, its filtered probability, its age in sessions and `fit_end` (the last session the
+    parameters in force were fitted on; a row is out of sample when its date is after it). Pure."""
+    probs, logdens, fit_end = compute_scheduled_probabilities(dates, returns, params)
     labels = np.asarray(params.labels, dtype=object)
     sticky = compute_hysteresis(probs, enter, leave)
     raw = probs.argmax(axis=1)
@@ -120,6 +167,8 @@ def compute_regime_frame(
         json.dumps({str(lab): round(float(v), 10) for lab, v in zip(labels, row, strict=True)}) for row in probs
     ]
     out["log_density"] = logdens
+    out["fit_end"] = fit_end
+    out["in_sample"] = [bool(e is not None and d <= e) for d, e in zip(out["date"], fit_end, strict=True)]
     return out
 
 
@@ -137,10 +186,12 @@ def compute_regime_sharpe(returns: pd.Series, regimes: pd.Series, periods: float
 __all__ = [
     "compute_accuracy",
     "compute_filtered_probabilities",
+    "compute_param_schedule",
     "compute_hysteresis",
     "compute_regime_frame",
     "compute_regime_runs",
     "compute_regime_sharpe",
+    "compute_scheduled_probabilities",
     "compute_switches_per_year",
     "compute_vol_threshold_states",
     "fit_vol_thresholds",

@@ -220,6 +220,9 @@ def compute_regime_documents(rows: Iterable[dict]) -> list[dict]:
     docs = []
     for row in rows:
         doc = dict(row)
+        for key, value in list(doc.items()):
+            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                doc[key] = _as_datetime(value)  # BSON stores datetimes, not dates
         doc["date"] = _as_datetime(doc["date"])
         if isinstance(doc.get("probabilities"), str):
             doc["probabilities"] = json.loads(doc["probabilities"])

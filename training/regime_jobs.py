@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from training.regimes import (
     compute_market_series,
     compute_stationary,
     fit_regime_model,
+    fit_walk_forward,
     match_to_previous,
 )
 
@@ -107,6 +108,20 @@ def compute_evaluation(series: pd.DataFrame, split: int, params: RegimeParams, c
     )
 
 
+def compute_walk_forward_accuracy(series: pd.DataFrame, params: RegimeParams, cfg: RegimeSettings,
+                                  truth: pd.DataFrame | None) -> float | None:
+    """Hysteresis-label accuracy against truth on the days scored out of sample by the walk-forward
+    schedule (what a backfill stores with in_sample = false); None without truth or matching labels."""
+    from scoring.regimes import compute_accuracy, compute_regime_frame
+
+    if truth is None or truth.empty or not set(truth["regime_name"].unique()) <= set(params.labels):
+        return None
+    frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params,
+                                 cfg.enter_threshold, cfg.leave_threshold)
+    merged = frame[~frame["in_sample"]].merge(truth.assign(date=pd.to_datetime(truth["date"]).dt.date), on="date")
+    return compute_accuracy(merged["regime_x"], merged["regime_name"]) if len(merged) else None
+
+
 def _fit(series: pd.DataFrame, cfg: RegimeSettings, n_states: int | None, previous: RegimeParams | None):
     params, candidates = fit_regime_model(
         series["ret"].to_numpy(), n_states=n_states, candidate_states=cfg.candidate_states,
@@ -158,6 +173,15 @@ def run_train_regimes(ctx, cfg: RegimeSettings | None = None, on_step=None) -> T
         step("refit on all history")
         # matched to the evaluation fit, which was matched to the champion: labels keep their meaning
         final, _ = _fit(series, cfg, eval_params.k, eval_params)
+    if cfg.walk_forward:
+        step("walk-forward refits")
+        t0 = time.perf_counter()
+        schedule = fit_walk_forward(
+            series["ret"].to_numpy(), series["date"], final, cfg.walk_forward_min_sessions,
+            cfg.walk_forward_every, n_starts=max(2, cfg.n_starts // 2), seed=cfg.seed,
+        )
+        wf_s = time.perf_counter() - t0
+        final = replace(final, extra={**final.extra, "walk_forward": [asdict(p) for p in schedule]})
     durations = compute_expected_durations(final)
     metrics: dict[str, float] = {
         "bic": final.bic, "loglik": final.loglik, "n_states": final.k,
@@ -171,6 +195,11 @@ def run_train_regimes(ctx, cfg: RegimeSettings | None = None, on_step=None) -> T
     }
     for c in candidates:
         metrics[f"bic_{c.model_kind}_{c.k}"] = c.bic
+    if cfg.walk_forward:
+        metrics.update(walk_forward_refits=len(final.extra["walk_forward"]), walk_forward_seconds=wf_s)
+        wf_acc = compute_walk_forward_accuracy(series, final, cfg, truth)
+        if wf_acc is not None:
+            metrics["accuracy_walk_forward_oos"] = wf_acc
     if ev.accuracy is not None:
         metrics.update(accuracy=ev.accuracy, accuracy_raw=ev.accuracy_raw, baseline_accuracy=ev.baseline_accuracy)
     if champ_ev is not None:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -237,6 +237,21 @@ def match_to_previous(previous: RegimeParams | None, new: RegimeParams) -> Regim
     )
 
 
+def fit_walk_forward(returns: np.ndarray, dates, anchor: RegimeParams, min_sessions: int = 504,
+                     every: int = 252, n_starts: int = 3, seed: int = 11) -> list[RegimeParams]:
+    """Expanding-window refits (HMM, anchor.k states) on sessions [0, e) for e = min_sessions,
+    min_sessions + every, ... < len(returns), each matched to `anchor`'s labels (Hungarian). The refit
+    at e is in force from session e on, so history can be scored with parameters that never saw it."""
+    r = np.asarray(returns, dtype=float)
+    days = [str(pd.Timestamp(d).date()) for d in dates]
+    out = []
+    for e in range(min_sessions, len(r), every):
+        p, _ = fit_regime_model(r[:e], n_states=anchor.k, models=("hmm",), n_starts=n_starts, seed=seed)
+        p = match_to_previous(anchor, p)
+        out.append(replace(p, train_start=days[0], train_end=days[e - 1], extra={}))
+    return out
+
+
 def compute_market_series(bars: pd.DataFrame, benchmark_symbol: str | None = None,
                           vol_window: int = 21) -> pd.DataFrame:
     """Daily market return and trailing realised volatility from bars (symbol, date, adj_close).
@@ -268,5 +283,6 @@ __all__ = [
     "fit_gaussian_hmm",
     "fit_markov_switching",
     "fit_regime_model",
+    "fit_walk_forward",
     "match_to_previous",
 ]

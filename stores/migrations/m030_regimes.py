@@ -30,4 +30,9 @@ MIGRATIONS = [
             """,
         ),
     ),
+    Migration(
+        31,
+        "regimes mirror: fit_end of the parameters in force (walk-forward scoring)",
+        ("ALTER TABLE regimes ADD COLUMN IF NOT EXISTS fit_end DATE",),
+    ),
 ]

@@ -97,6 +97,9 @@ def test_train_logs_registers_and_loads_by_alias(env, trained):
     assert m["accuracy"] > m["baseline_accuracy"]
     assert m["accuracy"] > 0.5
     assert m["expected_duration_calm_bull"] > 10
+    # the walk-forward schedule (history scored with parameters that never saw it) is part of the model
+    assert m["walk_forward_refits"] >= 3 and len(trained.params.extra["walk_forward"]) == m["walk_forward_refits"]
+    assert m["accuracy_walk_forward_oos"] > 0.5
     # the pyfunc loads by alias and gives causal filtered probabilities
     model = mlflow.pyfunc.load_model(f"models:/{REGIME_MODEL}@{CHAMPION}")
     out = model.predict(pd.DataFrame({"ret": [0.001, -0.03, 0.002, 0.04, -0.035]}))
@@ -120,6 +123,7 @@ def test_nightly_rerun_changes_nothing(env, server, trained):
         current = load_current_regime(con, env.settings.universe)
     assert current["date"] == first.end and current["regime"] == first.last_regime
     assert current["model_version"] == "1" and current["age_sessions"] >= 1
+    assert current["in_sample"] is False  # the last day is scored by the latest walk-forward refit
     assert sum(current["probabilities"].values()) == pytest.approx(1.0)
 
 
@@ -168,6 +172,9 @@ def test_restart_mid_backfill_loses_nothing_and_outage_leaves_duckdb_consistent(
     # the mirror is MongoDB's content; the nightly row kept its scored_at (backfill == nightly value)
     assert list(mirror["date"].astype(str)) == [d["date"].date().isoformat() for d in docs]
     assert list(mirror["regime"]) == [d["regime"] for d in docs]
+    # every backfilled day was scored with parameters fitted on earlier sessions only
+    assert not mirror["in_sample"].any()
+    assert (pd.to_datetime(mirror["fit_end"]) < pd.to_datetime(mirror["date"])).all()
     night = before_mirror.iloc[0]
     same = mirror[mirror["date"] == night["date"]].iloc[0]
     assert same["scored_at"] == night["scored_at"] and same["probabilities"] == night["probabilities"]

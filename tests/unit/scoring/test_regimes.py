@@ -127,3 +127,35 @@ def test_regime_sharpe_known_numbers():
     assert out.loc["a", "sessions"] == 4
     assert out.loc["a", "sharpe"] == pytest.approx(a.mean() / a.std(ddof=1) * np.sqrt(252))
     assert out.loc["b", "mean"] == pytest.approx(-0.01)
+
+
+def _wf_params(train_end: str, schedule: list[tuple[str, np.ndarray]]) -> RegimeParams:
+    """Final parameters (MU, SD) fitted up to train_end, with walk-forward refits (end, vol scale)."""
+    wf = [{"means": list(MU), "vols": list(SD * scale), "transmat": TM.tolist(), "startprob": list(SP),
+           "train_end": end} for end, scale in schedule]
+    return RegimeParams(means=tuple(MU), vols=tuple(SD), transmat=tuple(map(tuple, TM)), startprob=tuple(SP),
+                        labels=("calm_bull", "neutral", "high_vol_bear"), train_end=train_end,
+                        extra={"walk_forward": wf})
+
+
+def test_walk_forward_schedule_is_causal_and_continuous(returns):
+    from scoring.regimes import compute_scheduled_probabilities
+
+    dates = pd.bdate_range("2024-01-01", periods=len(returns))
+    d = [x.date() for x in dates]
+    # Identical parameters in every refit: switching sets must not disturb the filter at all
+    same = _wf_params(str(d[500]), [(str(d[99]), 1.0), (str(d[299]), 1.0)])
+    probs, _, fit_end = compute_scheduled_probabilities(dates, returns, same)
+    plain, _ = compute_filtered_probabilities(returns, MU, SD, TM, SP)
+    np.testing.assert_allclose(probs, plain, atol=1e-12)
+    # the parameters in force on day t were fitted on sessions before t (first refit covers the burn-in)
+    assert fit_end[0] == d[99] and fit_end[100] == d[99] and fit_end[300] == d[299] and fit_end[501] == d[500]
+    assert all(e < day for e, day in zip(fit_end[100:], d[100:], strict=True))
+    # Different refits: cutting the data at t gives the same rows up to t
+    moving = _wf_params(str(d[500]), [(str(d[99]), 1.3), (str(d[299]), 0.8)])
+    full, _, _ = compute_scheduled_probabilities(dates, returns, moving)
+    for t in (50, 150, 299, 300, 450, 599):
+        cut, _, _ = compute_scheduled_probabilities(dates[: t + 1], returns[: t + 1], moving)
+        np.testing.assert_array_equal(cut, full[: t + 1])
+    frame = compute_regime_frame(dates, returns, moving)
+    assert frame["in_sample"].iloc[:100].all() and not frame["in_sample"].iloc[100:].any()
