@@ -39,7 +39,8 @@ def train_regimes(
     t.add_column("metric")
     t.add_column("value", justify="right")
     for key in ("bic", "oos_loglik_per_session", "switches_per_year", "accuracy", "accuracy_raw",
-                "baseline_accuracy", "champion_oos_loglik_per_session", "fit_seconds", "filter_seconds"):
+                "baseline_accuracy", "accuracy_walk_forward_oos", "walk_forward_refits",
+                "champion_oos_loglik_per_session", "fit_seconds", "filter_seconds", "walk_forward_seconds"):
         if key in report.metrics:
             t.add_row(key, f"{report.metrics[key]:.4f}")
     for key, value in report.metrics.items():
