@@ -18,9 +18,9 @@ def backtest(
     """Backtest the precomputed signals (reads `signals` and `bars` only); stores the report in
     `backtest_runs`, draws the equity curve PNG and publishes a fresh API snapshot."""
     from backtest.config import BacktestSettings
-    from backtest.runner import run_backtest
     from foresight.context import build_context
-    from stores.snapshots import publish_warehouse_snapshot, snapshot_dir
+    from foresight.services import ServiceFactory
+    from stores.snapshots import WarehouseReader, publish_warehouse_snapshot, snapshot_dir
 
     if strategy not in ("topk", "threshold"):
         raise fail(f"unknown strategy {strategy!r}: use topk or threshold", 2)
@@ -32,7 +32,8 @@ def backtest(
         raise fail(f"no warehouse at {ctx.settings.duckdb_path}: run `foresight demo` or ingest + score first")
     try:
         with console.status("backtesting"):
-            run_id, result = run_backtest(ctx.warehouse, cfg, ctx.settings.reports_dir)
+            service = ServiceFactory.default(WarehouseReader(ctx.warehouse), ctx.settings).get("BacktestService")
+            run_id, result = service.run(cfg)
     except (LookupError, ValueError) as exc:
         raise fail(str(exc)) from exc
     publish_warehouse_snapshot(ctx.warehouse, snapshot_dir(ctx.settings.home))
