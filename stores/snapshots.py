@@ -203,10 +203,10 @@ class SnapshotReader:
             info = read_pointer(self.directory)
             try:
                 new = _Handle(info, key) if info is not None else None
-            except duckdb.IOException:
+            except duckdb.IOException as exc:
                 # The pointer moved on and its old file was just collected: read it again.
                 if attempt == 2:
-                    raise
+                    raise SnapshotUnavailable(f"the published snapshot cannot be opened: {exc}") from exc
                 continue
             if new is None:
                 continue

@@ -1,0 +1,83 @@
+"""Read snapshots: consistent copies, atomic pointer, garbage collection, readers that switch and recover."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from stores.snapshots import (
+    POINTER,
+    SnapshotReader,
+    SnapshotUnavailable,
+    collect_snapshots,
+    publish_warehouse_snapshot,
+    read_pointer,
+)
+from stores.warehouse import Warehouse, utcnow
+
+
+def _bars(wh: Warehouse, day: dt.date) -> None:
+    with wh.session() as con:
+        con.execute("INSERT INTO bars (symbol, date, open, high, low, close, adj_close, volume, source, ingested_at) "
+                    "VALUES ('AAA', ?, 1, 1, 1, 1, 1, 1, 'test', ?)", [day, utcnow()])
+
+
+@pytest.fixture
+def wh(tmp_path):
+    w = Warehouse(tmp_path / "w.duckdb")
+    w.migrate()
+    return w
+
+
+def test_publish_copies_existing_serving_tables_and_points_at_them(wh, tmp_path):
+    _bars(wh, dt.date(2025, 1, 2))
+    info = publish_warehouse_snapshot(wh, tmp_path / "snaps", pipeline_run="r1")
+    assert info.path.exists() and info.tables["bars"] == 1
+    assert "signals" not in info.tables or info.tables["signals"] == 0
+    pointer = json.loads((tmp_path / "snaps" / POINTER).read_text())
+    assert pointer["file"] == info.path.name and pointer["pipeline_run"] == "r1"
+    assert not list((tmp_path / "snaps").glob("*.tmp"))
+
+
+def test_old_snapshots_are_collected_but_never_the_current(wh, tmp_path):
+    snaps = tmp_path / "snaps"
+    for i in range(5):
+        _bars(wh, dt.date(2025, 1, 2) + dt.timedelta(days=i))
+        last = publish_warehouse_snapshot(wh, snaps, keep=2)
+    files = sorted(p.name for p in snaps.glob("snap-*.duckdb"))
+    assert len(files) == 2 and last.path.name in files
+    assert collect_snapshots(snaps, keep=0) == [snaps / files[0]]  # keep=0 still keeps the current one
+    assert read_pointer(snaps).path.exists()
+
+
+def test_reader_serves_one_snapshot_per_cursor_and_switches_between(wh, tmp_path):
+    snaps = tmp_path / "snaps"
+    _bars(wh, dt.date(2025, 1, 2))
+    publish_warehouse_snapshot(wh, snaps)
+    reader = SnapshotReader(snaps)
+    with reader.cursor() as con:
+        _bars(wh, dt.date(2025, 1, 3))
+        publish_warehouse_snapshot(wh, snaps)
+        # The open cursor keeps reading the snapshot it started on.
+        assert con.execute("SELECT count(*) FROM bars").fetchall()[0][0] == 1
+        assert reader.memo("n", lambda: 1) == 1
+    with reader.cursor() as con:
+        assert con.execute("SELECT count(*) FROM bars").fetchall()[0][0] == 2
+        assert reader.memo("n", lambda: 2) == 2  # a new snapshot starts with an empty memo
+    reader.close()
+
+
+def test_reader_without_or_with_a_broken_snapshot_is_unavailable(wh, tmp_path):
+    snaps = tmp_path / "snaps"
+    reader = SnapshotReader(snaps)
+    with pytest.raises(SnapshotUnavailable, match="foresight score"), reader.cursor():
+        pass
+    snaps.mkdir()
+    (snaps / POINTER).write_text(json.dumps({"file": "snap-gone.duckdb", "published_at": "x"}))
+    with pytest.raises(SnapshotUnavailable, match="cannot be opened"), reader.cursor():
+        pass
+    publish_warehouse_snapshot(wh, snaps)
+    with reader.cursor() as con:
+        assert con.execute("SELECT count(*) FROM bars").fetchall()[0][0] == 0
