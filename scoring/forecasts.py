@@ -304,12 +304,34 @@ def _now() -> dt.datetime:
     return utcnow()
 
 
-def save_forecasts(con, forecasts: pd.DataFrame, candidates: pd.DataFrame) -> tuple[int, int]:
-    """Upsert the champion rows and the candidates' rows; returns (rows written, candidate rows written)."""
+def save_forecasts(
+    con, forecasts: pd.DataFrame, candidates: pd.DataFrame, overwrite: bool = False
+) -> tuple[int, int]:
+    """Upsert the champion rows and the candidates' rows; returns (rows written, candidate rows written).
+
+    A published forecast is a record: a row already stored from another model version is kept unless
+    `overwrite` (its evaluation is then refreshed by the next evaluation run).
+    """
     from stores.warehouse import transaction, upsert
 
     if forecasts.empty:
         return 0, 0
+    if not overwrite:
+        keys = ["as_of", "portfolio", "horizon_days"]
+        stored = con.execute(
+            "SELECT as_of, portfolio, horizon_days, model_version AS stored_version FROM forecasts "
+            "WHERE portfolio IN (SELECT unnest(?)) AND as_of BETWEEN ? AND ?",
+            [sorted(forecasts["portfolio"].unique().tolist()), min(forecasts["as_of"]), max(forecasts["as_of"])],
+        ).df()
+        if not stored.empty:
+            stored["as_of"] = pd.to_datetime(stored["as_of"]).dt.date
+            m = forecasts.merge(stored, on=keys, how="left")
+            keep = (m["stored_version"].isna() | (m["stored_version"] == m["model_version"])).to_numpy()
+            kept_keys = forecasts.loc[keep, keys]
+            forecasts = forecasts[keep]
+            candidates = candidates.merge(kept_keys, on=keys, how="inner")[candidates.columns]
+            if forecasts.empty:
+                return 0, 0
     with transaction(con):
         a = upsert(con, "forecasts", forecasts, ["as_of", "portfolio", "horizon_days"],
                    ignore_in_compare=["created_at", "run_id"])
@@ -332,8 +354,11 @@ def save_evaluations(con, evals: pd.DataFrame) -> int:
 def load_forecasts(con, portfolio: str, unevaluated_only: bool = False, as_of: dt.date | None = None) -> pd.DataFrame:
     sql = "SELECT f.* FROM forecasts f WHERE f.portfolio = ? AND (CAST(? AS DATE) IS NULL OR f.as_of <= ?)"
     if unevaluated_only:
+        # not evaluated yet, or evaluated against a forecast that was since overwritten
         sql += """ AND NOT EXISTS (SELECT 1 FROM forecast_evaluations e WHERE e.portfolio = f.portfolio
-                   AND e.as_of = f.as_of AND e.horizon_days = f.horizon_days)"""
+                   AND e.as_of = f.as_of AND e.horizon_days = f.horizon_days
+                   AND e.model_version IS NOT DISTINCT FROM f.model_version AND e.p05 = f.p05
+                   AND e.p50 = f.p50 AND e.p95 = f.p95)"""
     return con.execute(sql + " ORDER BY as_of, horizon_days", [portfolio, as_of, as_of]).df()
 
 
@@ -444,7 +469,9 @@ def _load_model(ctx):
     return loaded
 
 
-def _score_dates(ctx, dates: list[dt.date] | None, as_of: dt.date | None, loaded=None) -> ForecastRunReport:
+def _score_dates(
+    ctx, dates: list[dt.date] | None, as_of: dt.date | None, loaded=None, overwrite: bool = False
+) -> ForecastRunReport:
     cfg: ForecastSettings = ctx.settings.forecasts
     loaded = loaded or _load_model(ctx)
     bundle = loaded.bundle
@@ -459,7 +486,7 @@ def _score_dates(ctx, dates: list[dt.date] | None, as_of: dt.date | None, loaded
         equity = compute_equity(returns)
         run_id = uuid.uuid4().hex[:12]
         fc, cand = compute_forecast_rows(quants, equity, cfg.portfolio, loaded.version, run_id, ctx.settings.calendar)
-        n_fc, n_cand = save_forecasts(con, fc, cand)
+        n_fc, n_cand = save_forecasts(con, fc, cand, overwrite)
     report = ForecastRunReport(
         portfolio=cfg.portfolio, as_of=str(max(dates)) if dates else None, model_version=loaded.version,
         forecasts_written=n_fc, candidates_written=n_cand,
@@ -505,12 +532,17 @@ def run_evaluate_forecasts(ctx, as_of: dt.date | None = None) -> ForecastRunRepo
 
 
 def run_backfill_forecasts(
-    ctx, start: dt.date | None = None, end: dt.date | None = None, sessions: int | None = None
+    ctx,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    sessions: int | None = None,
+    overwrite: bool = False,
 ) -> ForecastRunReport:
     """Forecasts at every session in [start, end] (default: the last `sessions` or
     `settings.forecasts.backfill_sessions` sessions up to the latest bar) with the current champion,
-    then the evaluation of all that matured. Each as-of uses bars <= as_of only; rows whose conformal
-    scores overlap the boosters' training origins are flagged in_sample (kept out of the KPIs)."""
+    then the evaluation of all that matured. Each as-of uses bars <= as_of only; as-of dates inside the
+    boosters' training origins are flagged in_sample (kept out of the KPIs). Dates already published by
+    another model version keep their record unless `overwrite`."""
     cfg: ForecastSettings = ctx.settings.forecasts
     loaded = _load_model(ctx)
     with ctx.warehouse.session(read_only=True) as con:
@@ -521,7 +553,7 @@ def run_backfill_forecasts(
         dates = dates_all[-(sessions or cfg.backfill_sessions):]
     if not dates:
         return ForecastRunReport(portfolio=cfg.portfolio, status="empty", message="no sessions in range")
-    report = _score_dates(ctx, dates, end, loaded)
+    report = _score_dates(ctx, dates, end, loaded, overwrite)
     ev = run_evaluate_forecasts(ctx, end)
     report.evaluations_written = ev.evaluations_written
     return report

@@ -54,10 +54,12 @@ def run_train_forecasts(
     ctx,
     backfill_sessions: int | None = None,
     on_step: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> ForecastTrainReport:
     """Train the candidates on the warehouse's portfolio equity, pick per-horizon champions on the
     holdout, log figures and the bundle to MLflow as `foresight-forecast` (champion / challenger alias),
-    then backfill the last `backfill_sessions` (None = settings; 0 = none) and evaluate what matured."""
+    then backfill the last `backfill_sessions` (None = settings; 0 = none) and evaluate what matured.
+    Dates already published by an earlier version keep their record unless `overwrite`."""
     import time
 
     from registry.forecasts import log_forecast_model
@@ -143,7 +145,7 @@ def run_train_forecasts(
     n_back = cfg.backfill_sessions if backfill_sessions is None else backfill_sessions
     if n_back > 0:
         t3 = time.perf_counter()
-        back = run_backfill_forecasts(ctx, sessions=n_back)
+        back = run_backfill_forecasts(ctx, sessions=n_back, overwrite=overwrite)
         report.backfill = back.to_dict()
         timings["backfill"] = time.perf_counter() - t3
         with ctx.warehouse.session(read_only=True) as con:

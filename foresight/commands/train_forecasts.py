@@ -19,6 +19,9 @@ def train_forecasts(
     as_of: dt.datetime | None = typer.Option(
         None, "--as-of", formats=["%Y-%m-%d"], help="--evaluate-only: the as-of date (default: the last bar)"
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="backfill: replace forecasts already published by an earlier model version"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Fit LightGBM quantile models (+ rolling conformal calibration), the stationary-bootstrap and
@@ -50,7 +53,7 @@ def train_forecasts(
 
     try:
         with console.status("training forecast candidates") as status:
-            report = run_train_forecasts(ctx, backfill, on_step=lambda msg: status.update(msg))
+            report = run_train_forecasts(ctx, backfill, on_step=lambda msg: status.update(msg), overwrite=overwrite)
     except ValueError as exc:
         raise fail(str(exc), 2) from exc
     if as_json:

@@ -94,3 +94,33 @@ def test_regime_probabilities_join_as_features_from_the_latest_model(tmp_path):
         extra = load_extra_features(con, ForecastSettings(regime_features=True), "default")
     assert list(extra.columns) == ["regime_p_bull", "regime_p_bear"]
     assert extra["regime_p_bull"].tolist() == pytest.approx([0.7, 0.7, 0.7])
+
+
+def test_published_forecasts_are_kept_across_model_versions_unless_overwritten(tmp_path):
+    from scoring.forecasts import load_forecasts, save_evaluations, save_forecasts
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh.migrate()
+    now = dt.datetime(2025, 1, 20)
+
+    def rows(version, p50):
+        fc = pd.DataFrame([{**_forecast(DATES[3], 2, 20.0, p50, 60.0), "model_version": version,
+                            "matures_on": DATES[5].date(), "run_id": "r", "created_at": now}])
+        cand = pd.DataFrame([{"as_of": DATES[3].date(), "portfolio": "pf", "horizon_days": 2, "method": "gaussian",
+                              "p01": np.nan, "p05": 20.0, "p50": p50, "p95": 60.0, "p99": np.nan,
+                              "start_equity": 10.0, "champion": True, "model_version": version, "created_at": now}])
+        return fc, cand
+
+    with wh.session() as con:
+        assert save_forecasts(con, *rows("1", 40.0)) == (1, 1)
+        ev = compute_evaluations(load_forecasts(con, "pf").assign(as_of=DATES[3].date()), pd.DataFrame(),
+                                 _equity(), DATES[-1].date())
+        assert save_evaluations(con, ev) == 1
+        assert load_forecasts(con, "pf", unevaluated_only=True).empty
+        # Given v2 forecasts the same date differently, the published v1 record stays...
+        assert save_forecasts(con, *rows("2", 45.0)) == (0, 0)
+        assert con.execute("SELECT model_version, p50 FROM forecasts").fetchall() == [("1", 40.0)]
+        # ...unless overwritten explicitly; then the stale evaluation is due again.
+        assert save_forecasts(con, *rows("2", 45.0), overwrite=True) == (1, 1)
+        due = load_forecasts(con, "pf", unevaluated_only=True)
+        assert due["model_version"].tolist() == ["2"]
