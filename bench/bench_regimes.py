@@ -112,7 +112,8 @@ def pipeline(n_symbols: int, n_years: float) -> dict:
     again = run_score_regimes(ctx, start=dt.date(1990, 1, 1))
     t_again = time.perf_counter() - t0
     keep = ("bic", "oos_loglik_per_session", "switches_per_year", "accuracy", "accuracy_raw", "baseline_accuracy",
-            "fit_seconds", "filter_seconds", "n_sessions")
+            "fit_seconds", "filter_seconds", "n_sessions", "walk_forward_refits", "walk_forward_seconds",
+            "accuracy_walk_forward_oos")
     return {
         "n_symbols": n_symbols, "n_years": n_years, "chosen_states": rep.n_states, "model_kind": rep.model_kind,
         "metrics": {k: rep.metrics.get(k) for k in keep},

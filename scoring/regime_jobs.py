@@ -83,12 +83,14 @@ def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = N
 
     Nightly: no arguments = the last session in `bars` (the as-of date). Backfill: a range. The forward
     filter always runs from the first session of history so a day's row is the same whether it was
-    written by the nightly run or a backfill, and uses sessions <= that day only. Re-runs change nothing
+    written by the nightly run or a backfill, and uses sessions <= that day only; each day uses the
+    model's walk-forward parameters in force (fitted on earlier sessions; `fit_end`, `in_sample`). Re-runs change nothing
     (identical rows are left untouched, scored_at included). `mongo_db`: a pymongo Database to use instead
     of opening one from settings (tests, flows holding a connection)."""
     from registry.core import REGIME_MODEL
     from registry.regimes import load_regime_model
     from stores.mongo import (
+        MongoUnavailable,
         compute_regime_documents,
         load_regime_documents,
         open_mongo,
@@ -127,8 +129,16 @@ def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = N
     docs = compute_regime_documents(rows.to_dict("records"))
 
     def _write(db):
+        from pymongo.errors import PyMongoError
+
         res = save_regime_documents(db, docs, cfg.mongo_batch_size)
-        stored = load_regime_documents(db, s.universe, start_d, end_d, model.version)
+        try:
+            stored = load_regime_documents(db, s.universe, start_d, end_d, model.version)
+        except PyMongoError as exc:
+            raise MongoUnavailable(
+                f"MongoDB read-back of regimes failed ({type(exc).__name__}); the DuckDB mirror was not "
+                "changed. Re-run once the server answers (writes are idempotent)."
+            ) from exc
         return res, stored
 
     if mongo_db is not None:
