@@ -160,3 +160,20 @@ def test_market_series_uses_past_bars_only():
 def test_unknown_model_family_is_refused():
     with pytest.raises(ValueError, match="unknown model families"):
         fit_regime_model(np.zeros(300), n_states=2, models=("garch",))
+
+
+def test_walk_forward_refits_keep_labels_and_never_see_the_future():
+    from training.regimes import fit_walk_forward
+
+    r, _ = simulate(*SPEC_2, n=1600, seed=5)
+    dates = pd.bdate_range("2015-01-01", periods=len(r))
+    final, _ = fit_regime_model(r, n_states=2, models=("hmm",), n_starts=2)
+    schedule = fit_walk_forward(r, dates, final, min_sessions=500, every=400, n_starts=2)
+    assert [p.train_end for p in schedule] == [str(dates[e - 1].date()) for e in (500, 900, 1300)]
+    for p in schedule:
+        assert p.labels == final.labels and p.k == 2
+        assert p.vols[0] < p.vols[1]  # calm_bull stays the calm state in every refit
+    # fitted on sessions [0, e) only: refitting on exactly that slice gives the same parameters
+    e = 900
+    again, _ = fit_regime_model(r[:e], n_states=2, models=("hmm",), n_starts=2)
+    np.testing.assert_allclose(match_to_previous(final, again).means, schedule[1].means)
