@@ -75,6 +75,8 @@ class SignalSummary:
     drift_threshold: float
     drift_scores: dict[str, float] = field(default_factory=dict)
     drifted_features: list[str] = field(default_factory=list)
+    skipped_features: list[str] = field(default_factory=list)
+    """Features left out of the drift: (almost) empty or constant in the reference or the current window."""
     drift_share: float | None = None
     prediction_drift_score: float | None = None
     prediction_drifted: bool | None = None
@@ -103,6 +105,22 @@ def compute_feature_columns(reference: pd.DataFrame, current: pd.DataFrame) -> l
         if pd.api.types.is_numeric_dtype(reference[c]) and not pd.api.types.is_bool_dtype(reference[c]):
             cols.append(c)
     return cols
+
+
+def compute_usable_features(
+    reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str], min_rows: int = 20
+) -> tuple[list[str], list[str]]:
+    """(usable, skipped): a drift score needs values on both sides and a reference that varies."""
+    usable, skipped = [], []
+    for f in features:
+        ref = pd.to_numeric(reference[f], errors="coerce") if f in reference else pd.Series(dtype=float)
+        cur = pd.to_numeric(current[f], errors="coerce") if f in current else pd.Series(dtype=float)
+        ok = ref.notna().sum() >= min_rows and (cur.notna().sum() >= min_rows or current.empty)
+        if ok and ref.std(skipna=True) > 0:
+            usable.append(f)
+        else:
+            skipped.append(f)
+    return usable, skipped
 
 
 def compute_signal_frames(
@@ -258,7 +276,8 @@ def compute_signal_report(
     `holdout_metrics` ({"ece", "brier", "log_loss"}) stand in for the reference calibration when the
     reference frame has no out-of-sample `probability` + `label` columns.
     """
-    feats = list(features) if features is not None else compute_feature_columns(reference, current)
+    candidates = list(features) if features is not None else compute_feature_columns(reference, current)
+    feats, skipped = compute_usable_features(reference, current, candidates)
     n_current = int(len(current))
     judge_drift = n_current >= settings.min_current_rows
     cal = None
@@ -314,7 +333,7 @@ def compute_signal_report(
         )
     summary = SignalSummary(
         n_reference=int(len(ref_df)), n_current=n_current if judge_drift else 0, n_calibration=n_cal,
-        features=feats, drift_method=settings.drift_method, drift_threshold=settings.drift_threshold,
+        features=feats, skipped_features=skipped, drift_method=settings.drift_method, drift_threshold=settings.drift_threshold,
         ece_reference=_finite(ece_ref), brier_reference=_finite(brier_ref), log_loss_reference=_finite(ll_ref),
         reliability_reference=rel_ref.to_dict("records"), **kwargs,
     )
@@ -444,5 +463,6 @@ __all__ = [
     "compute_signal_frames",
     "compute_signal_report",
     "compute_signal_status",
+    "compute_usable_features",
     "worst_status",
 ]

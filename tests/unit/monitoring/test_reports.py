@@ -158,3 +158,13 @@ def test_holdout_metrics_stand_in_when_the_reference_has_no_predictions(referenc
     assert summary.ece_reference == 0.02 and summary.brier_reference == 0.24
     assert summary.prediction_drift_score is None  # no reference predictions: prediction drift not judged
     assert summary.status == ALERT
+
+
+def test_empty_or_constant_features_are_skipped_not_scored(reference):
+    ref = reference.assign(empty=np.nan, constant=1.0)
+    rng = np.random.default_rng(12)
+    cur = make_signal_rows(N_CURRENT, rng).drop(columns="label").assign(empty=np.nan, constant=1.0)
+    _, summary = compute_signal_report(ref, cur, None, SETTINGS)
+    assert set(summary.skipped_features) == {"empty", "constant"}
+    assert "empty" not in summary.drift_scores and len(summary.features) == len(FEATURES)
+    assert summary.drift_share == 0.0
