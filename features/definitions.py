@@ -74,6 +74,9 @@ _A158_S1 = (
     "lag(close, 1) OVER ws AS c1",
     "lag(volume, 1) OVER ws AS v1",
     *(f"lag(close, {d}) OVER ws AS c_lag{d}" for d in WINDOWS),
+    *(f"lag(volume, {d}) OVER ws AS v_lag{d}" for d in WINDOWS),
+    "first_value(close) OVER ws AS c_first",
+    "first_value(volume) OVER ws AS v_first",
     # numpy comparisons with NaN are False, so the first row counts as neither up nor down (CNTP/CNTN)
     "CASE WHEN close > lag(close, 1) OVER ws THEN 1 ELSE 0 END AS up",
     "CASE WHEN close < lag(close, 1) OVER ws THEN 1 ELSE 0 END AS dn",
@@ -82,11 +85,10 @@ _A158_S1 = (
 )
 
 _A158_S2 = (
-    # Greater(x, 0) is np.maximum: NaN stays NaN (SQL greatest() would drop the NULL)
-    "CASE WHEN c1 IS NOT NULL THEN greatest(close - c1, 0.0) END AS gain",
-    "CASE WHEN c1 IS NOT NULL THEN greatest(c1 - close, 0.0) END AS loss",
-    "CASE WHEN v1 IS NOT NULL THEN greatest(volume - v1, 0.0) END AS vgain",
-    "CASE WHEN v1 IS NOT NULL THEN greatest(v1 - volume, 0.0) END AS vloss",
+    # |x - Ref(x, 1)|, NULL on the first row as in numpy; the window sums of Greater(+-dx, 0) follow from it and
+    # the telescoping sum of dx (see _sums)
+    "abs(close - c1) AS adc",
+    "abs(volume - v1) AS adv",
     "abs(close / c1 - 1) * volume AS wv",
     "ln(volume + 1) AS lv",
     "close / c1 AS cr",
@@ -140,14 +142,12 @@ def _a158_s3(d: int) -> tuple[str, ...]:
         f"corr(cr, vr) OVER {w} AS cord_{d}",
         f"stddev_samp(cr) OVER {w} AS sd_cr_{d}",
         f"stddev_samp(vr) OVER {w} AS sd_vr_{d}",
-        f"sum(gain) OVER {w} AS gain_{d}",
-        f"sum(loss) OVER {w} AS loss_{d}",
+        f"sum(adc) OVER {w} AS adc_{d}",
         f"avg(volume) OVER {w} AS vma_{d}",
         f"stddev_samp(volume) OVER {w} AS vsd_{d}",
         f"stddev_samp(wv) OVER {w} AS wvsd_{d}",
         f"avg(wv) OVER {w} AS wvma_{d}",
-        f"sum(vgain) OVER {w} AS vgain_{d}",
-        f"sum(vloss) OVER {w} AS vloss_{d}",
+        f"sum(adv) OVER {w} AS adv_{d}",
     )
 
 
@@ -183,9 +183,14 @@ def _rolling(d: int) -> list[tuple[str, str, str, str]]:
     slope = f"(cov_{d} / {var_pos})"
     r2 = f"(cov_{d} * cov_{d} / ({var_pos} * sd_{d} * sd_{d}))"
     rank_pct = f"((rka_{d} + n_{d} - rkd_{d} + 1) / 2.0 / n_{d})"
-    # Sum(Abs(dx)) = Sum(Greater(dx, 0)) + Sum(Greater(-dx, 0)): one window sum fewer per series
-    sum_den = f"(gain_{d} + loss_{d} + 1e-12)"
-    vsum_den = f"(vgain_{d} + vloss_{d} + 1e-12)"
+    # Sum(Greater(dx, 0)) = (Sum(|dx|) + Sum(dx)) / 2 and Sum(dx) telescopes to x - x[window start - 1] (the
+    # series' first value while the window is partial): one window aggregate per series instead of three
+    sum_dc = f"(close - coalesce(c_lag{d}, c_first))"
+    sum_dv = f"(volume - coalesce(v_lag{d}, v_first))"
+    gain, loss = f"((adc_{d} + {sum_dc}) / 2)", f"((adc_{d} - {sum_dc}) / 2)"
+    vgain, vloss = f"((adv_{d} + {sum_dv}) / 2)", f"((adv_{d} - {sum_dv}) / 2)"
+    sum_den = f"(adc_{d} + 1e-12)"
+    vsum_den = f"(adv_{d} + 1e-12)"
     corr_nan = f"{_nz(f'sd_{d}')} OR {_nz(f'sd_lv_{d}')}"
     cord_nan = f"cum_bad_{d} > 0 OR {_nz(f'sd_cr_{d}')} OR {_nz(f'sd_vr_{d}')}"
     return [
@@ -217,22 +222,22 @@ def _rolling(d: int) -> list[tuple[str, str, str, str]]:
         ("CNTN", f"Mean($close<Ref($close, 1), {d})", f"cum_dn_{d} / n_{d}", "The first row counts as not down."),
         ("CNTD", f"Mean($close>Ref($close, 1), {d})-Mean($close<Ref($close, 1), {d})", f"(cum_up_{d} - cum_dn_{d}) / n_{d}", ""),
         ("SUMP", f"Sum(Greater($close-Ref($close, 1), 0), {d})/(Sum(Abs($close-Ref($close, 1)), {d})+1e-12)",
-         f"gain_{d} / {sum_den}", ""),
+         f"{gain} / {sum_den}", ""),
         ("SUMN", f"Sum(Greater(Ref($close, 1)-$close, 0), {d})/(Sum(Abs($close-Ref($close, 1)), {d})+1e-12)",
-         f"loss_{d} / {sum_den}", ""),
+         f"{loss} / {sum_den}", ""),
         ("SUMD", f"(Sum(Greater($close-Ref($close, 1), 0), {d})-Sum(Greater(Ref($close, 1)-$close, 0), {d}))"
-         f"/(Sum(Abs($close-Ref($close, 1)), {d})+1e-12)", f"(gain_{d} - loss_{d}) / {sum_den}", ""),
+         f"/(Sum(Abs($close-Ref($close, 1)), {d})+1e-12)", f"{sum_dc} / {sum_den}", ""),
         ("VMA", f"Mean($volume, {d})/($volume+1e-12)", f"vma_{d} / (volume + 1e-12)",
          "Zero volume today gives a huge finite value, as in Qlib."),
         ("VSTD", f"Std($volume, {d})/($volume+1e-12)", f"vsd_{d} / (volume + 1e-12)", ""),
         ("WVMA", f"Std(Abs($close/Ref($close, 1)-1)*$volume, {d})/(Mean(Abs($close/Ref($close, 1)-1)*$volume, {d})"
          "+1e-12)", f"wvsd_{d} / (wvma_{d} + 1e-12)", ""),
         ("VSUMP", f"Sum(Greater($volume-Ref($volume, 1), 0), {d})/(Sum(Abs($volume-Ref($volume, 1)), {d})+1e-12)",
-         f"vgain_{d} / {vsum_den}", ""),
+         f"{vgain} / {vsum_den}", ""),
         ("VSUMN", f"Sum(Greater(Ref($volume, 1)-$volume, 0), {d})/(Sum(Abs($volume-Ref($volume, 1)), {d})+1e-12)",
-         f"vloss_{d} / {vsum_den}", ""),
+         f"{vloss} / {vsum_den}", ""),
         ("VSUMD", f"(Sum(Greater($volume-Ref($volume, 1), 0), {d})-Sum(Greater(Ref($volume, 1)-$volume, 0), {d}))"
-         f"/(Sum(Abs($volume-Ref($volume, 1)), {d})+1e-12)", f"(vgain_{d} - vloss_{d}) / {vsum_den}", ""),
+         f"/(Sum(Abs($volume-Ref($volume, 1)), {d})+1e-12)", f"{sum_dv} / {vsum_den}", ""),
     ]
 
 

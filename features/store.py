@@ -49,6 +49,25 @@ class FeatureRunSummary:
 
 # -- scope: which rows to read and which to (re)write ------------------------------------------------------
 
+_PENDING_SQL = """
+    WITH f AS (SELECT symbol, max(date) AS last, count(*) AS n FROM features WHERE feature_set = $name GROUP BY symbol),
+    c AS (
+        SELECT b.symbol, any_value(f.last) AS last, any_value(f.n) AS n,
+               count(*) FILTER (WHERE b.date <= f.last) AS n_old,
+               min(b.date) FILTER (WHERE f.last IS NULL OR b.date > f.last) AS first_new,
+               min(b.date) AS first_bar
+        FROM bars b LEFT JOIN f ON b.symbol = f.symbol GROUP BY b.symbol
+    )
+    -- new dates and new symbols: from the first bar after the last stored row; a symbol whose stored rows do not
+    -- match its bars up to that date (a back-filled or removed bar) is recomputed from its first bar
+    SELECT symbol, last IS NOT NULL AND n_old <> n AS backfilled,
+           CASE WHEN last IS NOT NULL AND n_old <> n THEN first_bar ELSE first_new END AS target_from
+    FROM c
+"""
+"""Per symbol: whether stored rows disagree with the bars, and the first date to (re)compute (NULL: none).
+Comparing counts instead of anti-joining keys keeps the nightly scope to two grouped scans."""
+
+
 def _scope_per_symbol(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool) -> None:
     """_fs_scope(symbol, read_from, target_from): per-symbol incremental range and its lookback."""
     con.execute("CREATE OR REPLACE TEMP TABLE _fs_scope (symbol VARCHAR, read_from DATE, target_from DATE)")
@@ -59,14 +78,7 @@ def _scope_per_symbol(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: b
     con.execute(
         f"""
         INSERT INTO _fs_scope
-        WITH pending AS (
-            -- the first bar without a feature row: new dates, new symbols and back-filled gaps alike; every
-            -- later row of the symbol is recomputed too (its windows may contain the new bar)
-            SELECT b.symbol, min(b.date) AS target_from FROM bars b
-            ANTI JOIN (SELECT symbol, date FROM features WHERE feature_set = $name) f
-                ON b.symbol = f.symbol AND b.date = f.date
-            GROUP BY b.symbol
-        ),
+        WITH pending AS (SELECT symbol, target_from FROM ({_PENDING_SQL}) WHERE target_from IS NOT NULL),
         ranked AS (
             SELECT b.symbol, b.date,
                    row_number() OVER (PARTITION BY b.symbol ORDER BY b.date DESC) AS k
@@ -87,11 +99,12 @@ def _scope_cross_sectional(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, fu
     if full or last is None:
         con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, NULL FROM bars")
         return
-    # the first date with a bar but no feature row (new dates and back-filled gaps): the universe changed there,
-    # so every symbol is recomputed from it
-    t0 = con.execute(
-        """SELECT min(b.date) FROM bars b ANTI JOIN (SELECT symbol, date FROM features WHERE feature_set = ?) f
-           ON b.symbol = f.symbol AND b.date = f.date""", [fs.name]).fetchall()[0][0]
+    backfilled, t0 = con.execute(
+        f"SELECT coalesce(bool_or(backfilled), false), min(target_from) FROM ({_PENDING_SQL})", {"name": fs.name}
+    ).fetchall()[0]
+    if backfilled:  # a past bar changed the universe of its date: rebuild the set
+        con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, NULL FROM bars")
+        return
     if t0 is None:
         return
     k = fs.lookback + 1
@@ -183,7 +196,8 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
         else:
             con.execute(
                 """DELETE FROM features f USING _fs_scope s
-                   WHERE f.feature_set = ? AND f.symbol = s.symbol AND f.date >= s.target_from""", [fs.name])
+                   WHERE f.feature_set = ? AND f.symbol = s.symbol
+                     AND (s.target_from IS NULL OR f.date >= s.target_from)""", [fs.name])
         for group in groups:
             con.execute("CREATE OR REPLACE TEMP TABLE _fs_chunk AS SELECT * FROM _fs_scope WHERE symbol IN "
                         "(SELECT unnest(?))", [group])
@@ -211,24 +225,23 @@ def _build_labels(con: duckdb.DuckDBPyConnection, settings: FeatureSettings, ful
         con.execute(
             """
             INSERT INTO _lb_scope
-            WITH open_from AS (SELECT symbol, min(date) AS d FROM labels WHERE fwd_return IS NULL GROUP BY symbol),
-                 missing AS (
-                     SELECT b.symbol, min(b.date) AS d FROM bars b
-                     ANTI JOIN (SELECT DISTINCT symbol, date FROM labels) l ON b.symbol = l.symbol AND b.date = l.date
-                     GROUP BY b.symbol
-                 ),
-                 labelled AS (SELECT DISTINCT symbol FROM labels),
-                 todo AS (
-                     SELECT symbol, min(d) AS d FROM (SELECT * FROM open_from UNION ALL SELECT * FROM missing)
-                     GROUP BY symbol
-                 )
-            -- a back-filled bar changes the labels of the H + lag sessions before it: read from well before
-            SELECT t.symbol, CASE WHEN l.symbol IS NULL THEN NULL ELSE (
-                SELECT min(date) FROM (SELECT date FROM bars b WHERE b.symbol = t.symbol AND b.date < t.d
-                                       ORDER BY date DESC LIMIT $back)) END
-            FROM todo t LEFT JOIN labelled l ON t.symbol = l.symbol
+            WITH l AS (
+                SELECT symbol, max(date) AS last, count(*) FILTER (WHERE horizon = $h0) AS n,
+                       min(date) FILTER (WHERE fwd_return IS NULL) AS first_open
+                FROM labels GROUP BY symbol
+            ),
+            c AS (
+                SELECT b.symbol, any_value(l.last) AS last, any_value(l.n) AS n, any_value(l.first_open) AS first_open,
+                       count(*) FILTER (WHERE b.date <= l.last) AS n_old,
+                       min(b.date) FILTER (WHERE b.date > l.last) AS first_new
+                FROM bars b LEFT JOIN l ON b.symbol = l.symbol GROUP BY b.symbol
+            )
+            -- rows from the first unlabelled (NULL) one on; a new symbol or one whose bars changed before its
+            -- last label (back-fill): all of its rows
+            SELECT symbol, CASE WHEN last IS NULL OR n_old <> n THEN NULL ELSE coalesce(first_open, first_new) END
+            FROM c WHERE last IS NULL OR n_old <> n OR first_open IS NOT NULL OR first_new IS NOT NULL
             """,
-            {"back": max(horizons) + lag},
+            {"h0": horizons[0]},
         )
     n_scope = con.execute("SELECT count(*) FROM _lb_scope").fetchall()[0][0]
     if n_scope == 0:

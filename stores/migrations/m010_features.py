@@ -20,9 +20,12 @@ _FEATURES_DDL = (
     "    symbol VARCHAR NOT NULL,\n"
     "    date DATE NOT NULL,\n"
     "    feature_set VARCHAR NOT NULL,\n"
-    + "".join(f'    "{c}" DOUBLE,\n' for c in V10_FEATURE_COLUMNS)
-    + "    PRIMARY KEY (symbol, date, feature_set)\n)"
+    + ",\n".join(f'    "{c}" DOUBLE' for c in V10_FEATURE_COLUMNS)
+    + "\n)"
 )
+# Keyed (symbol, date, feature_set) and (symbol, date, horizon) without a PRIMARY KEY index on purpose: the
+# builder writes each key once (delete-then-insert in one transaction, tested), and an ART index over
+# millions of composite keys cost more than the nightly computation itself (load + check on every insert).
 
 MIGRATIONS = [
     Migration(
@@ -37,8 +40,7 @@ MIGRATIONS = [
                 horizon INTEGER NOT NULL,
                 fwd_return DOUBLE,
                 label INTEGER,
-                entry_lag INTEGER NOT NULL,
-                PRIMARY KEY (symbol, date, horizon)
+                entry_lag INTEGER NOT NULL
             )
             """,
             """
