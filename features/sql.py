@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from features.definitions import FeatureSetDef
 
 _ADJUSTED_PX = """
@@ -31,7 +33,45 @@ def _windows(fs: FeatureSetDef, extra: dict[str, str] | None = None) -> str:
     return ", ".join(f"{k} AS ({v})" for k, v in spec.items())
 
 
-def build_feature_select(fs: FeatureSetDef, bars: str = "bars", scope: str = "_fs_scope") -> str:
+_GROUP_COLS = r"\b(close|rn|high|low|lv|cr|vr|volume|wv|adc|adv|up|dn|vbad)\b"
+
+
+def _grouped_item(item: str) -> str | None:
+    """One stage-s3 window item rewritten as an aggregate over the lookback rows L of a target row T.
+
+    Window `agg(x) OVER w{d}` over the d rows ending at T equals `agg(L.x) FILTER (WHERE L.rn > T.rn - d)`
+    once L holds T's preceding rows; None for items computed per row (see `build_feature_select`).
+    """
+    expr, alias = item.rsplit(" AS ", 1)
+    m = re.fullmatch(r"least\(rn, (\d+)\)", expr)
+    if m:
+        return f"least(any_value(T.rn), {m.group(1)}) AS {alias}"
+    m = re.fullmatch(r"(\w+) - coalesce\(lag\(\1, (\d+)\) OVER ws, 0\)", expr)
+    if m:  # running count differences: the window sum of the per-row indicator
+        src = {"cum_up": "up", "cum_dn": "dn", "cum_bad": "vbad"}[m.group(1)]
+        return f"sum(L.{src}) FILTER (WHERE L.rn > T.rn - {m.group(2)}) AS {alias}"
+    m = re.fullmatch(r"list_sort\(list\((\w+)\) OVER w(\d+)\)", expr)
+    if m:
+        return f"list_sort(list(L.{m.group(1)}) FILTER (WHERE L.rn > T.rn - {m.group(2)})) AS {alias}"
+    m = re.fullmatch(r"(.*) OVER w(\d+)", expr)
+    if not m:
+        raise ValueError(f"no grouped form for {item!r}")
+    agg, d = m.group(1), m.group(2)
+    flt = f"FILTER (WHERE L.rn > T.rn - {d})"
+    if agg == "rank(ORDER BY close)":
+        return f"count(*) FILTER (WHERE L.rn > T.rn - {d} AND L.close < T.close) + 1 AS {alias}"
+    if agg == "rank(ORDER BY close DESC)":
+        return f"count(*) FILTER (WHERE L.rn > T.rn - {d} AND L.close > T.close) + 1 AS {alias}"
+    if agg == "arg_max(rn, high)":  # first occurrence among ties, as the window form and numpy
+        return f"arg_max(L.rn, {{'v': L.high, 'r': -L.rn}}) {flt} AS {alias}"
+    if agg == "arg_min(rn, low)":
+        return f"arg_min(L.rn, {{'v': L.low, 'r': L.rn}}) {flt} AS {alias}"
+    qualified = re.sub(_GROUP_COLS, r"L.\1", agg)
+    return f"{qualified} {flt} AS {alias}"
+
+
+def build_feature_select(fs: FeatureSetDef, bars: str = "bars", scope: str = "_fs_scope",
+                         grouped: bool = False) -> str:
     """SELECT symbol, date, feature_set, <columns> for the rows of `scope` (symbol, read_from, target_from).
 
     Rows from `read_from` (NULL = the symbol's first bar) are read, rows from `target_from` are returned:
@@ -41,6 +81,30 @@ def build_feature_select(fs: FeatureSetDef, bars: str = "bars", scope: str = "_f
     outs = ",\n       ".join(f'{finite(f.sql)} AS "{f.name}"' for f in fs.features)
     ws = "ws AS (PARTITION BY symbol ORDER BY date)"
     wc = "wc AS (PARTITION BY symbol ORDER BY date ROWS UNBOUNDED PRECEDING)"
+    if not fs.cross_sectional and grouped:
+        # Nightly form, same values: the window aggregates of the target rows only, as grouped aggregates over
+        # each target's lookback rows (the window form computes them for every lookback row and drops them).
+        # Needs every target to have max(windows) rows before it in `read_from`, or its first bar.
+        s2 = f"SELECT *, {_select(fs.s2)} FROM s1 WINDOW {wc}" if fs.s2 else "SELECT * FROM s1"
+        reach = max(int(w.split("BETWEEN ")[1].split(" ")[0]) for w in fs.windows.values())
+        aggs = _select([_grouped_item(i) for i in fs.s3])
+        return f"""
+WITH px AS ({px}),
+s1 AS (SELECT *, {_select(fs.s1)} FROM px WINDOW {ws}),
+s2 AS ({s2}),
+tgt AS (SELECT s2.* FROM s2 JOIN {scope} t ON s2.symbol = t.symbol
+        WHERE t.target_from IS NULL OR s2.date >= t.target_from),
+agg AS (
+    SELECT T.symbol AS _symbol, T.rn AS _rn,
+           {aggs}
+    FROM tgt T JOIN s2 L ON L.symbol = T.symbol AND L.rn <= T.rn AND L.rn > T.rn - {reach + 1}
+    GROUP BY T.symbol, T.rn
+),
+s3 AS (SELECT * FROM tgt JOIN agg ON tgt.symbol = agg._symbol AND tgt.rn = agg._rn)
+SELECT s3.symbol, s3.date, '{fs.name}' AS feature_set,
+       {outs}
+FROM s3
+"""
     if not fs.cross_sectional:
         s2 = f"SELECT *, {_select(fs.s2)} FROM s1 WINDOW {wc}" if fs.s2 else "SELECT * FROM s1"
         return f"""

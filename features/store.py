@@ -184,12 +184,14 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
         return info
     cols = ", ".join(f'"{c}"' for c in fs.columns)
     select = build_feature_select(fs, scope="_fs_chunk")
+    grouped = build_feature_select(fs, scope="_fs_chunk", grouped=True) if light else select
     # Chunks bound the memory for symbols read from their first bar; the nightly update reads ~lookback rows
     # per symbol, so all of those go in one query.
     if fs.cross_sectional:
         groups = [symbols]
     else:
         groups = [whole[i:i + chunk] for i in range(0, len(whole), chunk)] + ([light] if light else [])
+    light_set = set(light)
     with transaction(con):
         if full:
             con.execute("DELETE FROM features WHERE feature_set = ?", [fs.name])
@@ -202,7 +204,9 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
             con.execute("CREATE OR REPLACE TEMP TABLE _fs_chunk AS SELECT * FROM _fs_scope WHERE symbol IN "
                         "(SELECT unnest(?))", [group])
             before = con.execute("SELECT count(*) FROM features WHERE feature_set = ?", [fs.name]).fetchall()[0][0]
-            con.execute(f"INSERT INTO features (symbol, date, feature_set, {cols}) {select}")
+            # symbols read with just their lookback take the grouped (target rows only) form of the same SQL
+            use = grouped if not fs.cross_sectional and set(group) <= light_set else select
+            con.execute(f"INSERT INTO features (symbol, date, feature_set, {cols}) {use}")
             after = con.execute("SELECT count(*) FROM features WHERE feature_set = ?", [fs.name]).fetchall()[0][0]
             info["rows"] += int(after - before)
     rng = con.execute("SELECT min(target_from), max(target_from) FROM _fs_scope").fetchall()[0]
