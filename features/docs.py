@@ -47,6 +47,18 @@ def render_markdown() -> str:
         "  any window containing the day after a zero-volume day (Qlib gives inf/NaN there).",
         "- Non-finite results (NaN, +-inf) are stored as NULL.",
         "",
+        "## Storage and updates",
+        "",
+        "- `features(symbol, date, feature_set, <all columns>)`: one row per symbol, date and set; a set fills its",
+        "  own columns. `feature_sets(name, version, definition_hash, ...)` records what built the stored rows;",
+        "  loaders refuse rows built by another definition, and `foresight features` rebuilds such a set.",
+        "- `foresight features` (incremental): per symbol, the bars after its last stored row, reading only the",
+        "  lookback rows the windows need; the target rows are computed as grouped aggregates over their lookback",
+        "  (the same aggregates as the window form, tested equal to a full rebuild). A symbol whose bars changed",
+        "  before its last stored row (back-fill) is recomputed whole; for the cross-sectional `market` set any",
+        "  back-fill rebuilds the set. Corrected values of existing bars need `foresight features --full`.",
+        "- Labels: the rows from each symbol's first unlabelled (NULL) row on are recomputed.",
+        "",
     ]
     for fs in FEATURE_SETS.values():
         out += [
