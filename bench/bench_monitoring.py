@@ -78,10 +78,11 @@ def _full_width():
 
 def main() -> None:
     results = {
-        "method": "per-feature Evidently ValueDrift, wasserstein (normed) >= 0.1; share warn 0.3 / alert 0.5; "
+        "method": "per-feature Evidently ValueDrift, wasserstein (normed) >= max(0.1, 2.8/sqrt(n_current)); share warn 0.3 / alert 0.5; "
                   "ECE excess vs reference warn 0.05 / alert 0.10 gated by consistency p < 0.01; 6 features",
         "quiet_50_symbols": _windows(100, 1050, 1260, seed=1),
         "quiet_20_symbols": _windows(60, 420, 1260, seed=2),
+        "shift_0.25sd_3_of_6_20_symbols": _windows(20, 420, 1260, seed=8, shift={"f2": 0.25, "f3": 0.25, "f4": 0.25}),
         "shift_0.25sd_3_of_6": _windows(20, 1050, 1260, seed=3, shift={"f2": 0.25, "f3": 0.25, "f4": 0.25}),
         "shift_0.5sd_3_of_6": _windows(20, 1050, 1260, seed=4, shift={"f2": 0.5, "f3": 0.5, "f4": 0.5}),
         "sharpen_1.5": _windows(20, 1050, 1260, seed=5, sharpen=1.5),

@@ -17,6 +17,9 @@ class MonitoringSettings(BaseModel):
     it does not flag every tiny move on large windows the way a p-value test does."""
     drift_threshold: float = 0.1
     """A feature drifts when its score reaches this (for p-value methods such as `ks`: falls below it)."""
+    drift_noise_scale: float = 2.8
+    """Distance methods: the threshold is at least this / sqrt(rows in the drift window), the 99th
+    percentile of a same-distribution sample's score (0 disables)."""
     drift_share_warn: float = 0.3
     drift_share_alert: float = 0.5
     prediction_drift_status: str = "WARN"

@@ -168,3 +168,13 @@ def test_empty_or_constant_features_are_skipped_not_scored(reference):
     assert set(summary.skipped_features) == {"empty", "constant"}
     assert "empty" not in summary.drift_scores and len(summary.features) == len(FEATURES)
     assert summary.drift_share == 0.0
+
+
+def test_drift_threshold_rises_to_the_noise_floor_of_small_windows():
+    from monitoring.reports import compute_drift_threshold
+
+    s = MonitoringSettings()
+    assert compute_drift_threshold(s, 420) == pytest.approx(2.8 / np.sqrt(420))  # ~0.137
+    assert compute_drift_threshold(s, 1050) == pytest.approx(0.1)  # large window: the configured threshold
+    assert compute_drift_threshold(MonitoringSettings(drift_method="ks", drift_threshold=0.01), 100) == 0.01
+    assert compute_drift_threshold(MonitoringSettings(drift_noise_scale=0), 100) == pytest.approx(0.1)
