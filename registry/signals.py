@@ -353,7 +353,8 @@ def run_promotion_gate(
     raw features, label), decide, set the alias and write the decision as tags + description."""
     client = configure(target)
     new = load_signal_version(target, new_version)
-    suspect = new.tags.get("suspect") == "true"
+    # Tags can change after loading (the cache keeps models, not tags): read the flag fresh.
+    suspect = client.get_model_version(SIGNAL_MODEL, str(new_version)).tags.get("suspect") == "true"
     champ = load_champion(target)
     new_m = _score_on(new.model, window, n_bins)
     champ_m, champ_version = None, None
