@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -202,6 +203,7 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "features.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    shutil.rmtree(tmp, ignore_errors=True)  # the warehouse is ~2 GB
     print(json.dumps(result, indent=2, default=str))
 
 
