@@ -72,10 +72,14 @@ def _fill_warehouse(ctx, version: str) -> list[dt.date]:
         "pinball": ev_rng.gamma(2.0, 0.01, 120), "evaluated_at": utcnow(), "realized_on": dates[5:125],
         "start_equity": 1.0,
     })
+    feature_rows, label_rows = pd.concat(feats, ignore_index=True), pd.concat(labels, ignore_index=True)
     with ctx.warehouse.session() as con, transaction(con):
-        upsert(con, "features", pd.concat(feats, ignore_index=True), ["symbol", "date", "feature_set"])
+        # features / labels carry no primary key (the feature store's choice): plain inserts into fresh tables
+        for table, rows in (("features", feature_rows), ("labels", label_rows)):
+            con.register("_rows", rows)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+            con.unregister("_rows")
         upsert(con, "signals", pd.concat(sigs, ignore_index=True), ["symbol", "date", "model_name", "model_version"])
-        upsert(con, "labels", pd.concat(labels, ignore_index=True), ["symbol", "date", "horizon"])
         upsert(con, "forecast_evaluations", evaluations, ["as_of", "portfolio", "horizon_days"])
     return dates
 
