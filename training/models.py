@@ -42,6 +42,8 @@ def suggest_params(trial, family: str, max_rounds: int) -> dict[str, Any]:
             "num_boost_round": trial.suggest_int("lgb_rounds", min(50, max_rounds), max_rounds, log=True),
             "learning_rate": trial.suggest_float("lgb_learning_rate", 0.01, 0.2, log=True),
             "num_leaves": trial.suggest_int("lgb_num_leaves", 4, 31, log=True),
+            # Bounded depth regularises and keeps TreeSHAP (cost ~ trees x leaves x depth^2 per row) fast.
+            "max_depth": trial.suggest_int("lgb_max_depth", 2, 6),
             "min_data_in_leaf": trial.suggest_int("lgb_min_data_in_leaf", 50, 1000, log=True),
             "feature_fraction": trial.suggest_float("lgb_feature_fraction", 0.4, 1.0),
             "bagging_fraction": trial.suggest_float("lgb_bagging_fraction", 0.5, 1.0),
