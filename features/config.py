@@ -19,7 +19,7 @@ class FeatureSettings(BaseModel):
     """Sessions between the feature date and the entry close (1 = next session's close)."""
     threads: int = 2
     """DuckDB threads for the build (the machine is shared)."""
-    memory_limit: str = "1500MB"
+    memory_limit: str = "1GB"
     """DuckDB memory limit for the build; it spills to disk beyond it."""
     chunk_symbols: int = 100
     """Per-symbol sets are built this many symbols per INSERT ... SELECT (bounds memory)."""
