@@ -138,7 +138,7 @@ def test_no_model_behind_the_alias_is_a_clear_error(env):
 
 def test_gate_worse_is_challenger_then_promote_and_rollback_are_recorded(env, first):
     from flows.train import make_dataset, run_signal_steps
-    from registry.signals import promote_version, rollback_champion
+    from registry.signals import rollback_champion
 
     ds, settings, report = first
     # Given a model trained on scrambled labels (nothing to learn), gated on the same real holdout window
@@ -155,13 +155,24 @@ def test_gate_worse_is_challenger_then_promote_and_rollback_are_recorded(env, fi
     client = configure(env.mlflow)
     tags = client.get_model_version(SIGNAL_MODEL, worse.version).tags
     assert tags["promotion.alias"] == CHALLENGER and float(tags["promotion.champion_log_loss"]) > 0
-    # A person's override, then a rollback, both recorded
-    assert promote_version(env.mlflow, worse.version, by="tester") == report.version
+    # A person's override through the CLI, then a rollback, both recorded
+    from typer.testing import CliRunner
+
+    from foresight.cli import app
+
+    res = CliRunner().invoke(app, ["promote", worse.version, "--reason", "test override"])
+    assert res.exit_code == 0, res.output
+    assert f"v{worse.version} is champion (was: v{report.version})" in res.output
     assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == worse.version
-    assert "tester" in client.get_model_version(SIGNAL_MODEL, worse.version).tags["override"]
-    assert rollback_champion(env.mlflow, by="tester") == (worse.version, report.version)
+    assert "test override" in client.get_model_version(SIGNAL_MODEL, worse.version).tags["override"]
+    res = CliRunner().invoke(app, ["rollback"])
+    assert res.exit_code == 0 and f"v{worse.version} -> v{report.version}" in res.output
     assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == report.version
     assert "rollback" in client.get_model_version(SIGNAL_MODEL, report.version).tags["override"]
+    # Nothing earlier to roll back to now: a clear refusal
+    with pytest.raises(ValueError, match="no previous champion"):
+        rollback_champion(env.mlflow, by="tester")
+    assert CliRunner().invoke(app, ["promote", "999"]).exit_code == 2
 
 
 def test_suspect_version_is_never_champion(env, first):
