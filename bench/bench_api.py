@@ -151,6 +151,7 @@ def main() -> None:
                     pass
                 time.sleep(0.1)
             asyncio.run(load(base, symbols, 2.0, args.clients))  # warm-up
+            single = asyncio.run(load(base, symbols, args.seconds / 2, 1))
             idle = asyncio.run(load(base, symbols, args.seconds, args.clients))
             idle_dated = asyncio.run(load(base, symbols, args.seconds, args.clients, dates=days))
             writer = subprocess.Popen(
@@ -172,7 +173,7 @@ def main() -> None:
         "setup_s": round(build_s, 2),
         "note": "latest-signal answers are memoised per immutable snapshot; `*_random_dates` ask random past "
                 "dates (mostly DuckDB queries)",
-        "idle": idle, "idle_random_dates": idle_dated,
+        "idle_single_client": single, "idle": idle, "idle_random_dates": idle_dated,
         "while_writing": busy, "while_writing_random_dates": busy_dated, "writer": writer_stats,
         "served_as_of_after_writer": final["snapshot"]["as_of"],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
