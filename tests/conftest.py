@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated FORESIGHT_HOME and MLflow store per test, telemetry off."""
+"""Shared fixtures: an isolated FORESIGHT_HOME and MLflow store per test, one Prefect harness, telemetry off."""
 
 from __future__ import annotations
 
@@ -19,3 +19,12 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     monkeypatch.setenv("FORESIGHT_MLFLOW__ARTIFACT_ROOT", str(tmp_path / "mlruns" / "artifacts"))
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """ONE ephemeral Prefect API for the whole session (starting it costs 13-45 s): use it in every flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -7,15 +7,6 @@ import asyncio
 
 import numpy as np
 import pandas as pd
-import pytest
-
-
-@pytest.fixture(scope="module")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
 
 
 def _write_evaluations(ctx, coverage: float) -> None:

@@ -18,14 +18,6 @@ from tests.unit.foresight.serving_data import SYMBOLS, ensure_contract_tables, w
 AREA_STEPS = ["features", "signals", "regimes", "forecasts", "evaluation", "monitoring"]
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
 def _pipeline_runs(home) -> list[dict]:
     with Warehouse(Settings(home=home).duckdb_path).session(read_only=True) as con:
         cur = con.execute("SELECT flow, as_of, status, message, steps FROM pipeline_runs ORDER BY started_at")

@@ -40,14 +40,11 @@ def env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first(env):
-    """The `train-signals` Prefect flow, run for real under the Prefect test harness."""
-    from prefect.testing.utilities import prefect_test_harness
-
+def first(env, prefect_harness):
+    """The `train-signals` Prefect flow, run for real under the (session's) Prefect test harness."""
     from flows.train import TrainSignalsReport, resolve_settings, step_dataset, train_signals_flow
 
-    with prefect_test_harness(server_startup_timeout=60):
-        out = train_signals_flow(trials=3, families=["lightgbm"])
+    out = train_signals_flow(trials=3, families=["lightgbm"])
     settings = resolve_settings(env, trials=3, families=["lightgbm"])
     assert settings.model_dump(include=set(FAST)) == FAST
     return step_dataset(env, settings), settings, TrainSignalsReport(**out)
