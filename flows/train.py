@@ -1,6 +1,7 @@
 """Prefect flow `train-signals`: dataset -> tuning -> refit -> evaluation -> registration -> promotion.
 
-Thin wiring: the math lives in training/, MLflow in registry/. Each step is a plain function (tested
+Registration also logs monitoring's reference window on the run. Thin wiring: the math lives in
+training/, MLflow in registry/. Each step is a plain function (tested
 directly) wrapped as a Prefect task; `run_signal_steps` runs the same steps without Prefect.
 """
 
@@ -184,6 +185,44 @@ def step_promotion(ctx, ds: SignalDataset, result, version: str, settings: Signa
                               ece_tolerance=settings.promotion_ece_tolerance, n_bins=settings.ece_bins)
 
 
+REFERENCE_MAX_ROWS = 50_000
+
+
+def compute_reference_frame(ds: SignalDataset, result, max_rows: int = REFERENCE_MAX_ROWS,
+                            seed: int = 0) -> pd.DataFrame:
+    """Monitoring's reference window: training-window rows (fit start .. holdout end) with the model's
+    feature columns, plus `probability` and `label` on the holdout rows; a seeded sample of `max_rows`."""
+    plan = result.plan
+    dates = ds.frame["date"]
+    window = (dates >= pd.Timestamp(plan.fit.start)) & (dates <= pd.Timestamp(plan.holdout.end))
+    cols = [c for c in (getattr(result.model, "feature_columns", None) or ds.feature_cols) if c in ds.frame]
+    frame = ds.frame.loc[window, ["symbol", "date", *cols]]
+    if len(frame) > max_rows:
+        frame = frame.sample(n=max_rows, random_state=seed)
+    hold = result.holdout[["symbol", "date", "probability", "label"]].copy()
+    hold["date"] = pd.to_datetime(hold["date"])
+    frame = frame.merge(hold, on=["symbol", "date"], how="left")
+    frame["probability"] = frame["probability"].astype(float)
+    frame["label"] = frame["label"].astype(float)
+    return frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+
+
+def step_reference(ctx, ds: SignalDataset, result, run_id: str) -> int:
+    """Log monitoring's reference window as `reference/reference.parquet` on the parent run; its row count."""
+    import tempfile
+
+    import mlflow
+
+    from monitoring.store import log_reference_artifact
+    from registry.core import configure
+
+    frame = compute_reference_frame(ds, result)
+    configure(ctx.mlflow)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
+        log_reference_artifact(frame, Path(tmp))
+    return len(frame)
+
+
 def _report(run_id, version, decision, result, tuning) -> TrainSignalsReport:
     return TrainSignalsReport(
         run_id=run_id, version=version, alias=decision.alias, promoted=decision.promoted, reason=decision.reason,
@@ -203,6 +242,7 @@ def run_signal_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings) -
         fitted = step_refit(ds, plan, tuning.best_params, settings)
         result = step_evaluation(ds, plan, tuning.best_params, settings, fitted)
         version = step_registration(ctx, ds, result, tuning, settings, run_id)
+        step_reference(ctx, ds, result, run_id)
         decision = step_promotion(ctx, ds, result, version, settings)
     except BaseException:
         end_run(ctx.mlflow, run_id, "FAILED")
@@ -218,6 +258,7 @@ tuning_task = task(name="tuning")(step_tuning)
 refit_task = task(name="refit")(step_refit)
 evaluation_task = task(name="evaluation")(step_evaluation)
 registration_task = task(name="registration")(step_registration)
+reference_task = task(name="reference")(step_reference)
 promotion_task = task(name="promotion")(step_promotion)
 
 
@@ -238,6 +279,7 @@ def train_signals_flow(trials: int | None = None, timeout_s: float | None = None
         fitted = refit_task(ds, plan, tuning.best_params, settings)
         result = evaluation_task(ds, plan, tuning.best_params, settings, fitted)
         version = registration_task(ctx, ds, result, tuning, settings, run_id)
+        reference_task(ctx, ds, result, run_id)
         decision = promotion_task(ctx, ds, result, version, settings)
     except BaseException:
         end_run(ctx.mlflow, run_id, "FAILED")
@@ -249,6 +291,7 @@ def train_signals_flow(trials: int | None = None, timeout_s: float | None = None
 __all__ = [
     "SignalDataset",
     "TrainSignalsReport",
+    "compute_reference_frame",
     "make_dataset",
     "resolve_settings",
     "run_signal_steps",

@@ -79,6 +79,24 @@ def test_planted_signal_is_found_and_registered_as_champion(env, first):
     assert mv.tags["promotion.alias"] == CHAMPION and "Promotion gate" in mv.description
 
 
+def test_reference_window_for_monitoring_is_logged_on_the_run(env, first):
+    from monitoring.store import load_reference
+
+    ds, _, report = first
+    frame, holdout, source = load_reference(env.mlflow, SIGNAL_MODEL, report.version)
+    assert source == "artifact" and holdout["ece"] >= 0
+    lo, hi = (pd.Timestamp(d) for d in report.holdout)
+    window = ds.frame[ds.frame["date"] <= hi]
+    assert len(frame) == min(len(window), 50_000) and frame["date"].max() == hi
+    assert {"symbol", "date", "probability", "label", *ds.feature_cols} <= set(frame.columns)
+    in_holdout = pd.to_datetime(frame["date"]).between(lo, hi)
+    assert in_holdout.any() and (~in_holdout).any()
+    # probability + label exactly on the holdout rows, matching the holdout predictions
+    assert frame.loc[in_holdout, ["probability", "label"]].notna().all().all()
+    assert frame.loc[~in_holdout, "probability"].isna().all()
+    assert frame.loc[in_holdout, "probability"].between(0, 1).all()
+
+
 def test_registered_model_serves_calibrated_probabilities(env, first):
     import mlflow
 
