@@ -117,6 +117,9 @@ class KPIsOut(BaseModel):
                           "snapshot_published_at": "2025-12-31T03:33:05"},
             "forecast_coverage": {"21": {"n": 240, "coverage": 0.91, "pinball": 0.011}},
             "backtest": {"sharpe": 1.4, "baseline_sharpe": 0.8, "sharpe_delta": 0.6},
+            "monitoring": [{"model": "foresight-signal", "version": "3", "date": "2025-12-30", "status": "OK",
+                            "drift_share": 0.05, "ece": 0.012, "ece_reference": 0.010, "drifted_features": [],
+                            "html_path": "/home/.foresight/reports/foresight-signal/2025-12-30/report.html"}],
         },
     }]})
 

@@ -341,7 +341,8 @@ class BacktestService:
 
 
 class DashboardService:
-    """KPI panels: signals, current regime metadata, forecast coverage, backtest, pipeline freshness."""
+    """KPI panels: signals, current regime metadata, forecast coverage, backtest, pipeline freshness,
+    monitoring (newest status per model)."""
 
     def __init__(self, factory: ServiceFactory):
         self.factory = factory
@@ -375,6 +376,11 @@ class DashboardService:
                 )
                 panels["pipeline"] = {k: _iso(v) for k, v in last[0].items()} if last else None
             bars_last = con.execute("SELECT max(date) FROM bars").fetchall()[0][0] if "bars" in tables else None
+            panels["monitoring"] = []
+            if "monitoring_runs" in tables:
+                from monitoring.store import load_latest_monitoring
+
+                panels["monitoring"] = [{k: _iso(v) for k, v in row.items()} for row in load_latest_monitoring(con)]
         try:
             regime = f.get("RegimeService").current()
         except NotFoundError:

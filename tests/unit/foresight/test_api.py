@@ -25,6 +25,13 @@ def served(tmp_path_factory):
     ensure_contract_tables(wh)
     for i, d in enumerate(DATES):
         write_night(wh, d, seed=i)
+    from monitoring.store import save_monitoring_run
+
+    with wh.session() as con:
+        for d, status in ((DATES[0], "OK"), (DATES[-1], "ALERT")):
+            save_monitoring_run(con, {"model": "foresight-signal", "version": "1", "date": d, "status": status,
+                                      "drift_share": 0.5, "ece": 0.04, "drifted_features": ["ret_10d"],
+                                      "reasons": "drift share 0.50", "report_path": str(home / "reports" / "x")})
     publish_warehouse_snapshot(wh, snapshot_dir(home))
     app = create_app(settings)
     with TestClient(app) as client:
@@ -133,6 +140,9 @@ def test_forecast_and_kpis(served):
     assert k["regime"]["regime"] == "calm_bull"
     assert k["panels"]["signals"]["latest_date"] == "2025-12-30" and k["panels"]["signals"]["symbols"] == len(SYMBOLS)
     assert k["panels"]["freshness"]["snapshot_published_at"]
+    [mon] = k["panels"]["monitoring"]
+    assert (mon["model"], mon["date"], mon["status"]) == ("foresight-signal", "2025-12-30", "ALERT")
+    assert mon["drifted_features"] == ["ret_10d"] and mon["drift_share"] == 0.5 and mon["html_path"] is None
 
 
 def test_openapi_documents_routes_with_examples(served):
