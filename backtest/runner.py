@@ -55,13 +55,28 @@ def load_backtest_inputs(
         """,
         [cfg.model_name, version, cfg.model_name, version],
     ).df()
-    regimes = None
-    if "regimes" in tables:
-        regimes = con.execute(
-            "SELECT date, regime FROM regimes WHERE universe = (SELECT max(universe) FROM regimes) ORDER BY date"
-        ).df()
-        regimes = regimes if not regimes.empty else None
+    regimes = load_backtest_regimes(con) if "regimes" in tables else None
     return signals, bars, regimes, version
+
+
+def load_backtest_regimes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """One regime per date (date, regime), oldest first, or None when none was scored.
+
+    With several regime model versions scored, a date's out-of-sample row (`in_sample = false`) wins over an
+    in-sample one, then the most recently scored version (the nightly scores the champion), as in
+    scoring.regime_jobs.load_regime_history.
+    """
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'regimes'").fetchall()}
+    order = ["in_sample IS TRUE" if "in_sample" in cols else None,
+             "scored_at DESC NULLS LAST" if "scored_at" in cols else None,
+             "TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC"]
+    regimes = con.execute(
+        f"""SELECT date, regime FROM regimes WHERE universe = (SELECT max(universe) FROM regimes)
+            QUALIFY row_number() OVER (PARTITION BY date ORDER BY {", ".join(o for o in order if o)}) = 1
+            ORDER BY date"""
+    ).df()
+    return regimes if not regimes.empty else None
 
 
 def save_equity_png(result: BacktestResult, path: Path, title: str = "") -> Path:
@@ -160,4 +175,4 @@ def load_backtest_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[
     return [{"run_id": r[0], "created_at": str(r[1]), **json.loads(r[2])} for r in rows]
 
 
-__all__ = ["load_backtest_inputs", "load_backtest_runs", "run_backtest", "save_equity_png"]
+__all__ = ["load_backtest_inputs", "load_backtest_regimes", "load_backtest_runs", "run_backtest", "save_equity_png"]
