@@ -197,6 +197,8 @@ def compute_reference_frame(ds: SignalDataset, result, max_rows: int = REFERENCE
     window = (dates >= pd.Timestamp(plan.fit.start)) & (dates <= pd.Timestamp(plan.holdout.end))
     cols = [c for c in (getattr(result.model, "feature_columns", None) or ds.feature_cols) if c in ds.frame]
     frame = ds.frame.loc[window, ["symbol", "date", *cols]]
+    floats = [c for c in cols if frame[c].dtype == "float64"]
+    frame = frame.astype(dict.fromkeys(floats, "float32"))  # half the artifact; monitoring reads floats
     if len(frame) > max_rows:
         frame = frame.sample(n=max_rows, random_state=seed)
     hold = result.holdout[["symbol", "date", "probability", "label"]].copy()
