@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,26 @@ def ensure_experiment(target: MLflowTarget, name: str) -> str:
     return exp_id
 
 
-def alias_version(target: MLflowTarget, model_name: str, alias: str = CHAMPION) -> str | None:
-    """The version number behind `alias`, or None when the model or alias does not exist."""
+def version_by_alias(client, model_name: str, alias: str = CHAMPION):
+    """The ModelVersion behind `alias`, or None when the model or the alias does not exist."""
     from mlflow.exceptions import MlflowException
 
-    client = configure(target)
     try:
-        return client.get_model_version_by_alias(model_name, alias).version
+        return client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
         return None
+
+
+def alias_version(target: MLflowTarget, model_name: str, alias: str = CHAMPION) -> str | None:
+    """The version number behind `alias`, or None when the model or alias does not exist."""
+    mv = version_by_alias(configure(target), model_name, alias)
+    return None if mv is None else mv.version
+
+
+def read_run_artifact(run_id: str, artifact_path: str) -> bytes:
+    """The bytes of one artifact file of an MLflow run (downloaded to a temporary folder)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp)
+        return Path(local).read_bytes()

@@ -7,7 +7,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.core import CHALLENGER, CHAMPION, FORECAST_MODEL, MLflowTarget, configure, ensure_experiment
+from registry.core import (
+    CHALLENGER,
+    CHAMPION,
+    FORECAST_MODEL,
+    MLflowTarget,
+    configure,
+    ensure_experiment,
+    read_run_artifact,
+    version_by_alias,
+)
 
 EXPERIMENT = "forecasts"
 BUNDLE_ARTIFACT = "forecast_bundle.pkl"
@@ -25,11 +34,8 @@ class LoadedForecastModel:
 
 
 def _current_champion_metric(client) -> float | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = client.get_model_version_by_alias(FORECAST_MODEL, CHAMPION)
-    except MlflowException:
+    mv = version_by_alias(client, FORECAST_MODEL, CHAMPION)
+    if mv is None:
         return None
     run = client.get_run(mv.run_id)
     return run.data.metrics.get(PROMOTION_METRIC)
@@ -92,18 +98,10 @@ def set_alias(target: MLflowTarget, version: str, alias: str = CHAMPION) -> None
 
 def load_forecast_model(target: MLflowTarget, alias: str = CHAMPION) -> LoadedForecastModel | None:
     """The bundle behind `alias` of `foresight-forecast`, or None when there is none."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = configure(target)
-    try:
-        mv = client.get_model_version_by_alias(FORECAST_MODEL, alias)
-    except MlflowException:
+    mv = version_by_alias(configure(target), FORECAST_MODEL, alias)
+    if mv is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=BUNDLE_ARTIFACT, dst_path=tmp)
-        with open(local, "rb") as fh:
-            bundle = pickle.load(fh)
+    bundle = pickle.loads(read_run_artifact(mv.run_id, BUNDLE_ARTIFACT))
     return LoadedForecastModel(bundle=bundle, version=str(mv.version), run_id=mv.run_id, alias=alias)
 
 

@@ -7,7 +7,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.core import CHALLENGER, CHAMPION, REGIME_MODEL, MLflowTarget, configure, ensure_experiment
+from registry.core import (
+    CHALLENGER,
+    CHAMPION,
+    REGIME_MODEL,
+    MLflowTarget,
+    configure,
+    ensure_experiment,
+    read_run_artifact,
+    version_by_alias,
+)
 
 EXPERIMENT = "regimes"
 PARAMS_ARTIFACT = "regime_params.json"
@@ -69,19 +78,12 @@ def set_alias(target: MLflowTarget, version: str, alias: str = CHAMPION) -> None
 
 def load_regime_model(target: MLflowTarget, alias: str = CHAMPION) -> LoadedRegimeModel | None:
     """The parameters behind `alias` of `foresight-regime`, or None when there is none."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     from training.regimes import RegimeParams
 
-    client = configure(target)
-    try:
-        mv = client.get_model_version_by_alias(REGIME_MODEL, alias)
-    except MlflowException:
+    mv = version_by_alias(configure(target), REGIME_MODEL, alias)
+    if mv is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=PARAMS_ARTIFACT, dst_path=tmp)
-        params = RegimeParams.from_json(Path(local).read_text(encoding="utf-8"))
+    params = RegimeParams.from_json(read_run_artifact(mv.run_id, PARAMS_ARTIFACT).decode("utf-8"))
     return LoadedRegimeModel(params=params, version=str(mv.version), run_id=mv.run_id, alias=alias)
 
 

@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from registry.core import CHALLENGER, CHAMPION, SIGNAL_MODEL, MLflowTarget, configure, ensure_experiment
+from registry.core import (
+    CHALLENGER,
+    CHAMPION,
+    SIGNAL_MODEL,
+    MLflowTarget,
+    configure,
+    ensure_experiment,
+    version_by_alias,
+)
 
 try:  # the pyfunc base class; mlflow is a hard dependency of registry/
     from mlflow.pyfunc import PythonModel as _PythonModel
@@ -268,12 +276,8 @@ def load_signal_version(target: MLflowTarget, version: str) -> LoadedSignalModel
 
 def load_signal_model(target: MLflowTarget, alias: str = CHAMPION) -> LoadedSignalModel | None:
     """The version behind `alias` (default champion), or None when there is none yet."""
-    from mlflow.exceptions import MlflowException
-
-    client = configure(target)
-    try:
-        mv = client.get_model_version_by_alias(SIGNAL_MODEL, alias)
-    except MlflowException:
+    mv = version_by_alias(configure(target), SIGNAL_MODEL, alias)
+    if mv is None:
         return None
     return load_signal_version(target, str(mv.version))
 
