@@ -234,23 +234,32 @@ def _report(run_id, version, decision, result, tuning) -> TrainSignalsReport:
     )
 
 
-def run_signal_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings) -> TrainSignalsReport:
-    """Tuning -> evaluation (refit + calibration + controls) -> registration -> promotion, without Prefect."""
+def _run_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings, steps) -> TrainSignalsReport:
+    """The step sequence inside one MLflow parent run; `steps` are the plain functions or their Prefect tasks."""
     from registry.signals import end_run, start_parent_run
 
+    tuning_fn, refit_fn, evaluation_fn, registration_fn, reference_fn, promotion_fn = steps
     run_id = start_parent_run(ctx.mlflow, f"train-signals-h{ds.horizon}")
     try:
-        plan, tuning = step_tuning(ctx, ds, settings, run_id)
-        fitted = step_refit(ds, plan, tuning.best_params, settings)
-        result = step_evaluation(ds, plan, tuning.best_params, settings, fitted)
-        version = step_registration(ctx, ds, result, tuning, settings, run_id)
-        step_reference(ctx, ds, result, run_id)
-        decision = step_promotion(ctx, ds, result, version, settings)
+        plan, tuning = tuning_fn(ctx, ds, settings, run_id)
+        fitted = refit_fn(ds, plan, tuning.best_params, settings)
+        result = evaluation_fn(ds, plan, tuning.best_params, settings, fitted)
+        version = registration_fn(ctx, ds, result, tuning, settings, run_id)
+        reference_fn(ctx, ds, result, run_id)
+        decision = promotion_fn(ctx, ds, result, version, settings)
     except BaseException:
         end_run(ctx.mlflow, run_id, "FAILED")
         raise
     end_run(ctx.mlflow, run_id)
     return _report(run_id, version, decision, result, tuning)
+
+
+def run_signal_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings) -> TrainSignalsReport:
+    """Tuning -> evaluation (refit + calibration + controls) -> registration -> promotion, without Prefect."""
+    return _run_steps(
+        ctx, ds, settings,
+        (step_tuning, step_refit, step_evaluation, step_registration, step_reference, step_promotion),
+    )
 
 
 # -- Prefect ------------------------------------------------------------------------------------------------
@@ -270,24 +279,12 @@ def train_signals_flow(trials: int | None = None, timeout_s: float | None = None
                        families: list[str] | None = None) -> dict[str, Any]:
     """Tune, refit, calibrate, evaluate, register and gate the D1 signal model from the warehouse."""
     from foresight.context import build_context
-    from registry.signals import end_run, start_parent_run
 
     ctx = build_context()
     settings = resolve_settings(ctx, trials, timeout_s, horizon, families)
     ds = dataset_task(ctx, settings, start, end)
-    run_id = start_parent_run(ctx.mlflow, f"train-signals-h{ds.horizon}")
-    try:
-        plan, tuning = tuning_task(ctx, ds, settings, run_id)
-        fitted = refit_task(ds, plan, tuning.best_params, settings)
-        result = evaluation_task(ds, plan, tuning.best_params, settings, fitted)
-        version = registration_task(ctx, ds, result, tuning, settings, run_id)
-        reference_task(ctx, ds, result, run_id)
-        decision = promotion_task(ctx, ds, result, version, settings)
-    except BaseException:
-        end_run(ctx.mlflow, run_id, "FAILED")
-        raise
-    end_run(ctx.mlflow, run_id)
-    return _report(run_id, version, decision, result, tuning).__dict__
+    steps = (tuning_task, refit_task, evaluation_task, registration_task, reference_task, promotion_task)
+    return _run_steps(ctx, ds, settings, steps).__dict__
 
 
 __all__ = [
