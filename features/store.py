@@ -328,6 +328,16 @@ def _as_date(x) -> dt.date | None:
     return None if x is None else pd.Timestamp(x).date()
 
 
+def _add_date_range(where: list[str], params: list, start, end) -> None:
+    """Append the inclusive `start`/`end` bounds on f0.date (when given) as parameterised conditions."""
+    if start is not None:
+        where.append("f0.date >= ?")
+        params.append(_as_date(start))
+    if end is not None:
+        where.append("f0.date <= ?")
+        params.append(_as_date(end))
+
+
 def load_training_frame(con: duckdb.DuckDBPyConnection, feature_set: str, horizon: int,
                         start=None, end=None) -> pd.DataFrame:
     """Features at t joined to the label of `horizon` (its window spans closes t+lag .. t+lag+H).
@@ -340,12 +350,7 @@ def load_training_frame(con: duckdb.DuckDBPyConnection, feature_set: str, horizo
     frm, cols = _feature_join(names)
     where = ["l.label IS NOT NULL"]
     params: list = [int(horizon)]
-    if start is not None:
-        where.append("f0.date >= ?")
-        params.append(_as_date(start))
-    if end is not None:
-        where.append("f0.date <= ?")
-        params.append(_as_date(end))
+    _add_date_range(where, params, start, end)
     df = con.execute(
         f"""SELECT f0.symbol, f0.date, {cols}, l.fwd_return, l.label
             FROM {frm} JOIN labels l ON l.symbol = f0.symbol AND l.date = f0.date AND l.horizon = ?
@@ -371,12 +376,7 @@ def load_feature_frame(con: duckdb.DuckDBPyConnection, feature_set: str, dates=N
         seq = [dates] if isinstance(dates, (str, dt.date, pd.Timestamp)) else list(dates)
         where.append("f0.date IN (SELECT unnest(?))")
         params.append([_as_date(d) for d in seq])
-    if start is not None:
-        where.append("f0.date >= ?")
-        params.append(_as_date(start))
-    if end is not None:
-        where.append("f0.date <= ?")
-        params.append(_as_date(end))
+    _add_date_range(where, params, start, end)
     if symbols is not None:
         where.append("f0.symbol IN (SELECT unnest(?))")
         params.append(list(symbols))
