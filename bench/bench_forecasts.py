@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 def garch_coverage(horizons=(1, 5, 21, 63), n=8000, seed=20241124) -> dict:
     """Out-of-sample 90% band coverage of LightGBM quantiles + rolling CQR on GARCH(1,1)-t(5) returns."""
-    import pandas as pd
 
+    from marketdata.sample import compute_garch_t5_returns
     from training.config import ForecastSettings
     from training.forecasts import (
         compute_forecast_features,
@@ -36,15 +36,7 @@ def garch_coverage(horizons=(1, 5, 21, 63), n=8000, seed=20241124) -> dict:
         predict_quantile_boosters,
     )
 
-    rng = np.random.default_rng(seed)
-    omega, alpha, beta = 2e-6, 0.08, 0.90
-    shocks = rng.standard_t(5, n) / np.sqrt(5 / 3)
-    var = omega / (1 - alpha - beta)
-    r = np.empty(n)
-    for t in range(n):
-        r[t] = np.sqrt(var) * shocks[t]
-        var = omega + alpha * r[t] ** 2 + beta * var
-    ret = pd.Series(r, index=pd.bdate_range("2000-01-03", periods=n))
+    ret = compute_garch_t5_returns(n, seed)
     cfg = ForecastSettings(lgbm_rounds=150)
     feats = compute_forecast_features(ret)
     levels = (0.05, 0.5, 0.95)

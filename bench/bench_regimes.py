@@ -17,30 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def simulate(means, vols, transmat, n, seed):
-    from training.regimes import compute_stationary
-
-    rng = np.random.default_rng(seed)
-    tm = np.asarray(transmat, dtype=float)
-    k = len(means)
-    s = np.empty(n, dtype=int)
-    s[0] = rng.choice(k, p=compute_stationary(tm))
-    u = rng.random(n)
-    for t in range(1, n):
-        s[t] = min(np.searchsorted(np.cumsum(tm[s[t - 1]]), u[t]), k - 1)
-    return np.asarray(means)[s] + np.asarray(vols)[s] * rng.standard_normal(n), s
 
 
 def known_answer(n=5000, seeds=(0, 1, 2)) -> dict:
     import pandas as pd
 
-    from marketdata.sample import TRANSITIONS
+    from marketdata.sample import TRANSITIONS, compute_regime_switching_returns
     from scoring.regimes import (
         compute_accuracy,
         compute_filtered_probabilities,
@@ -56,7 +40,7 @@ def known_answer(n=5000, seeds=(0, 1, 2)) -> dict:
     for k, spec in specs.items():
         rows = []
         for seed in seeds:
-            r, s = simulate(*spec, n=n, seed=seed)
+            r, s = compute_regime_switching_returns(*spec, n=n, seed=seed)
             half = n // 2
             t0 = time.perf_counter()
             hmm = fit_gaussian_hmm(r[:half], k, n_starts=5)

@@ -42,6 +42,45 @@ class SampleMarket:
     truth: pd.DataFrame
 
 
+def compute_stationary(transmat: np.ndarray) -> np.ndarray:
+    """Stationary distribution of a transition matrix (its Perron eigenvector, summing to 1)."""
+    evals, evecs = np.linalg.eig(np.asarray(transmat, dtype=float).T)
+    v = np.abs(np.real(evecs[:, np.argmin(np.abs(evals - 1.0))]))
+    return v / v.sum()
+
+
+def compute_regime_switching_returns(
+    means, vols, transmat, n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A Gaussian regime-switching path started from the stationary distribution: (returns, states).
+
+    The known-answer generator of the regime tests and benchmark.
+    """
+    rng = np.random.default_rng(seed)
+    tm = np.asarray(transmat, dtype=float)
+    k = len(means)
+    states = np.empty(n, dtype=int)
+    states[0] = rng.choice(k, p=compute_stationary(tm))
+    u = rng.random(n)
+    for t in range(1, n):
+        states[t] = min(np.searchsorted(np.cumsum(tm[states[t - 1]]), u[t]), k - 1)
+    return np.asarray(means)[states] + np.asarray(vols)[states] * rng.standard_normal(n), states
+
+
+def compute_garch_t5_returns(n: int, seed: int) -> pd.Series:
+    """GARCH(1,1) daily returns (omega 2e-6, alpha 0.08, beta 0.90) with unit-variance Student-t(5) shocks,
+    on business days from 2000-01-03: the known-answer series of the forecast calibration checks."""
+    rng = np.random.default_rng(seed)
+    omega, alpha, beta = 2e-6, 0.08, 0.90
+    shocks = rng.standard_t(5, n) / np.sqrt(5 / 3)
+    var = omega / (1 - alpha - beta)
+    r = np.empty(n)
+    for t in range(n):
+        r[t] = np.sqrt(var) * shocks[t]
+        var = omega + alpha * r[t] ** 2 + beta * var
+    return pd.Series(r, index=pd.bdate_range("2000-01-03", periods=n))
+
+
 def random_walk_settings(base: SampleSettings) -> SampleSettings:
     """The `random_walk` variant: one regime with zero drift and no planted signal."""
     return base.model_copy(update={"signal_strength": 0.0, "n_regimes": 1})
@@ -64,9 +103,7 @@ def compute_sample_market(cfg: SampleSettings, calendar: str = "XNYS") -> Sample
     specs = REGIME_SPECS[cfg.n_regimes]
     trans = TRANSITIONS[cfg.n_regimes]
     # Regime path: a Markov chain started from its stationary distribution.
-    evals, evecs = np.linalg.eig(trans.T)
-    stat = np.real(evecs[:, np.argmin(np.abs(evals - 1))])
-    stat = stat / stat.sum()
+    stat = compute_stationary(trans)
     u = rng.random(n_t)
     regime = np.empty(n_t, dtype=np.int64)
     regime[0] = np.searchsorted(np.cumsum(stat), u[0])
@@ -153,7 +190,10 @@ __all__ = [
     "REGIME_SPECS",
     "TRANSITIONS",
     "SampleMarket",
+    "compute_garch_t5_returns",
+    "compute_regime_switching_returns",
     "compute_sample_market",
+    "compute_stationary",
     "iter_symbol_chunks",
     "random_walk_settings",
     "symbol_names",

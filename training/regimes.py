@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from marketdata.sample import compute_stationary
+
 LABELS: dict[int, tuple[str, ...]] = {
     2: ("calm_bull", "high_vol_bear"),
     3: ("calm_bull", "neutral", "high_vol_bear"),
@@ -71,13 +73,6 @@ def compute_expected_durations(params: RegimeParams) -> dict[str, float]:
     """Expected sessions spent in each state per visit: 1 / (1 - p_ii)."""
     p = np.diag(np.asarray(params.transmat))
     return {lab: float(1.0 / max(1.0 - pii, 1e-12)) for lab, pii in zip(params.labels, p, strict=True)}
-
-
-def compute_stationary(transmat: np.ndarray) -> np.ndarray:
-    """Stationary distribution of a transition matrix."""
-    evals, evecs = np.linalg.eig(np.asarray(transmat).T)
-    v = np.abs(np.real(evecs[:, np.argmin(np.abs(evals - 1.0))]))
-    return v / v.sum()
 
 
 def _ordered(means, vols, transmat, kind: str, loglik: float, n_obs: int) -> RegimeParams:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from marketdata.sample import compute_garch_t5_returns
 from training.config import ForecastSettings
 from training.forecasts import (
     LEARNED,
@@ -27,20 +28,6 @@ from training.forecasts import (
 )
 
 LEVELS = (0.05, 0.5, 0.95)
-
-
-def garch_t5_returns(n: int, seed: int) -> pd.Series:
-    """GARCH(1,1) daily returns with unit-variance Student-t(5) shocks (omega, alpha, beta known)."""
-    rng = np.random.default_rng(seed)
-    omega, alpha, beta = 2e-6, 0.08, 0.90
-    shocks = rng.standard_t(5, n) / np.sqrt(5 / 3)
-    var = omega / (1 - alpha - beta)
-    r = np.empty(n)
-    for t in range(n):
-        r[t] = np.sqrt(var) * shocks[t]
-        var = omega + alpha * r[t] ** 2 + beta * var
-    dates = pd.bdate_range("2000-01-03", periods=n)
-    return pd.Series(r, index=dates)
 
 
 @settings(max_examples=60, deadline=None)
@@ -87,14 +74,14 @@ def test_log_target_spans_the_h_sessions_after_the_origin():
 
 def test_features_are_point_in_time():
     # Computing on data cut at t gives the same rows up to t as computing on the full data.
-    r = garch_t5_returns(600, 4)
+    r = compute_garch_t5_returns(600, 4)
     full = compute_forecast_features(r)
     cut = compute_forecast_features(r.iloc[:400])
     pd.testing.assert_frame_equal(full.iloc[:400], cut)
 
 
 def test_extra_columns_join_by_date():
-    r = garch_t5_returns(300, 5)
+    r = compute_garch_t5_returns(300, 5)
     extra = pd.DataFrame({"p_bear": np.linspace(0, 1, 300)}, index=r.index)
     f = compute_forecast_features(r, extra)
     assert f["p_bear"].iloc[-1] == pytest.approx(1.0)
@@ -125,7 +112,7 @@ def test_rolling_conformal_calibrates_the_90pct_band_on_garch_t5_at_h1():
     # (250 most recent matured scores) calibrates every later origin,
     # then the 90% band covers within [0.88, 0.92] over 5000 out-of-sample origins.
     cfg = ForecastSettings(lgbm_rounds=150)
-    r = garch_t5_returns(8000, seed=20241124)
+    r = compute_garch_t5_returns(8000, seed=20241124)
     feats = compute_forecast_features(r)
     scale = feats["vol_ewma"].to_numpy()
     y = compute_log_targets(r, 1).to_numpy()
@@ -183,7 +170,7 @@ def test_baselines_on_iid_gaussian_returns_match_the_truth():
 
 
 def test_champion_is_the_lowest_pinball_and_a_baseline_when_learning_does_not_win():
-    r = garch_t5_returns(1200, seed=2)
+    r = compute_garch_t5_returns(1200, seed=2)
     cfg = ForecastSettings(horizons=(5,), bootstrap_reps=100, calibration_sessions=150, conformal_window=150,
                            lgbm_rounds=60)
     res = train_forecast_models(r, cfg)
@@ -203,7 +190,7 @@ def test_champion_is_the_lowest_pinball_and_a_baseline_when_learning_does_not_wi
 def test_scoring_falls_back_to_the_next_candidate_where_the_champion_cannot_forecast():
     from training.forecasts import compute_forecast_quantiles
 
-    r = garch_t5_returns(1200, seed=2)
+    r = compute_garch_t5_returns(1200, seed=2)
     cfg = ForecastSettings(horizons=(5,), bootstrap_reps=100, calibration_sessions=150, conformal_window=150,
                            lgbm_rounds=60)
     res = train_forecast_models(r, cfg)

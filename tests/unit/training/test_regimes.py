@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from marketdata.config import SampleSettings
-from marketdata.sample import TRANSITIONS, compute_sample_market
+from marketdata.sample import TRANSITIONS, compute_regime_switching_returns, compute_sample_market
 from scoring.regimes import (
     compute_accuracy,
     compute_filtered_probabilities,
@@ -28,19 +28,6 @@ from training.regimes import (
 
 SPEC_2 = ([0.0006, -0.0010], [0.008, 0.020], [[0.99, 0.01], [0.03, 0.97]])
 SPEC_3 = ([0.0008, 0.0, -0.0015], [0.007, 0.012, 0.025], TRANSITIONS[3])
-
-
-def simulate(means, vols, transmat, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A Gaussian regime-switching path started from the stationary distribution: (returns, states)."""
-    rng = np.random.default_rng(seed)
-    tm = np.asarray(transmat, dtype=float)
-    k = len(means)
-    states = np.empty(n, dtype=int)
-    states[0] = rng.choice(k, p=compute_stationary(tm))
-    u = rng.random(n)
-    for t in range(1, n):
-        states[t] = min(np.searchsorted(np.cumsum(tm[states[t - 1]]), u[t]), k - 1)
-    return np.asarray(means)[states] + np.asarray(vols)[states] * rng.standard_normal(n), states
 
 
 def fit_and_filter(returns, states, n_states, models):
@@ -62,7 +49,7 @@ def fit_and_filter(returns, states, n_states, models):
 def test_two_states_known_answer_beats_vol_baseline():
     # Given planted 2-state returns (issue's parameters); When fit on the first half with both families
     # and the state count left to BIC; Then 2 states are chosen and the filtered second half is >= 0.92 right.
-    r, s = simulate(*SPEC_2, n=4000, seed=1)
+    r, s = compute_regime_switching_returns(*SPEC_2, n=4000, seed=1)
     params, candidates, acc = fit_and_filter(r, s, None, ("hmm", "markov"))
     assert params.k == 2
     assert {c.model_kind for c in candidates} == {"hmm", "markov"}
@@ -80,7 +67,7 @@ def test_two_states_known_answer_beats_vol_baseline():
 
 
 def test_three_states_known_answer_beats_vol_baseline():
-    r, s = simulate(*SPEC_3, n=4000, seed=2)
+    r, s = compute_regime_switching_returns(*SPEC_3, n=4000, seed=2)
     params, _, acc = fit_and_filter(r, s, None, ("hmm",))
     assert params.k == 3, "BIC should find the third state"
     assert params.labels == ("calm_bull", "neutral", "high_vol_bear")
@@ -109,7 +96,7 @@ def test_scored_against_sample_truth():
 
 
 def test_states_ordered_by_vol_then_mean():
-    r, _ = simulate([-0.001, 0.0006], [0.02, 0.008], [[0.97, 0.03], [0.01, 0.99]], n=2000, seed=4)
+    r, _ = compute_regime_switching_returns([-0.001, 0.0006], [0.02, 0.008], [[0.97, 0.03], [0.01, 0.99]], n=2000, seed=4)
     params, _ = fit_regime_model(r, n_states=2, models=("hmm",), n_starts=2)
     assert params.vols[0] < params.vols[1]
     assert params.means[0] > params.means[1]
@@ -165,7 +152,7 @@ def test_unknown_model_family_is_refused():
 def test_walk_forward_refits_keep_labels_and_never_see_the_future():
     from training.regimes import fit_walk_forward
 
-    r, _ = simulate(*SPEC_2, n=1600, seed=5)
+    r, _ = compute_regime_switching_returns(*SPEC_2, n=1600, seed=5)
     dates = pd.bdate_range("2015-01-01", periods=len(r))
     final, _ = fit_regime_model(r, n_states=2, models=("hmm",), n_starts=2)
     schedule = fit_walk_forward(r, dates, final, min_sessions=500, every=400, n_starts=2)
