@@ -191,17 +191,20 @@ REFERENCE_MAX_ROWS = 50_000
 def compute_reference_frame(ds: SignalDataset, result, max_rows: int = REFERENCE_MAX_ROWS,
                             seed: int = 0) -> pd.DataFrame:
     """Monitoring's reference window: training-window rows (fit start .. holdout end) with the model's
-    feature columns, plus `probability` and `label` on the holdout rows; a seeded sample of `max_rows`."""
+    feature columns and `label`, plus `probability` on the holdout rows; a seeded sample of `max_rows`.
+
+    Labels on every row give monitoring the market's own stretches of mostly rising or falling sessions
+    (its calibration null); probability + label on the holdout give the reference calibration."""
     plan = result.plan
     dates = ds.frame["date"]
     window = (dates >= pd.Timestamp(plan.fit.start)) & (dates <= pd.Timestamp(plan.holdout.end))
     cols = [c for c in (getattr(result.model, "feature_columns", None) or ds.feature_cols) if c in ds.frame]
-    frame = ds.frame.loc[window, ["symbol", "date", *cols]]
+    frame = ds.frame.loc[window, ["symbol", "date", *cols, "label"]]
     floats = [c for c in cols if frame[c].dtype == "float64"]
     frame = frame.astype(dict.fromkeys(floats, "float32"))  # half the artifact; monitoring reads floats
     if len(frame) > max_rows:
         frame = frame.sample(n=max_rows, random_state=seed)
-    hold = result.holdout[["symbol", "date", "probability", "label"]].copy()
+    hold = result.holdout[["symbol", "date", "probability"]].copy()
     hold["date"] = pd.to_datetime(hold["date"])
     frame = frame.merge(hold, on=["symbol", "date"], how="left")
     frame["probability"] = frame["probability"].astype(float)

@@ -66,15 +66,31 @@ def compute_reliability_curve(prob, label, n_bins: int = 10) -> pd.DataFrame:
 
 
 def compute_ece_consistency_pvalue(
-    prob, label, n_bins: int = 10, n_resamples: int = 500, seed: int = 0
+    prob,
+    label,
+    n_bins: int = 10,
+    n_resamples: int = 500,
+    seed: int = 0,
+    *,
+    date_index=None,
+    shocks: np.ndarray | None = None,
 ) -> float:
-    """P-value of the observed ECE under perfect calibration (Broecker & Smith consistency resampling).
+    """P-value of the observed ECE under calibration (Broecker & Smith consistency resampling).
 
     Outcomes are redrawn as Bernoulli(p) for the same probabilities; the share of redraws whose ECE is at
     least the observed one is the p-value. It accounts for the upward bias of ECE on small windows, so a
     small window of a well-calibrated model does not look miscalibrated.
+
+    With `shocks` ((paths, dates) market-wide shocks, see `monitoring.dependence.compute_shock_paths`) and
+    `date_index` (each row's date position 0..dates-1 in the window), redraw r uses Bernoulli(p + shock)
+    with the shocks of path r: the null is then "calibrated on average, with the market's own stretches of
+    mostly rising or mostly falling sessions", not "every row independent". A model that ranks names within
+    a date is calibrated only in that sense.
     """
-    p, y = _clean(prob, label)
+    p = np.clip(np.asarray(prob, dtype=float), 0.0, 1.0)
+    y = np.asarray(label, dtype=float)
+    keep = np.isfinite(p) & np.isfinite(y)
+    p, y = p[keep], y[keep]
     if p.size == 0:
         return float("nan")
     observed = compute_ece(p, y, n_bins)
@@ -82,10 +98,20 @@ def compute_ece_consistency_pvalue(
     idx = _bin_index(p, n_bins)
     onehot = np.zeros((p.size, n_bins))
     onehot[np.arange(p.size), idx] = 1.0
-    draws = (rng.random((n_resamples, p.size)) < p).astype(float)
-    gaps = (draws - p) @ onehot
-    null = np.abs(gaps).sum(axis=1) / p.size
-    return float((1 + np.sum(null >= observed - 1e-12)) / (n_resamples + 1))
+    day = None
+    if shocks is not None and date_index is not None and len(shocks):
+        day = np.asarray(date_index, dtype=int)[keep]
+    exceed = 0
+    for start in range(0, n_resamples, 100):
+        r = min(100, n_resamples - start)
+        truth = np.broadcast_to(p, (r, p.size))
+        if day is not None:
+            paths = shocks[(start + np.arange(r)) % len(shocks)]
+            truth = np.clip(truth + paths[:, day], 0.0, 1.0)
+        draws = (rng.random((r, p.size)) < truth).astype(float)
+        null = np.abs((draws - p) @ onehot).sum(axis=1) / p.size
+        exceed += int(np.sum(null >= observed - 1e-12))
+    return float((1 + exceed) / (n_resamples + 1))
 
 
 __all__ = [

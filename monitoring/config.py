@@ -18,8 +18,13 @@ class MonitoringSettings(BaseModel):
     drift_threshold: float = 0.1
     """A feature drifts when its score reaches this (for p-value methods such as `ks`: falls below it)."""
     drift_noise_scale: float = 2.8
-    """Distance methods: the threshold is at least this / sqrt(rows in the drift window), the 99th
-    percentile of a same-distribution sample's score (0 disables)."""
+    """Distance methods: the threshold is at least this / sqrt(effective rows in the drift window), the
+    99th percentile of a same-distribution sample's score (0 disables). Effective rows: see
+    `dependence_aware`."""
+    dependence_aware: bool = True
+    """Size the drift noise floor and the calibration null by the dependence the reference shows (rows of
+    one date move together; slow features barely change between dates; see `monitoring.dependence`).
+    False treats every row of a window as an independent draw, which on a market panel alarms nightly."""
     drift_share_warn: float = 0.3
     drift_share_alert: float = 0.5
     prediction_drift_status: str = "WARN"
@@ -54,4 +59,7 @@ class MonitoringSettings(BaseModel):
     keep_html: int = 1
     """HTML reports (~4 MB each) kept per model: the newest ones; JSON is always kept."""
     workspace_dirname: str = "evidently"
+    workspace_keep_runs: int = 63
+    """Runs kept per model in the Evidently workspace (the newest dates; a signal run is ~12 MB). History
+    beyond stays in `monitoring_runs` and in the JSON reports. 0 keeps every run."""
     """Local Evidently workspace under FORESIGHT_HOME (`evidently ui --workspace <home>/evidently`)."""

@@ -28,6 +28,7 @@ from monitoring.calibration import (
     compute_reliability_curve,
 )
 from monitoring.config import MonitoringSettings
+from monitoring.dependence import DATE, compute_effective_rows, compute_shock_paths
 
 PROBABILITY = "probability"
 LABEL = "label"
@@ -73,7 +74,13 @@ class SignalSummary:
     features: list[str]
     drift_method: str
     drift_threshold: float
+    """The threshold for a window of independent rows (the configured one, or the iid noise floor)."""
     drift_scores: dict[str, float] = field(default_factory=dict)
+    drift_thresholds: dict[str, float] = field(default_factory=dict)
+    """Per feature (and `probability`): the threshold its score is judged against, raised to the noise floor
+    of its effective rows."""
+    effective_rows: dict[str, float] = field(default_factory=dict)
+    """Per feature: the independent rows the drift window is worth (see monitoring.dependence)."""
     drifted_features: list[str] = field(default_factory=list)
     skipped_features: list[str] = field(default_factory=list)
     """Features left out of the drift: (almost) empty or constant in the reference or the current window."""
@@ -83,6 +90,12 @@ class SignalSummary:
     ece: float | None = None
     ece_reference: float | None = None
     ece_pvalue: float | None = None
+    ece_null: str | None = None
+    """What the ECE p-value assumes: `market` (historical stretches of market-wide shocks from the
+    reference) or `independent` (every row a separate draw: no dated reference labels)."""
+    level_gap: float | None = None
+    """Share of positive labels minus mean probability over the calibration window: the market's direction,
+    which a model ranking names within a date does not forecast."""
     brier: float | None = None
     brier_reference: float | None = None
     log_loss: float | None = None
@@ -169,18 +182,26 @@ def compute_signal_frames(
     return ref.reset_index(drop=True), cur.reset_index(drop=True)
 
 
-def compute_drift_threshold(settings: MonitoringSettings, n_current: int | None) -> float:
-    """The per-feature drift threshold for a window of `n_current` rows.
+def compute_drift_threshold(settings: MonitoringSettings, n_current: float | None) -> float:
+    """The per-feature drift threshold for a window of `n_current` (effective) rows.
 
     A distance (Wasserstein normed by the reference std) of a same-distribution sample shrinks like
     1/sqrt(n): its 99th percentile is about 2.8/sqrt(n) (measured on normal data: 0.14 at 420 rows, 0.085 at
     1,050). Below ~800 rows that exceeds the fixed threshold, so small universes would warn on noise; the
-    threshold is raised to that noise floor. P-value methods already account for the sample size.
+    threshold is raised to that noise floor. P-value methods already account for the sample size (of
+    independent rows: they are not given the effective one).
     """
     base = settings.drift_threshold
     if settings.drift_method in _PVALUE_METHODS or not n_current or settings.drift_noise_scale <= 0:
         return base
     return max(base, settings.drift_noise_scale / math.sqrt(n_current))
+
+
+def compute_drift_thresholds(
+    settings: MonitoringSettings, columns: Sequence[str], n_current: int, effective_rows: Mapping[str, float]
+) -> dict[str, float]:
+    """Per column, the drift threshold at its effective rows (the window's rows where not measured)."""
+    return {c: compute_drift_threshold(settings, effective_rows.get(c, n_current)) for c in columns}
 
 
 def build_signal_report(
@@ -190,8 +211,12 @@ def build_signal_report(
     with_calibration: bool,
     ece_limit: float | None = None,
     n_current: int | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ):
-    """The Evidently Report: drifted-columns share, per-feature and prediction drift, calibration metrics."""
+    """The Evidently Report: drifted-columns share, per-feature and prediction drift, calibration metrics.
+
+    `thresholds` (per column) override the one threshold for `n_current` independent rows.
+    """
     from evidently import Report
     from evidently.metrics import DriftedColumnsCount, ValueDrift
     from evidently.tests import lte
@@ -199,17 +224,19 @@ def build_signal_report(
     from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
 
     method, threshold = settings.drift_method, compute_drift_threshold(settings, n_current)
+    per_column = {c: float((thresholds or {}).get(c, threshold)) for c in [*features, PROBABILITY]}
     metrics: list = []
     if features:
         metrics.append(
             DriftedColumnsCount(
                 columns=list(features), method=method, threshold=threshold,
+                per_column_threshold={c: per_column[c] for c in features},
                 drift_share=settings.drift_share_alert,
             )
         )
-        metrics += [ValueDrift(column=c, method=method, threshold=threshold) for c in features]
+        metrics += [ValueDrift(column=c, method=method, threshold=per_column[c]) for c in features]
     if with_prediction:
-        metrics.append(ValueDrift(column=PROBABILITY, method=method, threshold=threshold))
+        metrics.append(ValueDrift(column=PROBABILITY, method=method, threshold=per_column[PROBABILITY]))
     if with_calibration:
         cal = {"probability_column": CAL_PROBABILITY, "label_column": CAL_LABEL, "n_bins": settings.n_bins}
         ece_tests = [lte(ece_limit)] if ece_limit is not None else None
@@ -261,16 +288,39 @@ def compute_signal_status(s: SignalSummary, settings: MonitoringSettings) -> tup
         excess = s.ece - (s.ece_reference or 0.0)
         significant = s.ece_pvalue is None or s.ece_pvalue < settings.ece_pvalue
         where = f"ECE {s.ece:.3f} vs reference {s.ece_reference or 0.0:.3f}, consistency p={s.ece_pvalue:.4f}"
+        if s.level_gap is not None:
+            where += f", share of positive labels - mean probability {s.level_gap:+.3f}"
+        if s.ece_null:
+            where += f", null: {s.ece_null}"
         if significant and excess >= settings.ece_alert:
             status = worst_status(status, ALERT)
             reasons.append(f"calibration: {where}")
         elif significant and excess >= settings.ece_warn:
             status = worst_status(status, WARN)
             reasons.append(f"calibration: {where}")
+        elif excess >= settings.ece_warn:
+            reasons.append(f"calibration within the market's own swings (no status): {where}")
     if s.brier is not None and s.brier_reference is not None and s.brier - s.brier_reference >= settings.brier_warn:
         status = worst_status(status, WARN)
         reasons.append(f"Brier {s.brier:.4f} vs reference {s.brier_reference:.4f}")
     return status, reasons
+
+
+def compute_calibration_null(
+    calibration: pd.DataFrame, reference: pd.DataFrame, settings: MonitoringSettings, n_paths: int = 500
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(each calibration row's date position, market shock paths) for the ECE consistency test, or
+    (None, None) for the independent-rows null: dependence off, or no dated labels in the reference."""
+    if not settings.dependence_aware or DATE not in calibration.columns or DATE not in reference.columns:
+        return None, None
+    if LABEL not in reference.columns or reference[LABEL].notna().sum() == 0:
+        return None, None
+    days = pd.to_datetime(calibration[DATE])
+    order = {d: i for i, d in enumerate(sorted(days.unique()))}
+    shocks = compute_shock_paths(reference[DATE], reference[LABEL], len(order), n_paths)
+    if shocks is None:
+        return None, None
+    return days.map(order).to_numpy(int), shocks
 
 
 def compute_signal_report(
@@ -317,10 +367,17 @@ def compute_signal_report(
         ece_ref, brier_ref, ll_ref = holdout.get("ece"), holdout.get("brier"), holdout.get("log_loss")
         rel_ref = pd.DataFrame()
 
+    drift_cols = [*feats, PROBABILITY]
+    effective = {}
+    if settings.dependence_aware and judge_drift and DATE in reference.columns and DATE in current.columns:
+        n_dates = int(pd.to_datetime(current[DATE]).nunique())
+        effective = compute_effective_rows(reference, drift_cols, n_dates, n_current / max(n_dates, 1))
+    thresholds = compute_drift_thresholds(settings, drift_cols, n_current, effective)
+
     ece_limit = (ece_ref or 0.0) + settings.ece_alert if judge_cal else None
     report = build_signal_report(
         feats if judge_drift else [], settings, with_prediction, judge_cal, ece_limit=ece_limit,
-        n_current=n_current,
+        n_current=n_current, thresholds=thresholds,
     )
     ref_ds, cur_ds = _datasets(ref_df, cur_df)
     snapshot = report.run(current_data=cur_ds, reference_data=ref_ds, **dict(run_info or {}))
@@ -332,6 +389,8 @@ def compute_signal_report(
         drifted_feats = [f for f in feats if f in drifted]
         kwargs.update(
             drift_scores={f: scores[f] for f in feats if f in scores},
+            drift_thresholds={c: thresholds[c] for c in drift_cols if c in scores},
+            effective_rows={c: round(effective[c], 1) for c in drift_cols if c in effective and c in scores},
             drifted_features=sorted(drifted_feats, key=lambda f: -scores.get(f, 0.0)),
             drift_share=len(drifted_feats) / len(feats),
         )
@@ -339,9 +398,14 @@ def compute_signal_report(
         kwargs.update(prediction_drift_score=scores.get(PROBABILITY), prediction_drifted=PROBABILITY in drifted)
     if judge_cal:
         p, y = cal[PROBABILITY].to_numpy(float), cal[LABEL].to_numpy(float)
+        date_index, shocks = compute_calibration_null(cal, reference, settings)
         kwargs.update(
             ece=compute_ece(p, y, settings.n_bins),
-            ece_pvalue=compute_ece_consistency_pvalue(p, y, settings.n_bins),
+            ece_pvalue=compute_ece_consistency_pvalue(
+                p, y, settings.n_bins, date_index=date_index, shocks=shocks
+            ),
+            ece_null="independent" if shocks is None else "market",
+            level_gap=_finite(np.mean(y) - np.mean(p)),
             brier=compute_brier(p, y),
             log_loss=compute_log_loss(p, y),
             reliability_current=compute_reliability_curve(p, y, settings.n_bins).to_dict("records"),
@@ -478,7 +542,9 @@ __all__ = [
     "compute_forecast_report",
     "compute_signal_frames",
     "compute_signal_report",
+    "compute_calibration_null",
     "compute_drift_threshold",
+    "compute_drift_thresholds",
     "compute_signal_status",
     "compute_usable_features",
     "worst_status",

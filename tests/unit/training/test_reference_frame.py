@@ -1,4 +1,5 @@
-"""Monitoring's reference window as the signal trainer logs it: training window, sample cap, holdout labels."""
+"""Monitoring's reference window as the signal trainer logs it: training window, sample cap, labels, holdout
+probabilities."""
 
 from __future__ import annotations
 
@@ -31,11 +32,14 @@ def _setup(n_dates: int = 40, n_symbols: int = 5):
 def test_reference_is_the_training_window_with_holdout_predictions():
     ds, result, dates = _setup()
     ref = compute_reference_frame(ds, result)
-    assert list(ref.columns) == ["symbol", "date", "f1", "f2", "probability", "label"]
+    assert list(ref.columns) == ["symbol", "date", "f1", "f2", "label", "probability"]
     assert ref["date"].min() == dates[2] and ref["date"].max() == dates[37] and len(ref) == 36 * 5
     in_hold = ref["date"].between(dates[30], dates[37])
-    assert ref.loc[in_hold, ["probability", "label"]].notna().all().all() and in_hold.sum() == 8 * 5
-    assert ref.loc[~in_hold, ["probability", "label"]].isna().all().all()
+    assert ref.loc[in_hold, "probability"].notna().all() and in_hold.sum() == 8 * 5
+    assert ref.loc[~in_hold, "probability"].isna().all()
+    # labels on every row: monitoring's calibration null is built from the market's own stretches
+    expected = ds.frame.set_index(["symbol", "date"])["label"]
+    np.testing.assert_array_equal(ref["label"], expected.loc[list(zip(ref["symbol"], ref["date"], strict=True))].to_numpy())
     merged = ref[in_hold].merge(result.holdout.assign(date=pd.to_datetime(result.holdout["date"])),
                                 on=["symbol", "date"], suffixes=("", "_h"))
     np.testing.assert_allclose(merged["probability"], merged["probability_h"])

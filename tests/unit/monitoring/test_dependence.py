@@ -1,0 +1,109 @@
+"""Known answers on a market-like panel: rows of a date move together and slow features persist.
+
+The iid windows of test_reports.py cannot show this failure: on a panel, a test that counts every row as an
+independent draw alarms on every quiet window (the sample market did so 20 nights out of 20).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring.config import MonitoringSettings
+from monitoring.dependence import compute_effective_rows, compute_shock_paths
+from monitoring.reports import ALERT, OK, WARN, compute_signal_report
+from monitoring.synthetic import PANEL_FEATURES, make_signal_panel
+
+N_SYMBOLS, DRIFT_DATES, CAL_DATES = 50, 21, 63
+
+
+def _analytic_effective_rows(common: float, phi: float, n_dates: int, m: int) -> float:
+    k = np.arange(1, n_dates)
+    serial = common * (1 + 2 * np.sum((1 - k / n_dates) * phi**k))
+    return 1.0 / ((1 - common) / (n_dates * m) + serial / n_dates)
+
+
+def test_effective_rows_match_the_design_effect_of_a_known_panel():
+    # Given a long panel whose features have a known common share and day-to-day persistence
+    panel = make_signal_panel(5000, 10, np.random.default_rng(2))
+    est = compute_effective_rows(panel, list(PANEL_FEATURES), DRIFT_DATES, N_SYMBOLS)
+    for name, (common, phi) in PANEL_FEATURES.items():
+        expected = _analytic_effective_rows(common, phi, DRIFT_DATES, N_SYMBOLS)
+        # Then the estimate is that of the formula (independent features keep their 1,050 rows)
+        assert est[name] == pytest.approx(expected, rel=0.25), name
+    assert est["market_only"] < 2 < est["market_fast"] < 30 < 800 < est["idio_a"]
+    # a frame without dates carries no dependence to measure
+    assert compute_effective_rows(panel.drop(columns="date"), ["idio_a"], DRIFT_DATES, N_SYMBOLS) == {}
+
+
+def test_shock_paths_recover_the_market_shock_and_its_persistence():
+    panel = make_signal_panel(3000, 20, np.random.default_rng(4), shock_sd=0.12, shock_phi=0.9)
+    paths = compute_shock_paths(panel["date"], panel["label"], CAL_DATES, 400, seed=1)
+    assert paths.shape == (400, CAL_DATES)
+    # a window's mean shock varies as that of the true AR(1) shock (the binomial noise of each date's rate
+    # at 20 names, sd ~0.11, is not counted as market moves)
+    k = np.arange(1, CAL_DATES)
+    expected = 0.12 * np.sqrt((1 + 2 * np.sum((1 - k / CAL_DATES) * 0.9**k)) / CAL_DATES)
+    assert paths.mean(axis=1).std() == pytest.approx(expected, rel=0.25)
+    raw = panel.groupby("date")["label"].mean()
+    assert raw.std() > 1.3 * 0.12  # what an unshrunk per-date rate would have claimed
+    assert compute_shock_paths(panel["date"][:100], panel["label"][:100], CAL_DATES, 10) is None
+
+
+@pytest.fixture(scope="module")
+def market():
+    """A reference (first 1,000 dates, sampled as the trainer does) and later dates to cut windows from."""
+    panel = make_signal_panel(1600, N_SYMBOLS, np.random.default_rng(7))
+    dates = panel["date"].unique()
+    ref = panel[panel["date"] < dates[1000]].sample(20_000, random_state=0).sort_values(["date", "symbol"])
+    return ref, panel, dates
+
+
+def _window(panel, dates, end):
+    current = panel[panel["date"].isin(dates[end - DRIFT_DATES:end])].drop(columns="label")
+    cal = panel[panel["date"].isin(dates[end - DRIFT_DATES - CAL_DATES - 6:end - DRIFT_DATES - 6])]
+    return current, cal
+
+
+def test_quiet_market_windows_do_not_alarm_but_would_if_rows_counted_as_independent(market):
+    ref, panel, dates = market
+    ends = [1000 + CAL_DATES + DRIFT_DATES + 6 + 95 * k for k in range(5)]
+    aware, iid = [], []
+    for end in ends:
+        current, cal = _window(panel, dates, end)
+        aware.append(compute_signal_report(ref, current, cal, MonitoringSettings())[1])
+        iid.append(compute_signal_report(ref, current, cal, MonitoringSettings(dependence_aware=False))[1])
+    # Then no window alerts once the dependence is counted ...
+    assert [s.status for s in aware].count(ALERT) == 0
+    assert [s.status for s in aware].count(WARN) <= 1
+    assert all(s.ece_null == "market" for s in aware)
+    # ... while treating 21 x 50 rows as 1,050 independent draws flags the slow market features every time
+    assert sum(s.status == ALERT for s in iid) >= 4
+    assert all({"market_slow", "market_only"} & set(s.drifted_features) for s in iid)
+    assert all(s.ece_null == "independent" for s in iid)
+
+
+def test_sharpened_probabilities_still_alert_under_the_market_null(market):
+    ref, _, _ = market
+    for seed in (100, 101):
+        p2 = make_signal_panel(DRIFT_DATES + CAL_DATES, N_SYMBOLS, np.random.default_rng(seed), sharpen=3.0)
+        d = p2["date"].unique()
+        current = p2[p2["date"].isin(d[-DRIFT_DATES:])].drop(columns="label")
+        cal = p2[p2["date"].isin(d[:CAL_DATES])]
+        _, s = compute_signal_report(ref, current, cal, MonitoringSettings())
+        assert s.status == ALERT
+        assert s.ece_null == "market" and s.ece_pvalue < 0.01
+        assert any(r.startswith("calibration:") for r in s.reasons)
+
+
+def test_shift_of_idiosyncratic_features_is_named_on_the_panel(market):
+    ref, _, _ = market
+    p2 = make_signal_panel(DRIFT_DATES, N_SYMBOLS, np.random.default_rng(5), shift={"idio_a": 0.3, "idio_b": 0.3})
+    _, s = compute_signal_report(ref, p2.drop(columns="label"), None, MonitoringSettings())
+    assert set(s.drifted_features) == {"idio_a", "idio_b"}
+    assert s.status in (WARN, ALERT) and s.status != OK
+    # a slow market-wide feature needs a far larger move: 21 sessions hold about one independent value
+    assert s.drift_thresholds["market_only"] > 1.0 > 0.1 == pytest.approx(s.drift_thresholds["idio_a"])
+    assert s.effective_rows["idio_a"] > 800 and s.effective_rows["market_only"] < 3
+    assert isinstance(pd.Series(s.drift_thresholds), pd.Series)
