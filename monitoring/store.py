@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -350,19 +351,114 @@ def _dashboard_panels(kind: str) -> list:
 
 
 _WORKSPACE_INDEX = "foresight-runs.json"
+_FULL_WORKSPACE_ONLY = frozenset({"datasets", "dataset_links", "artifacts", "prompts", "configs"})
 
 
-def add_to_workspace(workspace_path: Path, project_name: str, snapshot, kind: str, run_key: str) -> tuple[str, str]:
-    """Add the run to the project `project_name` (created with its dashboard on first use).
+def _open_workspace(path: Path):
+    """The local Evidently workspace at `path`, opened on its project/run files only.
 
-    `run_key` (model|version|date) names the run in a small index file beside the workspace: a re-run of
-    the same key replaces its earlier run, so the dashboard never shows a date twice.
-    Returns (project id, run id).
+    Why not `Workspace.create(path)`: in evidently 0.7.x its `__init__` also builds a DatasetManager whose
+    project manager (`create_local_project_manager`) json-parses EVERY stored snapshot of every project
+    (~12 MB, 0.3-1 s per signal snapshot: 14-20 s with 20 of them), growing every night. Projects,
+    dashboards and runs all go through `self.state` (`LocalState`: one small file per project/dashboard,
+    `listdir` for runs), which is all `add_to_workspace` needs. The files written are the ones
+    `Workspace.create` / `evidently ui --workspace` read. Datasets, artifacts, prompts and configs are
+    not available on this handle (touching them raises); use `Workspace.create` for those.
     """
+    from evidently.ui.storage.local.base import LocalState
     from evidently.ui.workspace import Workspace
 
+    class _State(LocalState):
+        def write_snapshot(self, project_id, snapshot_id, snapshot) -> None:
+            # same JSON as upstream; json.dumps takes the C encoder, json.dump (upstream) the pure-Python
+            # one: ~0.4 s instead of ~1.4 s for a 12 MB signal snapshot
+            from evidently.legacy.utils import NumpyEncoder
+
+            text = json.dumps(snapshot.dict(), cls=NumpyEncoder)
+            self.location.makedirs(self._snapshot_dir(project_id))
+            with self.location.open(self._snapshot_path(project_id, snapshot_id), "w") as f:
+                f.write(text)
+
+    class _RunsOnlyWorkspace(Workspace):
+        def __init__(self, path: str):  # deliberately not super().__init__: see _open_workspace
+            self.path = path
+            self.state = _State(path)
+
+        def __getattr__(self, name: str):
+            if name in _FULL_WORKSPACE_ONLY:
+                raise AttributeError(
+                    f"{name!r} is not loaded on Foresight's runs-only workspace handle (it would parse every "
+                    f"snapshot); open evidently.ui.workspace.Workspace.create({self.path!r}) for it"
+                )
+            raise AttributeError(name)
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return _RunsOnlyWorkspace(str(path))
+
+
+def _uuid7_ms(run_id: str) -> int:
+    """Insertion time (ms since epoch) of an Evidently run id (uuid7: the first 48 bits); 0 if not a uuid."""
+    try:
+        return int(str(run_id).replace("-", "")[:12], 16)
+    except ValueError:
+        return 0
+
+
+def _run_order(run_id: str, key: str | None) -> tuple:
+    """Sort key, oldest first: runs the index names sort by the as-of date in their key (then run id);
+    runs the index does not name (older versions, hand-added) come before all of them, by insertion time.
+
+    Insertion time is not comparable with the as-of date (a backfill inserts old dates today), so unnamed
+    runs are not interleaved with named ones; they go first, which prunes them first.
+    """
+    if key is not None:
+        parts = key.split("|")
+        return (1, parts[-1] if len(parts) >= 3 else "", str(run_id))
+    return (0, f"{_uuid7_ms(run_id):016d}", str(run_id))
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def prune_workspace_runs(ws, project_id: str, index: dict[str, str], keep_runs: int) -> list[str]:
+    """Delete the oldest runs of the project beyond `keep_runs` (order: `_run_order`) and their index keys
+    (`index` is changed in place). Returns the deleted run ids. Reads no snapshot."""
+    runs = [str(r) for r in ws.list_runs(project_id)]
+    surplus = len(runs) - max(int(keep_runs), 0)
+    if surplus <= 0:
+        return []
+    key_of = {rid: key for key, rid in index.items()}
+    gone = sorted(runs, key=lambda rid: _run_order(rid, key_of.get(rid)))[:surplus]
+    for rid in gone:
+        with contextlib.suppress(FileNotFoundError):
+            ws.delete_run(project_id, rid)
+        if rid in key_of:
+            index.pop(key_of[rid], None)
+    return gone
+
+
+def add_to_workspace(
+    workspace_path: Path,
+    project_name: str,
+    snapshot,
+    kind: str,
+    run_key: str,
+    keep_runs: int | None = None,
+) -> tuple[str, str]:
+    """Add the run to the project `project_name` (created with its dashboard on first use).
+
+    `run_key` (model|version|YYYY-MM-DD) names the run in a small index file beside the workspace: a re-run of
+    the same key replaces its earlier run, so the dashboard never shows a date twice. With `keep_runs`, the
+    project then keeps only its newest `keep_runs` runs (by the date in the key; see `prune_workspace_runs`);
+    None keeps all. Opening the workspace reads no snapshot (see `_open_workspace`).
+    Returns (project id, run id).
+    """
     workspace_path = Path(workspace_path)
-    ws = Workspace.create(str(workspace_path))
+    ws = _open_workspace(workspace_path)
     found = ws.search_project(project_name)
     if found:
         project = found[0]
@@ -370,16 +466,19 @@ def add_to_workspace(workspace_path: Path, project_name: str, snapshot, kind: st
         project = ws.create_project(project_name, description=f"Foresight monitoring of {project_name}")
         for panel in _dashboard_panels(kind):
             project.dashboard.add_panel(panel)
+    project_id = str(project.id)
     index_path = workspace_path / _WORKSPACE_INDEX
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     previous = index.get(run_key)
     if previous:
         with contextlib.suppress(Exception):  # a run already gone is what we want
-            ws.delete_run(project.id, previous)
-    ref = ws.add_run(project.id, snapshot, include_data=False)
+            ws.delete_run(project_id, previous)
+    ref = ws.add_run(project_id, snapshot, include_data=False)
     index[run_key] = str(ref.id)
-    index_path.write_text(json.dumps(index, indent=1, sort_keys=True))
-    return str(project.id), str(ref.id)
+    if keep_runs is not None:
+        prune_workspace_runs(ws, project_id, index, keep_runs)
+    _write_json_atomic(index_path, index)
+    return project_id, str(ref.id)
 
 
 # -- monitoring_runs -------------------------------------------------------------------------------------
@@ -457,6 +556,7 @@ __all__: Sequence[str] = [
     "load_signal_windows",
     "log_reference_artifact",
     "prune_html",
+    "prune_workspace_runs",
     "report_dir",
     "save_monitoring_run",
     "save_report_files",
