@@ -160,7 +160,8 @@ def _record(ctx, model, version, date, status, reasons, snapshot, summary, kind)
     project_id = None
     if snapshot is not None and kind is not None:
         project_id, _ = add_to_workspace(
-            s.home / s.monitoring.workspace_dirname, model, snapshot, kind, run_key=f"{model}|{version}|{date}"
+            s.home / s.monitoring.workspace_dirname, model, snapshot, kind, run_key=f"{model}|{version}|{date}",
+            keep_runs=s.monitoring.workspace_keep_runs or None,
         )
     row = {
         "model": model, "version": str(version), "date": date,

@@ -177,6 +177,15 @@ def test_reports_rows_workspace_and_idempotent_rerun(monitored):
     pd.testing.assert_frame_equal(before, after)
     assert len(Workspace(str(ctx.settings.home / "evidently")).list_runs(projects[MODEL].id)) == 2
 
+    # the workspace keeps the newest `workspace_keep_runs` dates per model (history stays in the table)
+    from foresight.context import AppContext
+
+    ms = ctx.settings.monitoring.model_copy(update={"workspace_keep_runs": 1})
+    run_monitor(AppContext(settings=ctx.settings.model_copy(update={"monitoring": ms})), quiet_day)
+    index = json.loads((ctx.settings.home / "evidently" / "foresight-runs.json").read_text())
+    assert [k for k in index if k.startswith(MODEL)] == [f"{MODEL}|{version}|{last_day}"]
+    assert len(Workspace(str(ctx.settings.home / "evidently")).list_runs(projects[MODEL].id)) == 1
+
 
 def test_model_version_without_reference_is_reported_not_crashed(mlflow_env):
     from monitoring.service import run_monitor
