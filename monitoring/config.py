@@ -54,6 +54,9 @@ class MonitoringSettings(BaseModel):
     coverage_warn: float = 0.05
     """Absolute distance of band coverage from the nominal 0.90 that warns."""
     coverage_alert: float = 0.10
+    coverage_pvalue: float = 0.01
+    """... and only when coverage is that far from nominal beyond chance (two-sided, binomial at the
+    window's effective evaluations: overlapping h-session forecasts share outcomes)."""
     min_coverage_rows: int = 20
 
     keep_html: int = 1

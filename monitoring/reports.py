@@ -472,6 +472,25 @@ def compute_forecast_frames(
     return ref, cur, keys
 
 
+def compute_coverage_effective_n(series: pd.DataFrame, n_current: int, horizon: int) -> float:
+    """The independent evaluations the last `n_current` evaluations of one series are worth.
+
+    Forecasts made on consecutive days over `horizon` sessions share most of their outcome window, so their
+    covered / not-covered indicators come in runs. The autocorrelation is measured on the series' whole
+    history (`as_of` order) when it holds at least twice the window; else each `horizon` consecutive
+    evaluations count as one (non-overlapping windows).
+    """
+    if n_current <= 0:
+        return 0.0
+    hist = series[["as_of", "covered"]].dropna()
+    if len(hist) >= 2 * n_current:
+        frame = pd.DataFrame({DATE: pd.to_datetime(hist["as_of"]), "covered": hist["covered"].astype(float)})
+        eff = compute_effective_rows(frame, ["covered"], n_current, 1.0)
+        if "covered" in eff:
+            return eff["covered"]
+    return max(1.0, n_current / max(int(horizon), 1))
+
+
 def compute_forecast_report(
     evaluations: pd.DataFrame, settings: MonitoringSettings, run_info: Mapping[str, Any] | None = None
 ):
@@ -498,14 +517,18 @@ def compute_forecast_report(
 
     per_series, status, reasons = [], OK, []
     worst_gap, worst_cov, pinballs = -1.0, None, []
-    for k in keys:
+    ordered = evaluations.sort_values(["portfolio", "horizon_days", "as_of"])
+    for k, (_, series) in zip(keys, ordered.groupby(["portfolio", "horizon_days"], sort=True), strict=True):
         c = cur[f"covered_{k}"].dropna()
         r = ref[f"covered_{k}"].dropna()
         pb = cur[f"pinball_{k}"].dropna()
+        horizon = int(series["horizon_days"].iloc[0])
+        n_eff = compute_coverage_effective_n(series, len(c), horizon) if settings.dependence_aware else len(c)
         row = {
             "series": k, "n": int(len(c)), "coverage": _finite(c.mean()),
             "coverage_reference": _finite(r.mean()) if len(r) else None,
             "pinball": _finite(pb.mean()), "pinball_reference": _finite(ref[f"pinball_{k}"].dropna().mean()),
+            "effective_n": round(float(n_eff), 1),
         }
         per_series.append(row)
         if row["coverage"] is None or row["n"] < settings.min_coverage_rows:
@@ -515,13 +538,20 @@ def compute_forecast_report(
         pinballs.append(row["pinball"])
         if gap > worst_gap:
             worst_gap, worst_cov = gap, row["coverage"]
-        msg = f"{k}: band coverage {row['coverage']:.3f} vs nominal {settings.nominal_coverage:.2f}"
-        if gap >= settings.coverage_alert:
+        nominal = settings.nominal_coverage
+        z = gap / math.sqrt(nominal * (1 - nominal) / max(n_eff, 1.0))
+        row["pvalue"] = _finite(math.erfc(z / math.sqrt(2)))
+        msg = (f"{k}: band coverage {row['coverage']:.3f} vs nominal {nominal:.2f} "
+               f"({row['n']} evaluations worth {n_eff:.0f} independent, p={row['pvalue']:.3g})")
+        significant = row["pvalue"] < settings.coverage_pvalue
+        if significant and gap >= settings.coverage_alert:
             status = worst_status(status, ALERT)
             reasons.append(msg)
-        elif gap >= settings.coverage_warn:
+        elif significant and gap >= settings.coverage_warn:
             status = worst_status(status, WARN)
             reasons.append(msg)
+        elif gap >= settings.coverage_warn:
+            reasons.append(f"within chance (no status): {msg}")
     summary = ForecastSummary(
         per_series=per_series, coverage=worst_cov,
         pinball=_finite(np.mean(pinballs)) if pinballs else None,
@@ -543,6 +573,7 @@ __all__ = [
     "compute_signal_frames",
     "compute_signal_report",
     "compute_calibration_null",
+    "compute_coverage_effective_n",
     "compute_drift_threshold",
     "compute_drift_thresholds",
     "compute_signal_status",

@@ -107,3 +107,35 @@ def test_shift_of_idiosyncratic_features_is_named_on_the_panel(market):
     assert s.drift_thresholds["market_only"] > 1.0 > 0.1 == pytest.approx(s.drift_thresholds["idio_a"])
     assert s.effective_rows["idio_a"] > 800 and s.effective_rows["market_only"] < 3
     assert isinstance(pd.Series(s.drift_thresholds), pd.Series)
+
+
+def _overlapping_evaluations(n: int, horizon: int, band_sd: float, seed: int) -> pd.DataFrame:
+    """Daily forecasts of the next `horizon` sessions' summed N(0,1) returns, band +-1.645 * band_sd *
+    sqrt(horizon): calibrated at band_sd = 1, too narrow below. Consecutive forecasts share outcomes."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(size=n + horizon)
+    outcome = np.convolve(r, np.ones(horizon), mode="valid")[1 : n + 1]
+    covered = np.abs(outcome) <= 1.645 * band_sd * np.sqrt(horizon)
+    return pd.DataFrame({"as_of": pd.bdate_range("2020-01-02", periods=n), "portfolio": "equal_weight",
+                         "horizon_days": horizon, "covered": covered, "pinball": np.abs(outcome) / 100})
+
+
+def test_overlapping_forecast_windows_are_judged_at_their_effective_count():
+    from monitoring.reports import compute_coverage_effective_n, compute_forecast_report
+
+    # Given a calibrated 21-session band evaluated daily: 63 evaluations hold about 3 independent windows
+    ev = _overlapping_evaluations(2000, 21, 1.0, seed=1)
+    n_eff = compute_coverage_effective_n(ev, 63, 21)
+    assert 2 <= n_eff <= 12
+    quiet_aware, quiet_iid = [], []
+    for k in range(8):
+        part = _overlapping_evaluations(400, 21, 1.0, seed=10 + k)
+        quiet_aware.append(compute_forecast_report(part, MonitoringSettings())[1].status)
+        quiet_iid.append(compute_forecast_report(part, MonitoringSettings(dependence_aware=False))[1].status)
+    # Then a calibrated band does not alert, where counting each evaluation once does now and then
+    assert quiet_aware.count(ALERT) == 0
+    assert quiet_iid.count(OK) < quiet_aware.count(OK)
+    # and a band far too narrow (covers ~60% at 5 sessions) still alerts
+    narrow = _overlapping_evaluations(400, 5, 0.51, seed=3)
+    _, s = compute_forecast_report(narrow, MonitoringSettings())
+    assert s.status == ALERT and s.coverage < 0.75
