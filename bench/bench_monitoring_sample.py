@@ -5,6 +5,11 @@ demo's model has not changed, so every alarm on these dates is a false one. Each
 `dependence_aware=False` (every row an independent draw) for comparison, without touching the workspace.
 Writes bench/results/monitoring_sample.json.
 
+It also checks the drift thresholds on the training period itself: every non-overlapping 21-session window
+of the reference period is scored against the reference as the report does (normed Wasserstein, on a
+quantile grid), and the share of windows past each feature's threshold is the per-feature false-flag rate
+(`historical_windows`; `--historical-only` computes just that).
+
     FORESIGHT_HOME=/path/.foresight MLFLOW_TRACKING_URI=sqlite:////path/mlruns/mlflow.db \\
         python bench/bench_monitoring_sample.py --dates 20
 """
@@ -33,11 +38,64 @@ def _row(run) -> dict:
     }
 
 
+def historical_windows(ctx, n_grid: int = 2001) -> dict:
+    """Per-feature share of the reference period's own 21-session windows whose drift score reaches the
+    threshold: with the dependence counted, and with every row counted as independent."""
+    from monitoring.dependence import compute_effective_rows
+    from monitoring.reports import compute_drift_threshold, compute_feature_columns
+    from monitoring.store import load_reference
+
+    s, ms = ctx.settings, ctx.settings.monitoring
+    with ctx.warehouse.session(read_only=True) as con:
+        version = con.execute("SELECT max(CAST(model_version AS VARCHAR)) FROM signals WHERE model_name = ?",
+                              [MODEL]).fetchall()[0][0]
+        ref, _, source = load_reference(ctx.mlflow, MODEL, version, con, feature_set=s.features.feature_set,
+                                        horizon=s.signals.horizon, max_rows=ms.max_reference_rows)
+        feats = compute_feature_columns(ref, ref)
+        first, last = ref["date"].min(), ref["date"].max()
+        cols = ", ".join(f'"{c}"' for c in feats)
+        panel = con.execute(
+            f"SELECT date, {cols} FROM features WHERE feature_set = ? AND date BETWEEN ? AND ? ORDER BY date",
+            [s.features.feature_set, first, last]).df()
+        n_symbols = len(con.execute("SELECT DISTINCT symbol FROM features WHERE date = ?",
+                                    [panel["date"].max()]).fetchall())
+    window = ms.current_window_sessions
+    eff = compute_effective_rows(ref, feats, window, n_symbols)
+    aware = np.array([compute_drift_threshold(ms, eff.get(f, window * n_symbols)) for f in feats])
+    iid = np.full(len(feats), compute_drift_threshold(ms, window * n_symbols))
+    grid = np.linspace(0.0005, 0.9995, n_grid)
+    r = ref[feats].to_numpy(float)
+    q_ref = np.nanquantile(r, grid, axis=0)
+    norm = np.maximum(np.nanstd(r, axis=0), 0.001)
+    dates = np.sort(panel["date"].unique())
+    scores = []
+    for start in range(0, len(dates) - window + 1, window):
+        block = panel[panel["date"].isin(dates[start:start + window])][feats].to_numpy(float)
+        scores.append(np.nanmean(np.abs(np.nanquantile(block, grid, axis=0) - q_ref), axis=0) / norm)
+    scores = np.array(scores)
+    flag_aware, flag_iid = scores >= aware, scores >= iid
+    share_aware, share_iid = flag_aware.mean(axis=1), flag_iid.mean(axis=1)
+    worst = np.argsort(-flag_aware.mean(axis=0))[:5]
+    return {
+        "reference_source": source, "windows": int(len(scores)), "window_sessions": window, "symbols": n_symbols,
+        "features": len(feats),
+        "per_feature_flag_rate": {"dependence_aware": float(flag_aware.mean()), "independent_rows": float(flag_iid.mean())},
+        "windows_at_alert_share": {"dependence_aware": float(np.mean(share_aware >= ms.drift_share_alert)),
+                                   "independent_rows": float(np.mean(share_iid >= ms.drift_share_alert))},
+        "windows_at_warn_share": {"dependence_aware": float(np.mean(share_aware >= ms.drift_share_warn)),
+                                  "independent_rows": float(np.mean(share_iid >= ms.drift_share_warn))},
+        "effective_rows_quantiles": {q: float(np.quantile(list(eff.values()), q)) for q in (0.1, 0.5, 0.9)},
+        "most_flagged_features": {feats[i]: float(flag_aware[:, i].mean()) for i in worst},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dates", type=int, default=20, help="monitoring dates, spread evenly")
     parser.add_argument("--compare-every", type=int, default=1, help="judge every k-th date the iid way too")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--historical-only", action="store_true",
+                        help="only the training-period windows; merged into an existing --out file")
     args = parser.parse_args()
 
     from tqdm import tqdm
@@ -48,6 +106,14 @@ def main() -> None:
 
     ctx = build_context()
     ms = ctx.settings.monitoring
+    hist = historical_windows(ctx)
+    print(json.dumps(hist, indent=1), flush=True)
+    if args.historical_only:
+        out = json.loads(args.out.read_text()) if args.out.exists() else {}
+        out["historical_windows"] = hist
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=1, default=str))
+        return
     with ctx.warehouse.session(read_only=True) as con:
         dates = [r[0] for r in con.execute(
             "SELECT DISTINCT date FROM signals WHERE model_name = ? ORDER BY date", [MODEL]).fetchall()]
@@ -83,7 +149,7 @@ def main() -> None:
         "dependence_aware": rates(None), "independent_rows": rates("independent_rows"),
         "seconds_per_run": {"mean": float(np.mean([r["seconds"] for r in rows])),
                             "first": rows[0]["seconds"], "last": rows[-1]["seconds"]},
-        "settings": ms.model_dump(), "rows": rows,
+        "historical_windows": hist, "settings": ms.model_dump(), "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, default=str))

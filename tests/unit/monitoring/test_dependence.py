@@ -100,13 +100,15 @@ def test_sharpened_probabilities_still_alert_under_the_market_null(market):
 def test_shift_of_idiosyncratic_features_is_named_on_the_panel(market):
     ref, _, _ = market
     p2 = make_signal_panel(DRIFT_DATES, N_SYMBOLS, np.random.default_rng(5), shift={"idio_a": 0.3, "idio_b": 0.3})
-    _, s = compute_signal_report(ref, p2.drop(columns="label"), None, MonitoringSettings())
+    snapshot, s = compute_signal_report(ref, p2.drop(columns="label"), None, MonitoringSettings())
     assert set(s.drifted_features) == {"idio_a", "idio_b"}
+    # Evidently's own drifted-columns share (the dashboard panel) uses the same per-feature thresholds
+    count = next(m for m in snapshot.dict()["metrics"] if m["metric_name"].startswith("DriftedColumnsCount"))
+    assert count["value"]["share"] == pytest.approx(s.drift_share) == pytest.approx(2 / len(PANEL_FEATURES))
     assert s.status in (WARN, ALERT) and s.status != OK
     # a slow market-wide feature needs a far larger move: 21 sessions hold about one independent value
     assert s.drift_thresholds["market_only"] > 1.0 > 0.1 == pytest.approx(s.drift_thresholds["idio_a"])
     assert s.effective_rows["idio_a"] > 800 and s.effective_rows["market_only"] < 3
-    assert isinstance(pd.Series(s.drift_thresholds), pd.Series)
 
 
 def _overlapping_evaluations(n: int, horizon: int, band_sd: float, seed: int) -> pd.DataFrame:
