@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,8 @@ from features.definitions import FeatureSetDef
 from features.registry import _parts, definition_hash, feature_columns, get_feature_set
 from features.sql import build_feature_select, build_label_select
 from stores.warehouse import Warehouse, transaction, utcnow
+
+log = logging.getLogger(__name__)
 
 _SCAN_DAYS_PER_ROW = 3
 """Calendar days scanned per needed lookback row before falling back to a symbol's whole history."""
@@ -32,9 +35,15 @@ class FeatureRunSummary:
     run_id: str
     mode: str
     sets: dict[str, dict] = field(default_factory=dict)
-    """Per set: mode (full/incremental/up-to-date), rows written, symbols, first/last target date, seconds."""
+    """Per set: mode (full/incremental/up-to-date), rows written, symbols, first/last target date, seconds;
+    corrected_symbols (symbols with a bar changed or back-filled since the set's watermark) and rows_replaced
+    (stored rows rewritten: 0 on a nightly run that only adds dates)."""
     label_rows: int = 0
     label_mode: str = ""
+    label_corrected_symbols: int = 0
+    """Symbols whose labels were recomputed because bars they had been computed from changed (or were added)."""
+    label_rows_corrected: int = 0
+    """Stored label rows of those symbols rewritten."""
     seconds: float = 0.0
 
     @property
@@ -49,23 +58,44 @@ class FeatureRunSummary:
 
 # -- scope: which rows to read and which to (re)write ------------------------------------------------------
 
-_PENDING_SQL = """
+_QUARANTINED_SINCE = """
+    SELECT symbol, min(TRY_CAST(date AS DATE)) AS d FROM quarantine
+    WHERE ingested_at > $wm AND symbol IS NOT NULL GROUP BY symbol
+"""
+"""Per symbol, the first date quarantined since the watermark: a retracted stored bar is deleted from `bars`
+and lands here, so a deletion that a same-day insertion hides from the row counts is still seen."""
+
+_PENDING_SQL = f"""
     WITH f AS (SELECT symbol, max(date) AS last, count(*) AS n FROM features WHERE feature_set = $name GROUP BY symbol),
+    q AS ({_QUARANTINED_SINCE}),
     c AS (
         SELECT b.symbol, any_value(f.last) AS last, any_value(f.n) AS n,
                count(*) FILTER (WHERE b.date <= f.last) AS n_old,
                min(b.date) FILTER (WHERE f.last IS NULL OR b.date > f.last) AS first_new,
+               min(b.date) FILTER (WHERE b.date <= f.last AND b.ingested_at > $wm) AS first_changed,
                min(b.date) AS first_bar
         FROM bars b LEFT JOIN f ON b.symbol = f.symbol GROUP BY b.symbol
+    ),
+    d AS (
+        SELECT c.*, last IS NOT NULL AND n_old <> n AS backfilled,
+               least(first_changed, CASE WHEN q.d <= c.last THEN q.d END) AS changed_from
+        FROM c LEFT JOIN q ON q.symbol = c.symbol
     )
-    -- new dates and new symbols: from the first bar after the last stored row; a symbol whose stored rows do not
-    -- match its bars up to that date (a back-filled or removed bar) is recomputed from its first bar
-    SELECT symbol, last IS NOT NULL AND n_old <> n AS backfilled,
-           CASE WHEN last IS NOT NULL AND n_old <> n THEN first_bar ELSE first_new END AS target_from
-    FROM c
+    -- new dates and new symbols: from the first bar after the last stored row; a bar written (inserted or
+    -- changed) since the watermark at a date already computed: from that date; a symbol whose stored rows do
+    -- not match its bars up to the last date (a back-filled or removed bar) is recomputed from its first bar
+    SELECT symbol, backfilled, changed_from,
+           CASE WHEN backfilled THEN first_bar ELSE least(first_new, changed_from) END AS target_from
+    FROM d
 """
-"""Per symbol: whether stored rows disagree with the bars, and the first date to (re)compute (NULL: none).
-Comparing counts instead of anti-joining keys keeps the nightly scope to two grouped scans."""
+"""_fs_pending rows per symbol: whether stored rows disagree with the bars, the first date whose bar changed
+since the watermark `$wm` (NULL: none), and the first date to (re)compute (NULL: none). Comparing counts
+instead of anti-joining keys keeps the nightly scope to two grouped scans; the changed dates come from the
+same scan (a FILTER on `ingested_at`)."""
+
+
+def _pending(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, wm: dt.datetime | None) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _fs_pending AS {_PENDING_SQL}", {"name": fs.name, "wm": wm})
 
 
 def _scope_per_symbol(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool) -> None:
@@ -78,7 +108,7 @@ def _scope_per_symbol(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: b
     con.execute(
         f"""
         INSERT INTO _fs_scope
-        WITH pending AS (SELECT symbol, target_from FROM ({_PENDING_SQL}) WHERE target_from IS NOT NULL),
+        WITH pending AS (SELECT symbol, target_from FROM _fs_pending WHERE target_from IS NOT NULL),
         ranked AS (
             SELECT b.symbol, b.date,
                    row_number() OVER (PARTITION BY b.symbol ORDER BY b.date DESC) AS k
@@ -87,8 +117,7 @@ def _scope_per_symbol(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: b
         )
         -- fewer than k rows found in the scanned range: read the symbol's whole history (exact, just slower)
         SELECT p.symbol, r.date, p.target_from FROM pending p LEFT JOIN ranked r ON r.symbol = p.symbol AND r.k = {k}
-        """,
-        {"name": fs.name},
+        """
     )
 
 
@@ -100,9 +129,9 @@ def _scope_cross_sectional(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, fu
         con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, NULL FROM bars")
         return
     backfilled, t0 = con.execute(
-        f"SELECT coalesce(bool_or(backfilled), false), min(target_from) FROM ({_PENDING_SQL})", {"name": fs.name}
-    ).fetchall()[0]
-    if backfilled:  # a past bar changed the universe of its date: rebuild the set
+        "SELECT coalesce(bool_or(backfilled), false), min(target_from) FROM _fs_pending").fetchall()[0]
+    # a corrected bar moves the universe means of its date: every symbol from that date on (t0 includes it)
+    if backfilled:  # a past bar added or removed changed the universe of its date: rebuild the set
         con.execute("INSERT INTO _fs_scope SELECT DISTINCT symbol, NULL, NULL FROM bars")
         return
     if t0 is None:
@@ -165,10 +194,55 @@ def _check_columns(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef) -> None:
         raise RuntimeError(f"features table lacks columns {missing[:5]}...: add them in a migration (m01x_features)")
 
 
+# -- watermark: which stored bars changed since the rows were computed --------------------------------------
+
+_LABELS_TARGET = "labels"
+
+
+def _input_watermark(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
+    """The newest `ingested_at` of any bar or quarantined row: what a build about to read the bars reflects."""
+    return con.execute("SELECT greatest((SELECT max(ingested_at) FROM bars), "
+                       "(SELECT max(ingested_at) FROM quarantine))").fetchall()[0][0]
+
+
+def _stored_watermark(con: duckdb.DuckDBPyConnection, target: str) -> dt.datetime | None:
+    """The watermark `target` (a set name or "labels") was last computed at; None: unknown, rebuild it.
+
+    A warehouse built before `feature_watermarks` existed falls back to the start of the last run that built
+    the target: a bar ingested after that start has a later `ingested_at` (DuckDB admits one writing process).
+    """
+    rows = con.execute("SELECT bars_changed_at FROM feature_watermarks WHERE target = ?", [target]).fetchall()
+    if rows:
+        return rows[0][0]
+    if target == _LABELS_TARGET:
+        return con.execute("SELECT max(started_at) FROM feature_runs").fetchall()[0][0]
+    return con.execute("SELECT max(started_at) FROM feature_runs WHERE list_contains(feature_sets, ?)",
+                       [target]).fetchall()[0][0]
+
+
+def _save_watermark(con: duckdb.DuckDBPyConnection, target: str, old: dt.datetime | None,
+                    new: dt.datetime | None, run_id: str) -> None:
+    """Record `new` for `target` (inside the transaction that wrote its rows); a no-op when unchanged."""
+    if new is None or new == old:
+        return
+    con.execute(
+        """INSERT INTO feature_watermarks VALUES (?, ?, ?, ?)
+           ON CONFLICT (target) DO UPDATE SET bars_changed_at = EXCLUDED.bars_changed_at,
+               run_id = EXCLUDED.run_id, updated_at = EXCLUDED.updated_at""",
+        [target, new, run_id, utcnow()],
+    )
+
+
 # -- build -------------------------------------------------------------------------------------------------
 
-def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, chunk: int) -> dict:
+def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, chunk: int,
+               wm: dt.datetime | None, wm_now: dt.datetime | None, run_id: str) -> dict:
     t = time.perf_counter()
+    corrected = 0
+    if not full:
+        _pending(con, fs, wm)
+        corrected = con.execute(
+            "SELECT count(*) FILTER (WHERE backfilled OR changed_from IS NOT NULL) FROM _fs_pending").fetchall()[0][0]
     if fs.cross_sectional:
         _scope_cross_sectional(con, fs, full)
     else:
@@ -177,9 +251,12 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
     symbols = [r[0] for r in scope]
     whole = [r[0] for r in scope if r[1]]  # read from their first bar
     light = [r[0] for r in scope if not r[1]]  # read just the lookback
-    info: dict = {"mode": "full" if full else "incremental", "symbols": len(symbols), "rows": 0}
+    info: dict = {"mode": "full" if full else "incremental", "symbols": len(symbols), "rows": 0,
+                  "corrected_symbols": int(corrected), "rows_replaced": 0}
     if not symbols:
         info["mode"] = "up-to-date"
+        with transaction(con):
+            _save_watermark(con, fs.name, None if full else wm, wm_now, run_id)
         info["seconds"] = round(time.perf_counter() - t, 4)
         return info
     cols = ", ".join(f'"{c}"' for c in fs.columns)
@@ -196,10 +273,10 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
         if full:
             con.execute("DELETE FROM features WHERE feature_set = ?", [fs.name])
         else:
-            con.execute(
+            info["rows_replaced"] = int(con.execute(
                 """DELETE FROM features f USING _fs_scope s
                    WHERE f.feature_set = ? AND f.symbol = s.symbol
-                     AND (s.target_from IS NULL OR f.date >= s.target_from)""", [fs.name])
+                     AND (s.target_from IS NULL OR f.date >= s.target_from)""", [fs.name]).fetchall()[0][0])
         for group in groups:
             con.execute("CREATE OR REPLACE TEMP TABLE _fs_chunk AS SELECT * FROM _fs_scope WHERE symbol IN "
                         "(SELECT unnest(?))", [group])
@@ -209,58 +286,100 @@ def _build_set(con: duckdb.DuckDBPyConnection, fs: FeatureSetDef, full: bool, ch
             con.execute(f"INSERT INTO features (symbol, date, feature_set, {cols}) {use}")
             after = con.execute("SELECT count(*) FROM features WHERE feature_set = ?", [fs.name]).fetchall()[0][0]
             info["rows"] += int(after - before)
+        _save_watermark(con, fs.name, None if full else wm, wm_now, run_id)
     rng = con.execute("SELECT min(target_from), max(target_from) FROM _fs_scope").fetchall()[0]
     info["target_from"] = str(rng[0]) if rng[0] is not None else None
     info["seconds"] = round(time.perf_counter() - t, 4)
     return info
 
 
-def _build_labels(con: duckdb.DuckDBPyConnection, settings: FeatureSettings, full: bool) -> tuple[str, int]:
+_LABELS_PENDING_SQL = f"""
+    WITH l AS (
+        SELECT symbol, max(date) AS last, count(*) FILTER (WHERE horizon = $h0) AS n,
+               min(date) FILTER (WHERE fwd_return IS NULL) AS first_open
+        FROM labels GROUP BY symbol
+    ),
+    q AS ({_QUARANTINED_SINCE}),
+    c AS (
+        SELECT b.symbol, any_value(l.last) AS last, any_value(l.n) AS n, any_value(l.first_open) AS first_open,
+               count(*) FILTER (WHERE b.date <= l.last) AS n_old,
+               min(b.date) FILTER (WHERE b.date > l.last) AS first_new,
+               min(b.date) FILTER (WHERE b.date <= l.last AND b.ingested_at > $wm) AS first_changed
+        FROM bars b LEFT JOIN l ON b.symbol = l.symbol GROUP BY b.symbol
+    )
+    SELECT c.symbol, last IS NULL OR n_old <> n AS whole,
+           least(first_changed, CASE WHEN q.d <= c.last THEN q.d END) AS changed_from,
+           CASE WHEN first_new IS NOT NULL THEN coalesce(first_open, first_new) END AS open_from
+    FROM c LEFT JOIN q ON q.symbol = c.symbol
+"""
+"""_lb_pending rows per symbol: `whole` (a new symbol, or bars added/removed before its last label: all of its
+rows), the first date whose bar changed since the watermark, and, when new bars arrived, the first date whose
+label can change (its first unlabelled (NULL) row: the tail whose exit session was not stored yet)."""
+
+
+def _build_labels(con: duckdb.DuckDBPyConnection, settings: FeatureSettings, full: bool,
+                  wm: dt.datetime | None, wm_now: dt.datetime | None, run_id: str) -> tuple[str, int, int, int]:
+    """(mode, rows written, symbols recomputed for corrected bars, their rows rewritten)."""
     horizons = tuple(sorted({int(h) for h in settings.horizons}))
     lag = int(settings.entry_lag)
     stored = con.execute("SELECT DISTINCT horizon, entry_lag FROM labels").fetchall()
     if stored and ({h for h, _ in stored} != set(horizons) or {e for _, e in stored} != {lag}):
         full = True  # another label definition is stored: never mix them
-    con.execute("CREATE OR REPLACE TEMP TABLE _lb_scope (symbol VARCHAR, read_from DATE)")
+    full = full or wm is None
+    con.execute("CREATE OR REPLACE TEMP TABLE _lb_scope (symbol VARCHAR, read_from DATE, corrected BOOLEAN)")
     if full:
-        con.execute("INSERT INTO _lb_scope SELECT DISTINCT symbol, NULL FROM bars")
+        con.execute("INSERT INTO _lb_scope SELECT DISTINCT symbol, NULL, false FROM bars")
     else:
-        # Recompute from each symbol's first unlabeled (NULL) row; symbols without labels from their start.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _lb_pending AS {_LABELS_PENDING_SQL}",
+                    {"h0": horizons[0], "wm": wm})
+        back = max(horizons) + lag
+        # A bar changed at date d moves the labels whose window [t + lag, t + lag + H] holds d: from the session
+        # max(H) + lag before d on (NULL: fewer sessions before d, from the symbol's first bar).
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _lb_back AS
+            WITH p AS (SELECT symbol, changed_from FROM _lb_pending WHERE changed_from IS NOT NULL AND NOT whole),
+            r AS (
+                SELECT b.symbol, b.date, row_number() OVER (PARTITION BY b.symbol ORDER BY b.date DESC) AS k
+                FROM bars b JOIN p ON b.symbol = p.symbol AND b.date < p.changed_from
+            )
+            SELECT p.symbol, r.date AS back_from FROM p LEFT JOIN r ON r.symbol = p.symbol AND r.k = ?
+            """,
+            [back],
+        )
         con.execute(
             """
             INSERT INTO _lb_scope
-            WITH l AS (
-                SELECT symbol, max(date) AS last, count(*) FILTER (WHERE horizon = $h0) AS n,
-                       min(date) FILTER (WHERE fwd_return IS NULL) AS first_open
-                FROM labels GROUP BY symbol
-            ),
-            c AS (
-                SELECT b.symbol, any_value(l.last) AS last, any_value(l.n) AS n, any_value(l.first_open) AS first_open,
-                       count(*) FILTER (WHERE b.date <= l.last) AS n_old,
-                       min(b.date) FILTER (WHERE b.date > l.last) AS first_new
-                FROM bars b LEFT JOIN l ON b.symbol = l.symbol GROUP BY b.symbol
-            )
-            -- rows from the first unlabelled (NULL) one on; a new symbol or one whose bars changed before its
-            -- last label (back-fill): all of its rows
-            SELECT symbol, CASE WHEN last IS NULL OR n_old <> n THEN NULL ELSE coalesce(first_open, first_new) END
-            FROM c WHERE last IS NULL OR n_old <> n OR first_open IS NOT NULL OR first_new IS NOT NULL
-            """,
-            {"h0": horizons[0]},
+            SELECT p.symbol,
+                   CASE WHEN p.whole OR (p.changed_from IS NOT NULL AND k.back_from IS NULL) THEN NULL
+                        ELSE least(p.open_from, k.back_from) END,
+                   p.whole OR p.changed_from IS NOT NULL
+            FROM _lb_pending p LEFT JOIN _lb_back k ON k.symbol = p.symbol
+            WHERE p.whole OR p.changed_from IS NOT NULL OR p.open_from IS NOT NULL
+            """
         )
-    n_scope = con.execute("SELECT count(*) FROM _lb_scope").fetchall()[0][0]
+    n_scope, n_corrected = con.execute("SELECT count(*), count(*) FILTER (WHERE corrected) FROM _lb_scope"
+                                       ).fetchall()[0]
     if n_scope == 0:
-        return "up-to-date", 0
+        with transaction(con):
+            _save_watermark(con, _LABELS_TARGET, wm, wm_now, run_id)
+        return "up-to-date", 0, 0, 0
+    replaced = 0
     with transaction(con):
         if full:
             con.execute("DELETE FROM labels")
         else:
-            con.execute("""DELETE FROM labels l USING _lb_scope s
-                           WHERE l.symbol = s.symbol AND (s.read_from IS NULL OR l.date >= s.read_from)""")
+            stale = """DELETE FROM labels l USING _lb_scope s
+                       WHERE l.symbol = s.symbol AND s.corrected = ? AND (s.read_from IS NULL OR l.date >= s.read_from)"""
+            if n_corrected:
+                replaced = int(con.execute(stale, [True]).fetchall()[0][0])
+            con.execute(stale, [False])
         before = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]
         con.execute("INSERT INTO labels (symbol, date, horizon, fwd_return, label, entry_lag) "
                     + build_label_select(horizons, lag))
         after = con.execute("SELECT count(*) FROM labels").fetchall()[0][0]
-    return ("full" if full else "incremental"), int(after - before)
+        _save_watermark(con, _LABELS_TARGET, None if full else wm, wm_now, run_id)
+    return ("full" if full else "incremental"), int(after - before), int(n_corrected), replaced
 
 
 def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = False,
@@ -270,7 +389,20 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
     Incremental (default): only dates after each symbol's last stored row are computed, reading just the
     lookback rows their windows need; a set whose stored definition (version, SQL hash) differs from the
     code's is rebuilt in full. `full=True` rebuilds everything. Each set and the labels are written in their
-    own transaction; a re-run with no new bars writes nothing.
+    own transaction; a re-run with no new or changed bars writes nothing.
+
+    Corrected bars (a restated close, a split or dividend adjustment, a bad tick replaced or retracted) are
+    found by a watermark: the ingest's upsert sets a bar's `ingested_at` when it inserts the row or changes
+    its values, never when it re-sends identical ones, and a retracted bar is deleted from `bars` and
+    recorded in `quarantine` with its `ingested_at`. Each set and the labels record in `feature_watermarks`,
+    in the transaction that writes their rows, the newest such `ingested_at` they read (taken before the
+    scope, so a write racing the build is seen again next time). The next run takes, per symbol, the first
+    date already computed whose bar or quarantine row is newer than the watermark, and recomputes from there:
+    a per-symbol set from that date (reading the lookback before it), a cross-sectional set every symbol from
+    the earliest such date (universe means move with any symbol), the labels from the session max(horizons)
+    + entry_lag before it (their forward window reaches the changed close). Ingest timestamps are compared
+    only with one another, never with this run's clock. Symbols without changes cost nothing extra: the
+    changed dates come out of the grouped scan of `bars` the incremental scope already makes.
     """
     warehouse.migrate()
     started = utcnow()
@@ -284,11 +416,16 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
             fs = get_feature_set(name)
             _check_columns(con, fs)
             digest = definition_hash(fs.name)
-            rebuild = full or _registered(con, fs) != (fs.version, digest)
-            summary.sets[fs.name] = _build_set(con, fs, rebuild, settings.chunk_symbols)
+            wm = _stored_watermark(con, fs.name)
+            wm_now = _input_watermark(con)
+            rebuild = full or wm is None or _registered(con, fs) != (fs.version, digest)
+            summary.sets[fs.name] = _build_set(con, fs, rebuild, settings.chunk_symbols, wm, wm_now, summary.run_id)
             if rebuild:
                 _register(con, fs, digest)
-        summary.label_mode, summary.label_rows = _build_labels(con, settings, full)
+        wm = _stored_watermark(con, _LABELS_TARGET)
+        wm_now = _input_watermark(con)
+        (summary.label_mode, summary.label_rows, summary.label_corrected_symbols,
+         summary.label_rows_corrected) = _build_labels(con, settings, full, wm, wm_now, summary.run_id)
         summary.seconds = round(time.perf_counter() - t, 3)
         dates = con.execute("SELECT min(date), max(date) FROM features").fetchall()[0]
         con.execute(
@@ -296,6 +433,12 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
             [summary.run_id, summary.mode, list(summary.sets), summary.rows_written, summary.label_rows,
              dates[0], dates[1], summary.seconds, started, utcnow()],
         )
+    corrected = {n: (i["corrected_symbols"], i["rows_replaced"]) for n, i in summary.sets.items()
+                 if i.get("corrected_symbols")}
+    if corrected or summary.label_corrected_symbols:
+        log.info("features: recomputed for bars changed since the last run: %s; labels: %d symbols, %d rows",
+                 ", ".join(f"{n} {s} symbols, {r} rows replaced" for n, (s, r) in corrected.items()) or "no set",
+                 summary.label_corrected_symbols, summary.label_rows_corrected)
     return summary
 
 
