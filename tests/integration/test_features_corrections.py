@@ -13,8 +13,8 @@ from features.config import FeatureSettings
 from marketdata.config import GuardrailSettings, SampleSettings
 from marketdata.ingest import run_ingest
 from marketdata.sources import SampleSource, SourceBatch
-from stores.warehouse import Warehouse
-from tests.unit.features.helpers import assert_frames_close
+from stores.warehouse import Warehouse, transaction, upsert, utcnow
+from tests.unit.features.helpers import assert_frames_close, write_bars
 
 SAMPLE = SampleSettings(n_symbols=8, n_years=2)
 SETTINGS = FeatureSettings(chunk_symbols=4)
@@ -166,3 +166,70 @@ def test_a_rerun_after_the_correction_writes_nothing(corrected, tmp_path):
     after = [_features(wh, n) for n in FEATURE_SETS] + [_labels(wh)]
     for x, y in zip(before, after, strict=True):
         pd.testing.assert_frame_equal(x, y)
+
+
+# -- small markets: a retraction hidden from the row counts, and a warehouse built before the watermark -----
+
+def _small_bars() -> pd.DataFrame:
+    from marketdata.sample import compute_sample_market
+
+    b = compute_sample_market(SampleSettings(n_symbols=4, n_years=0.6, seed=5)).bars.copy()
+    b["date"] = pd.to_datetime(b["date"])
+    return b.sort_values(["symbol", "date"]).reset_index(drop=True)
+
+
+def _assert_equal_to_full(wh: Warehouse, tmp_path) -> None:
+    full = Warehouse(tmp_path / "full.duckdb")
+    shutil.copy(wh.path, full.path)
+    run_features(full, SETTINGS, full=True)
+    for name in FEATURE_SETS:
+        assert_frames_close(_features(wh, name), _features(full, name), feature_columns(name), rtol=1e-9,
+                            atol=1e-12)
+    pd.testing.assert_frame_equal(_labels(wh), _labels(full), rtol=1e-9, atol=1e-12)
+
+
+def test_a_retracted_bar_is_seen_even_when_an_insertion_keeps_the_row_count(tmp_path):
+    # Given a symbol with one session missing, featured
+    bars = _small_bars()
+    own = bars.index[bars["symbol"] == "SYM002"]
+    x, y = bars.loc[own[60]], bars.loc[own[100]]
+    wh = Warehouse(tmp_path / "w.duckdb")
+    write_bars(wh, bars.drop(index=own[100]))
+    run_features(wh, SETTINGS)
+    # When one batch retracts an earlier stored bar (to quarantine, as ingest does) and back-fills the gap
+    with wh.session() as con, transaction(con):
+        con.execute("DELETE FROM bars WHERE symbol = ? AND date = ?", [x["symbol"], x["date"]])
+        con.execute("INSERT INTO quarantine (symbol, date, source, reason, ingested_at) VALUES (?, ?, 'test', "
+                    "'spike', ?)", [x["symbol"], x["date"].strftime("%Y-%m-%d"), utcnow()])
+        upsert(con, "bars", bars.loc[[own[100]]].assign(source="test", ingested_at=utcnow()),
+               ["symbol", "date"], ignore_in_compare=["ingested_at", "source"])
+    s = run_features(wh, SETTINGS)
+    # Then the symbol is recomputed from the retracted date, and the tables equal a full rebuild
+    assert s.sets["alpha158"]["corrected_symbols"] == 1
+    assert s.sets["alpha158"]["target_from"] == str(x["date"].date()) and y["date"] > x["date"]
+    _assert_equal_to_full(wh, tmp_path)
+
+
+def test_a_warehouse_built_before_the_watermark_finds_corrections_from_its_last_run(tmp_path):
+    # Given features built by a version without `feature_watermarks` rows (only feature_runs)
+    bars = _small_bars()
+    wh = Warehouse(tmp_path / "w.duckdb")
+    write_bars(wh, bars)
+    run_features(wh, SETTINGS)
+    with wh.session() as con:
+        con.execute("DELETE FROM feature_watermarks")
+    # When a close is restated afterwards
+    row = bars[bars["symbol"] == "SYM001"].iloc[[80]].copy()
+    row[["open", "high", "low", "close", "adj_close", "vwap"]] *= 1.05
+    with wh.session() as con, transaction(con):
+        res = upsert(con, "bars", row.assign(source="test", ingested_at=utcnow()), ["symbol", "date"],
+                     ignore_in_compare=["ingested_at", "source"])
+    assert res.updated == 1
+    s = run_features(wh, SETTINGS)
+    # Then it is found from the last run's start (no full rebuild) and the tables equal a full rebuild
+    assert s.sets["alpha158"]["mode"] == "incremental" and s.sets["alpha158"]["corrected_symbols"] == 1
+    assert s.sets["alpha158"]["rows"] == len(bars[bars["symbol"] == "SYM001"]) - 80
+    assert s.label_mode == "incremental" and s.label_corrected_symbols == 1
+    _assert_equal_to_full(wh, tmp_path)
+    with wh.session(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM feature_watermarks").fetchall()[0][0] == len(FEATURE_SETS) + 1
