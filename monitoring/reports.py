@@ -28,7 +28,12 @@ from monitoring.calibration import (
     compute_reliability_curve,
 )
 from monitoring.config import MonitoringSettings
-from monitoring.dependence import DATE, compute_effective_rows, compute_shock_paths
+from monitoring.dependence import (
+    DATE,
+    compute_effective_rows,
+    compute_location_effective_rows,
+    compute_shock_paths,
+)
 
 PROBABILITY = "probability"
 LABEL = "label"
@@ -485,7 +490,7 @@ def compute_coverage_effective_n(series: pd.DataFrame, n_current: int, horizon: 
     hist = series[["as_of", "covered"]].dropna()
     if len(hist) >= 2 * n_current:
         frame = pd.DataFrame({DATE: pd.to_datetime(hist["as_of"]), "covered": hist["covered"].astype(float)})
-        eff = compute_effective_rows(frame, ["covered"], n_current, 1.0)
+        eff = compute_location_effective_rows(frame, ["covered"], n_current, 1.0)
         if "covered" in eff:
             return eff["covered"]
     return max(1.0, n_current / max(int(horizon), 1))

@@ -44,7 +44,7 @@ PANEL_FEATURES = {"idio_a": (0.0, 0.0), "idio_b": (0.0, 0.0), "market_fast": (0.
 that common part). The slow ones behave like 30-60 session rolling statistics."""
 
 
-def _ar1(n: int, phi: float, rng: np.random.Generator) -> np.ndarray:
+def make_ar1_path(n: int, phi: float, rng: np.random.Generator) -> np.ndarray:
     """A stationary AR(1) path with unit variance."""
     out = np.empty(n)
     out[0] = rng.normal()
@@ -80,16 +80,16 @@ def make_signal_panel(
     frame = pd.DataFrame({"date": np.repeat(dates, n_symbols),
                           "symbol": np.tile([f"S{i:03d}" for i in range(n_symbols)], n_dates)})
     for name, (common, phi) in spec.items():
-        path = np.repeat(_ar1(n_dates, phi, rng), n_symbols)
+        path = np.repeat(make_ar1_path(n_dates, phi, rng), n_symbols)
         frame[name] = np.sqrt(common) * path + np.sqrt(1.0 - common) * rng.normal(size=n)
     for col, delta in (shift or {}).items():
         frame[col] = frame[col] + delta
     idio = [c for c, (common, _) in spec.items() if common == 0.0][:2]
     z = sum(w * frame[c].to_numpy() for w, c in zip(_WEIGHTS, idio, strict=False))
     truth = 1.0 / (1.0 + np.exp(-z))
-    shock = np.repeat(shock_sd * _ar1(n_dates, shock_phi, rng), n_symbols)
+    shock = np.repeat(shock_sd * make_ar1_path(n_dates, shock_phi, rng), n_symbols)
     frame["label"] = (rng.random(n) < np.clip(truth + shock, 0.0, 1.0)).astype(int)
     frame["probability"] = 1.0 / (1.0 + np.exp(-sharpen * z))
     return frame
 
-__all__ = ["FEATURES", "PANEL_FEATURES", "make_signal_panel", "make_signal_rows"]
+__all__ = ["FEATURES", "PANEL_FEATURES", "make_ar1_path", "make_signal_panel", "make_signal_rows"]

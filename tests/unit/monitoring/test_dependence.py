@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from monitoring.config import MonitoringSettings
-from monitoring.dependence import compute_effective_rows, compute_shock_paths
+from monitoring.dependence import compute_effective_rows, compute_location_effective_rows, compute_shock_paths
 from monitoring.reports import ALERT, OK, WARN, compute_signal_report
-from monitoring.synthetic import PANEL_FEATURES, make_signal_panel
+from monitoring.synthetic import PANEL_FEATURES, make_ar1_path, make_signal_panel
 
 N_SYMBOLS, DRIFT_DATES, CAL_DATES = 50, 21, 63
 
@@ -27,14 +27,42 @@ def _analytic_effective_rows(common: float, phi: float, n_dates: int, m: int) ->
 def test_effective_rows_match_the_design_effect_of_a_known_panel():
     # Given a long panel whose features have a known common share and day-to-day persistence
     panel = make_signal_panel(5000, 10, np.random.default_rng(2))
-    est = compute_effective_rows(panel, list(PANEL_FEATURES), DRIFT_DATES, N_SYMBOLS)
+    est = compute_location_effective_rows(panel, list(PANEL_FEATURES), DRIFT_DATES, N_SYMBOLS)
     for name, (common, phi) in PANEL_FEATURES.items():
         expected = _analytic_effective_rows(common, phi, DRIFT_DATES, N_SYMBOLS)
         # Then the estimate is that of the formula (independent features keep their 1,050 rows)
         assert est[name] == pytest.approx(expected, rel=0.25), name
     assert est["market_only"] < 2 < est["market_fast"] < 30 < 800 < est["idio_a"]
+    # counting the spread too never adds rows; here the spreads are steady, so the location decides
+    both = compute_effective_rows(panel, list(PANEL_FEATURES), DRIFT_DATES, N_SYMBOLS)
+    assert all(both[f] <= est[f] + 1e-9 for f in PANEL_FEATURES)
+    assert all(both[f] == pytest.approx(est[f], rel=0.05) for f in PANEL_FEATURES if PANEL_FEATURES[f][0] > 0)
     # a frame without dates carries no dependence to measure
     assert compute_effective_rows(panel.drop(columns="date"), ["idio_a"], DRIFT_DATES, N_SYMBOLS) == {}
+
+
+def test_a_volatility_regime_counts_through_the_spread():
+    from scipy.stats import wasserstein_distance
+
+    # Given a feature whose mean is always 0 but whose spread follows a persistent market volatility regime
+    rng = np.random.default_rng(3)
+    n_dates = 3000
+    vol = np.repeat(np.exp(0.5 * make_ar1_path(n_dates, 0.97, rng)), N_SYMBOLS)
+    frame = pd.DataFrame({"date": np.repeat(pd.bdate_range("2010-01-01", periods=n_dates), N_SYMBOLS),
+                          "x": rng.normal(size=n_dates * N_SYMBOLS) * vol})
+    dates = frame["date"].unique()
+    ref = frame[frame["date"] < dates[2000]].sample(40_000, random_state=0)
+    # Then the location alone sees independent rows, the spread sees a handful
+    assert compute_location_effective_rows(ref, ["x"], DRIFT_DATES, N_SYMBOLS)["x"] == pytest.approx(1050)
+    n_eff = compute_effective_rows(ref, ["x"], DRIFT_DATES, N_SYMBOLS)["x"]
+    assert n_eff < 30
+    # and later quiet 21-session windows pass the threshold at the spread's rows, not at 1,050 rows
+    scores = np.array([
+        wasserstein_distance(ref["x"], frame.loc[frame["date"].isin(dates[s:s + DRIFT_DATES]), "x"]) / ref["x"].std()
+        for s in range(2000, n_dates - DRIFT_DATES, DRIFT_DATES)
+    ])
+    assert np.mean(scores >= 2.8 / np.sqrt(n_eff)) <= 0.05
+    assert np.mean(scores >= 2.8 / np.sqrt(1050)) >= 0.5
 
 
 def test_shock_paths_recover_the_market_shock_and_its_persistence():
