@@ -1,4 +1,4 @@
-"""Benchmark: Alpha158 full build at 500 symbols x ~2,500 sessions, and the nightly one-date update.
+"""Benchmark: Alpha158 full build at 500 symbols x ~2,500 sessions, the nightly update, one corrected bar.
 
 Writes bench/results/features.json. Each measured step runs in a child process so its peak RSS is its own.
 Usage: python bench/bench_features.py [--symbols 500] [--years 10]
@@ -64,6 +64,26 @@ def _write_bars(db: Path, n_symbols: int, years: float) -> tuple[int, int, objec
         con.execute("CREATE TABLE _bench_last AS SELECT * FROM _b WHERE date = ?", [last])
         n_dates = con.execute("SELECT count(DISTINCT date) FROM _b").fetchall()[0][0]
     return len(bars), n_dates, last
+
+
+def _correct_one_bar(db: Path) -> dict:
+    """Restate one stored bar in the middle of the first symbol's history, as a vendor correction re-ingested."""
+    import duckdb
+
+    from stores.warehouse import utcnow
+
+    con = duckdb.connect(str(db))
+    try:
+        sym = con.execute("SELECT min(symbol) FROM bars").fetchall()[0][0]
+        n = con.execute("SELECT count(*) FROM bars WHERE symbol = ?", [sym]).fetchall()[0][0]
+        day = con.execute("SELECT date FROM bars WHERE symbol = ? ORDER BY date LIMIT 1 OFFSET ?",
+                          [sym, n // 2]).fetchall()[0][0]
+        con.execute("UPDATE bars SET open = open * 1.03, high = high * 1.03, low = low * 1.03, close = close * 1.03,"
+                    " adj_close = adj_close * 1.03, ingested_at = ? WHERE symbol = ? AND date = ?",
+                    [utcnow(), sym, day])
+    finally:
+        con.close()
+    return {"symbol": sym, "date": str(day)}
 
 
 def _explain(db: Path) -> dict:
@@ -169,6 +189,9 @@ def main() -> None:
     con.execute("INSERT INTO bars BY NAME SELECT * FROM _bench_last")
     con.close()
     nightly = _run_child("incremental", db, "alpha158,market")
+    correction = _correct_one_bar(db)
+    corrected = _run_child("incremental", db, "alpha158,market")
+    noop = _run_child("incremental", db, "alpha158,market")
     explain = _explain(db)
     costs = _aggregate_costs(db)
     result = {
@@ -194,6 +217,20 @@ def main() -> None:
             "sets": nightly["summary"]["sets"],
             "label_rows": nightly["summary"]["label_rows"],
         },
+        "correction_incremental": {
+            "corrected_bar": correction,
+            "seconds": round(corrected["seconds"], 3),
+            "process_cpu_seconds": corrected["cpu_seconds"],
+            "rows": corrected["summary"]["rows_written"],
+            "sets": corrected["summary"]["sets"],
+            "label_rows": corrected["summary"]["label_rows"],
+            "label_rows_corrected": corrected["summary"]["label_rows_corrected"],
+            "note": "one stored bar restated (OHLC x1.03) mid-history, ingested_at moved as ingest's upsert does; "
+                    "alpha158 and labels recompute that symbol only, the cross-sectional market set every "
+                    "symbol from that date (universe means)",
+        },
+        "rerun_no_change": {"seconds": round(noop["seconds"], 3), "process_cpu_seconds": noop["cpu_seconds"],
+                            "rows": noop["summary"]["rows_written"], "label_rows": noop["summary"]["label_rows"]},
         "explain_analyze_50_symbols": explain,
         "window_aggregate_cpu_50_symbols": costs,
         "goal": {"rows_per_s": 250_000, "peak_rss_mb": 2048, "nightly_seconds": 1.0},

@@ -3,7 +3,8 @@
 Public interface (other areas import these names from `features`):
 
 - `run_features(warehouse, settings, full=False) -> FeatureRunSummary`: update every configured set and the
-  labels; incremental by default (only new dates, reading just the lookback rows the windows need).
+  labels; incremental by default (new dates, and dates whose bars were corrected since they were computed,
+  reading just the lookback rows the windows need).
 - `feature_columns(feature_set="alpha158") -> list[str]`: the set's columns in order (`"alpha158+market"` joins).
 - `FEATURE_SET_VERSION`, `feature_set_version(name)`, `feature_set_tag(name)`, `definition_hash(name)`:
   what a model records about the features it was trained on.

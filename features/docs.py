@@ -56,8 +56,16 @@ def render_markdown() -> str:
         "  lookback rows the windows need; the target rows are computed as grouped aggregates over their lookback",
         "  (the same aggregates as the window form, tested equal to a full rebuild). A symbol whose bars changed",
         "  before its last stored row (back-fill) is recomputed whole; for the cross-sectional `market` set any",
-        "  back-fill rebuilds the set. Corrected values of existing bars need `foresight features --full`.",
-        "- Labels: the rows from each symbol's first unlabelled (NULL) row on are recomputed.",
+        "  back-fill rebuilds the set.",
+        "- Corrected bars (a restated close, a split or dividend adjustment, a bad tick replaced or retracted):",
+        "  ingest's upsert moves a bar's `ingested_at` only when it inserts the row or changes its values, and a",
+        "  retracted bar lands in `quarantine` with its `ingested_at`. Each set and the labels record in",
+        "  `feature_watermarks` the newest `ingested_at` they were computed from; the next run recomputes a",
+        "  symbol from its first already-computed date written since then (`market`: every symbol from the",
+        "  earliest such date, universe means move with any symbol). No `--full` needed; tested equal to it.",
+        "- Labels: the rows from each symbol's first unlabelled (NULL) row on are recomputed when new bars",
+        "  arrive; a corrected bar at date d recomputes the symbol's labels from max(horizons) + entry_lag",
+        "  sessions before d.",
         "",
     ]
     for fs in FEATURE_SETS.values():

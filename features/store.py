@@ -41,7 +41,7 @@ class FeatureRunSummary:
     label_rows: int = 0
     label_mode: str = ""
     label_corrected_symbols: int = 0
-    """Symbols whose labels were recomputed because bars they had been computed from changed (or were added)."""
+    """Symbols whose labels were recomputed because bars they had been computed from changed (or were back-filled)."""
     label_rows_corrected: int = 0
     """Stored label rows of those symbols rewritten."""
     seconds: float = 0.0
@@ -307,14 +307,15 @@ _LABELS_PENDING_SQL = f"""
                min(b.date) FILTER (WHERE b.date <= l.last AND b.ingested_at > $wm) AS first_changed
         FROM bars b LEFT JOIN l ON b.symbol = l.symbol GROUP BY b.symbol
     )
-    SELECT c.symbol, last IS NULL OR n_old <> n AS whole,
+    SELECT c.symbol, last IS NULL OR n_old <> n AS whole, last IS NOT NULL AND n_old <> n AS backfilled,
            least(first_changed, CASE WHEN q.d <= c.last THEN q.d END) AS changed_from,
            CASE WHEN first_new IS NOT NULL THEN coalesce(first_open, first_new) END AS open_from
     FROM c LEFT JOIN q ON q.symbol = c.symbol
 """
 """_lb_pending rows per symbol: `whole` (a new symbol, or bars added/removed before its last label: all of its
-rows), the first date whose bar changed since the watermark, and, when new bars arrived, the first date whose
-label can change (its first unlabelled (NULL) row: the tail whose exit session was not stored yet)."""
+rows), `backfilled` (the latter), the first date whose bar changed since the watermark, and, when new bars
+arrived, the first date whose label can change (its first unlabelled (NULL) row: the tail whose exit session
+was not stored yet)."""
 
 
 def _build_labels(con: duckdb.DuckDBPyConnection, settings: FeatureSettings, full: bool,
@@ -333,27 +334,30 @@ def _build_labels(con: duckdb.DuckDBPyConnection, settings: FeatureSettings, ful
         con.execute(f"CREATE OR REPLACE TEMP TABLE _lb_pending AS {_LABELS_PENDING_SQL}",
                     {"h0": horizons[0], "wm": wm})
         back = max(horizons) + lag
-        # A bar changed at date d moves the labels whose window [t + lag, t + lag + H] holds d: from the session
-        # max(H) + lag before d on (NULL: fewer sessions before d, from the symbol's first bar).
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _lb_back AS
-            WITH p AS (SELECT symbol, changed_from FROM _lb_pending WHERE changed_from IS NOT NULL AND NOT whole),
-            r AS (
-                SELECT b.symbol, b.date, row_number() OVER (PARTITION BY b.symbol ORDER BY b.date DESC) AS k
-                FROM bars b JOIN p ON b.symbol = p.symbol AND b.date < p.changed_from
+        changed = con.execute("SELECT count(*) FROM _lb_pending WHERE changed_from IS NOT NULL").fetchall()[0][0]
+        con.execute("CREATE OR REPLACE TEMP TABLE _lb_back (symbol VARCHAR, back_from DATE)")
+        if changed:
+            # A bar changed at date d moves the labels whose window [t + lag, t + lag + H] holds d: from the
+            # session max(H) + lag before d on (NULL: fewer sessions before d, from the symbol's first bar).
+            con.execute(
+                """
+                INSERT INTO _lb_back
+                WITH p AS (SELECT symbol, changed_from FROM _lb_pending WHERE changed_from IS NOT NULL AND NOT whole),
+                r AS (
+                    SELECT b.symbol, b.date, row_number() OVER (PARTITION BY b.symbol ORDER BY b.date DESC) AS k
+                    FROM bars b JOIN p ON b.symbol = p.symbol AND b.date < p.changed_from
+                )
+                SELECT p.symbol, r.date FROM p LEFT JOIN r ON r.symbol = p.symbol AND r.k = ?
+                """,
+                [back],
             )
-            SELECT p.symbol, r.date AS back_from FROM p LEFT JOIN r ON r.symbol = p.symbol AND r.k = ?
-            """,
-            [back],
-        )
         con.execute(
             """
             INSERT INTO _lb_scope
             SELECT p.symbol,
                    CASE WHEN p.whole OR (p.changed_from IS NOT NULL AND k.back_from IS NULL) THEN NULL
                         ELSE least(p.open_from, k.back_from) END,
-                   p.whole OR p.changed_from IS NOT NULL
+                   p.backfilled OR p.changed_from IS NOT NULL
             FROM _lb_pending p LEFT JOIN _lb_back k ON k.symbol = p.symbol
             WHERE p.whole OR p.changed_from IS NOT NULL OR p.open_from IS NOT NULL
             """

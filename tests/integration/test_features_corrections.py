@@ -233,3 +233,17 @@ def test_a_warehouse_built_before_the_watermark_finds_corrections_from_its_last_
     _assert_equal_to_full(wh, tmp_path)
     with wh.session(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM feature_watermarks").fetchall()[0][0] == len(FEATURE_SETS) + 1
+
+
+def test_new_dates_and_a_new_symbol_are_not_counted_as_corrections(tmp_path):
+    bars = _small_bars()
+    last = bars["date"].max()
+    wh = Warehouse(tmp_path / "w.duckdb")
+    write_bars(wh, bars[(bars["symbol"] != "SYM003") & (bars["date"] < last)])
+    run_features(wh, SETTINGS)
+    write_bars(wh, bars[(bars["symbol"] == "SYM003") | (bars["date"] == last)])
+    s = run_features(wh, SETTINGS)
+    assert [i["corrected_symbols"] for i in s.sets.values()] == [0, 0]
+    assert s.sets["alpha158"]["rows_replaced"] == 0 and s.label_corrected_symbols == 0
+    assert s.sets["alpha158"]["rows"] == len(bars[bars["symbol"] == "SYM003"]) + 3
+    _assert_equal_to_full(wh, tmp_path)
