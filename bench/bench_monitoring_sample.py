@@ -10,6 +10,10 @@ of the reference period is scored against the reference as the report does (norm
 quantile grid), and the share of windows past each feature's threshold is the per-feature false-flag rate
 (`historical_windows`; `--historical-only` computes just that).
 
+Power on the same data (`planted`): on a few dates the real windows are changed before the report runs:
+probabilities sharpened (log-odds x3 around each date's mean), a unit bug (5 features x100), and a
+0.5 sd shift of every feature the dependence leaves > 100 effective rows.
+
     FORESIGHT_HOME=/path/.foresight MLFLOW_TRACKING_URI=sqlite:////path/mlruns/mlflow.db \\
         python bench/bench_monitoring_sample.py --dates 20
 """
@@ -17,6 +21,7 @@ quantile grid), and the share of windows past each feature's threshold is the pe
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -36,6 +41,12 @@ def _row(run) -> dict:
         "level_gap": s.get("level_gap"), "reasons": run.reasons,
         "median_effective_rows": float(np.median(list(s["effective_rows"].values()))) if s.get("effective_rows") else None,
     }
+
+
+def _dates(ctx) -> list[dt.date]:
+    with ctx.warehouse.session(read_only=True) as con:
+        return [r[0] for r in con.execute(
+            "SELECT DISTINCT date FROM signals WHERE model_name = ? ORDER BY date", [MODEL]).fetchall()]
 
 
 def historical_windows(ctx, n_grid: int = 2001) -> dict:
@@ -89,6 +100,57 @@ def historical_windows(ctx, n_grid: int = 2001) -> dict:
     }
 
 
+def planted(ctx, picks, n: int = 4) -> dict:
+    """Status and findings when known changes are planted into real windows of the sample market."""
+    from monitoring.dependence import compute_effective_rows
+    from monitoring.reports import compute_feature_columns, compute_signal_report
+    from monitoring.store import load_reference, load_signal_windows
+
+    s, ms = ctx.settings, ctx.settings.monitoring
+    dates = [picks[i] for i in np.linspace(0, len(picks) - 1, n).round().astype(int)]
+    with ctx.warehouse.session(read_only=True) as con:
+        version = con.execute("SELECT max(CAST(model_version AS VARCHAR)) FROM signals WHERE model_name = ?",
+                              [MODEL]).fetchall()[0][0]
+        ref, holdout, _ = load_reference(ctx.mlflow, MODEL, version, con, feature_set=s.features.feature_set,
+                                         horizon=s.signals.horizon, max_rows=ms.max_reference_rows)
+        windows = [load_signal_windows(con, MODEL, version, d, drift_sessions=ms.current_window_sessions,
+                                       calibration_sessions=ms.calibration_window_sessions,
+                                       horizon=s.signals.horizon, entry_lag=s.features.entry_lag,
+                                       feature_set=s.features.feature_set) for d in dates]
+    feats = [f for f in compute_feature_columns(ref, windows[0][0]) if ref[f].std() > 0]
+    n_symbols = windows[0][0]["symbol"].nunique()
+    eff = compute_effective_rows(ref, feats, ms.current_window_sessions, n_symbols)
+    idio = [f for f in feats if eff.get(f, 0) > 100]
+    bug = idio[:5]
+
+    def sharpen(cal):
+        logit = np.log(cal["probability"] / (1 - cal["probability"]))
+        centre = logit.groupby(cal["date"]).transform("mean")
+        return cal.assign(probability=1 / (1 + np.exp(-(centre + 3 * (logit - centre)))))
+
+    cases = {
+        "sharpen_x3": lambda cur, cal: (cur, sharpen(cal)),
+        "unit_bug_x100_5_features": lambda cur, cal: (cur.assign(**{f: cur[f] * 100 for f in bug}), cal),
+        "shift_0.5sd_idiosyncratic": lambda cur, cal: (
+            cur.assign(**{f: cur[f] + 0.5 * ref[f].std() for f in idio}), cal),
+    }
+    out = {"dates": [d.isoformat() for d in dates], "idiosyncratic_features": len(idio), "bug_features": bug}
+    for name, change in cases.items():
+        rows = []
+        for cur, cal in windows:
+            c2, k2 = change(cur, cal)
+            _, summ = compute_signal_report(ref, c2, k2, ms, holdout_metrics=holdout,
+                                            max_reference_rows=ms.max_reference_rows)
+            rows.append({"status": summ.status, "drift_share": summ.drift_share,
+                         "named": len(set(summ.drifted_features) & set(bug if "bug" in name else idio)),
+                         "ece": summ.ece, "ece_pvalue": summ.ece_pvalue, "reasons": summ.reasons})
+        sts = [r["status"] for r in rows]
+        out[name] = {"alert_rate": sts.count("ALERT") / len(sts), "warn_or_alert_rate":
+                     (sts.count("ALERT") + sts.count("WARN")) / len(sts), "rows": rows}
+        print(name, sts, flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dates", type=int, default=20, help="monitoring dates, spread evenly")
@@ -111,12 +173,11 @@ def main() -> None:
     if args.historical_only:
         out = json.loads(args.out.read_text()) if args.out.exists() else {}
         out["historical_windows"] = hist
+        out["planted"] = planted(ctx, [dt.date.fromisoformat(d) for d in out.get("dates", [])] or _dates(ctx))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1, default=str))
         return
-    with ctx.warehouse.session(read_only=True) as con:
-        dates = [r[0] for r in con.execute(
-            "SELECT DISTINCT date FROM signals WHERE model_name = ? ORDER BY date", [MODEL]).fetchall()]
+    dates = _dates(ctx)
     if len(dates) < ms.current_window_sessions:
         raise SystemExit(f"{len(dates)} scored dates in {ctx.settings.home}: run `foresight demo` there first")
     idx = np.unique(np.linspace(ms.current_window_sessions - 1, len(dates) - 1, args.dates).round().astype(int))
@@ -149,7 +210,7 @@ def main() -> None:
         "dependence_aware": rates(None), "independent_rows": rates("independent_rows"),
         "seconds_per_run": {"mean": float(np.mean([r["seconds"] for r in rows])),
                             "first": rows[0]["seconds"], "last": rows[-1]["seconds"]},
-        "historical_windows": hist, "settings": ms.model_dump(), "rows": rows,
+        "historical_windows": hist, "planted": planted(ctx, picks), "settings": ms.model_dump(), "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, default=str))

@@ -65,6 +65,43 @@ def compute_reliability_curve(prob, label, n_bins: int = 10) -> pd.DataFrame:
     )
 
 
+def compute_calibration_slope(prob, label, dates=None, hac_lags: int = 0) -> tuple[float, float]:
+    """(slope, standard error) of the cross-sectional calibration slope.
+
+    Within each date, the outcome's deviation from the date's share of positives is regressed on the
+    probability's deviation from the date's mean probability (no intercept): 1 when a name's probability
+    above its peers means what it says, < 1 when the model is over-confident (sharpened), > 1 when it is
+    timid, ~0 when its ranking carries nothing. The market's direction drops out, so the slope of a model
+    that ranks names within a date is judged on what it claims. Standard error: per-date scores with
+    Newey-West weights over `hac_lags` dates (labels over h sessions overlap h - 1 following dates).
+    Without `dates` the whole window is one cross-section and rows are independent.
+    """
+    p = np.asarray(prob, dtype=float)
+    y = np.asarray(label, dtype=float)
+    keep = np.isfinite(p) & np.isfinite(y)
+    if dates is None:
+        frame = pd.DataFrame({"g": 0, "p": p[keep], "y": y[keep]})
+    else:
+        frame = pd.DataFrame({"g": pd.to_datetime(pd.Series(dates)).to_numpy()[keep], "p": p[keep], "y": y[keep]})
+    if len(frame) < 3:
+        return float("nan"), float("nan")
+    x = frame["p"] - frame.groupby("g")["p"].transform("mean")
+    d = frame["y"] - frame.groupby("g")["y"].transform("mean")
+    sxx = float((x**2).sum())
+    if sxx <= 0:
+        return float("nan"), float("nan")
+    slope = float((x * d).sum() / sxx)
+    resid = x * (d - slope * x)
+    if dates is None:
+        var = float((resid**2).sum())
+    else:
+        scores = resid.groupby(frame["g"]).sum().sort_index().to_numpy()
+        var = float(np.sum(scores**2))
+        for k in range(1, min(hac_lags, len(scores) - 1) + 1):
+            var += 2.0 * (1.0 - k / (hac_lags + 1.0)) * float(np.sum(scores[k:] * scores[:-k]))
+    return slope, float(np.sqrt(max(var, 0.0)) / sxx)
+
+
 def compute_ece_consistency_pvalue(
     prob,
     label,
@@ -116,6 +153,7 @@ def compute_ece_consistency_pvalue(
 
 __all__ = [
     "compute_brier",
+    "compute_calibration_slope",
     "compute_ece",
     "compute_ece_consistency_pvalue",
     "compute_log_loss",

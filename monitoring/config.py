@@ -29,6 +29,9 @@ class MonitoringSettings(BaseModel):
     drift_share_alert: float = 0.5
     prediction_drift_status: str = "WARN"
     """Status raised when the prediction (probability) itself drifts."""
+    drift_severe_factor: float = 3.0
+    """A feature scoring this many times its threshold warns by itself, whatever the share (a unit or
+    mapping bug in a few features); on the sample market's training windows 1 window in 119 had one."""
     min_current_rows: int = 200
     """Below this many rows in the drift window the drift part is skipped (too noisy to judge)."""
 
@@ -45,6 +48,11 @@ class MonitoringSettings(BaseModel):
     ece_alert: float = 0.10
     ece_pvalue: float = 0.01
     """... but only when the consistency test (Bernoulli resampling) also rejects calibration at this level."""
+    slope_warn_ratio: float = 1.5
+    """Cross-sectional calibration slope (see `compute_calibration_slope`) against the holdout's: a ratio
+    beyond this factor either way warns ..."""
+    slope_alert_ratio: float = 2.0
+    """... beyond this one alerts; both only when the difference is significant at `ece_pvalue`."""
     brier_warn: float = 0.01
     """Brier above the holdout Brier by this much warns."""
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from monitoring.calibration import (
     compute_brier,
+    compute_calibration_slope,
     compute_ece,
     compute_ece_consistency_pvalue,
     compute_log_loss,
@@ -101,6 +102,12 @@ class SignalSummary:
     level_gap: float | None = None
     """Share of positive labels minus mean probability over the calibration window: the market's direction,
     which a model ranking names within a date does not forecast."""
+    calibration_slope: float | None = None
+    """Cross-sectional calibration slope of the window (1 = relative probabilities mean what they say)."""
+    calibration_slope_se: float | None = None
+    calibration_slope_reference: float | None = None
+    """The same on the reference's out-of-sample (holdout) rows."""
+    calibration_slope_reference_se: float | None = None
     brier: float | None = None
     brier_reference: float | None = None
     log_loss: float | None = None
@@ -275,6 +282,28 @@ def _parse_drift(report_dict: Mapping[str, Any]) -> tuple[dict[str, float], set[
     return scores, drifted
 
 
+def compute_slope_status(s: SignalSummary, settings: MonitoringSettings) -> tuple[str, str] | None:
+    """(WARN or ALERT, reason) when the window's cross-sectional calibration slope differs from the
+    reference's by more than the ratio thresholds and beyond chance; else None."""
+    b, se = s.calibration_slope, s.calibration_slope_se
+    b0, se0 = s.calibration_slope_reference, s.calibration_slope_reference_se
+    if b is None or b0 is None or se is None or b0 <= 0:
+        return None
+    z = abs(b - b0) / math.sqrt(se**2 + (se0 or 0.0) ** 2) if (se or se0) else math.inf
+    p = math.erfc(z / math.sqrt(2))
+    if p >= settings.ece_pvalue:
+        return None
+    ratio = b / b0
+    far = max(1.0 / ratio, ratio) if ratio > 0 else math.inf
+    what = "over-confident" if ratio < 1 else "timid"
+    reason = (f"cross-sectional calibration slope {b:.2f} +/- {se:.2f} vs reference {b0:.2f} ({what}, p={p:.2g})")
+    if far >= settings.slope_alert_ratio:
+        return ALERT, reason
+    if far >= settings.slope_warn_ratio:
+        return WARN, reason
+    return None
+
+
 def compute_signal_status(s: SignalSummary, settings: MonitoringSettings) -> tuple[str, list[str]]:
     """OK / WARN / ALERT from the thresholds, with one human-readable reason per finding."""
     status, reasons = OK, []
@@ -286,6 +315,12 @@ def compute_signal_status(s: SignalSummary, settings: MonitoringSettings) -> tup
         elif s.drift_share >= settings.drift_share_warn:
             status = worst_status(status, WARN)
             reasons.append(f"feature drift share {s.drift_share:.2f} >= {settings.drift_share_warn} ({named})")
+    severe = [f for f in s.drifted_features
+              if s.drift_scores.get(f, 0.0) >= settings.drift_severe_factor * s.drift_thresholds.get(f, math.inf)]
+    if severe:
+        status = worst_status(status, WARN)
+        named = ", ".join(f"{f} {s.drift_scores[f]:.2f} vs {s.drift_thresholds[f]:.2f}" for f in severe[:10])
+        reasons.append(f"severe drift (>= {settings.drift_severe_factor:g}x threshold): {named}")
     if s.prediction_drifted:
         status = worst_status(status, settings.prediction_drift_status)
         reasons.append(f"prediction drift score {s.prediction_drift_score:.3f} ({s.drift_method})")
@@ -305,6 +340,10 @@ def compute_signal_status(s: SignalSummary, settings: MonitoringSettings) -> tup
             reasons.append(f"calibration: {where}")
         elif excess >= settings.ece_warn:
             reasons.append(f"calibration within the market's own swings (no status): {where}")
+    slope_status = compute_slope_status(s, settings)
+    if slope_status is not None:
+        status = worst_status(status, slope_status[0])
+        reasons.append(slope_status[1])
     if s.brier is not None and s.brier_reference is not None and s.brier - s.brier_reference >= settings.brier_warn:
         status = worst_status(status, WARN)
         reasons.append(f"Brier {s.brier:.4f} vs reference {s.brier_reference:.4f}")
@@ -337,10 +376,12 @@ def compute_signal_report(
     holdout_metrics: Mapping[str, float] | None = None,
     max_reference_rows: int | None = 50_000,
     run_info: Mapping[str, Any] | None = None,
+    hac_lags: int = 5,
 ):
     """Run the signal report; returns (Evidently snapshot, SignalSummary).
 
-    `run_info` goes to Evidently's `Report.run` (timestamp, name, tags, metadata).
+    `run_info` goes to Evidently's `Report.run` (timestamp, name, tags, metadata). `hac_lags`: sessions
+    over which consecutive dates' labels overlap (the signal horizon), for the calibration slope's error.
 
     `holdout_metrics` ({"ece", "brier", "log_loss"}) stand in for the reference calibration when the
     reference frame has no out-of-sample `probability` + `label` columns.
@@ -363,6 +404,10 @@ def compute_signal_report(
 
     holdout = dict(holdout_metrics or {})
     ref_cal = ref_df[[CAL_PROBABILITY, CAL_LABEL]].dropna()
+    slope_ref = (None, None)
+    ref_rows = reference.dropna(subset=[PROBABILITY, LABEL]) if {PROBABILITY, LABEL} <= set(reference) else None
+    if ref_rows is not None and len(ref_rows):
+        slope_ref = compute_calibration_slope(ref_rows[PROBABILITY], ref_rows[LABEL], ref_rows.get(DATE), hac_lags)
     if len(ref_cal):
         ece_ref = compute_ece(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL], settings.n_bins)
         brier_ref = compute_brier(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL])
@@ -404,12 +449,14 @@ def compute_signal_report(
     if judge_cal:
         p, y = cal[PROBABILITY].to_numpy(float), cal[LABEL].to_numpy(float)
         date_index, shocks = compute_calibration_null(cal, reference, settings)
+        slope, slope_se = compute_calibration_slope(p, y, cal.get(DATE), hac_lags)
         kwargs.update(
             ece=compute_ece(p, y, settings.n_bins),
             ece_pvalue=compute_ece_consistency_pvalue(
                 p, y, settings.n_bins, date_index=date_index, shocks=shocks
             ),
             ece_null="independent" if shocks is None else "market",
+            calibration_slope=_finite(slope), calibration_slope_se=_finite(slope_se),
             level_gap=_finite(np.mean(y) - np.mean(p)),
             brier=compute_brier(p, y),
             log_loss=compute_log_loss(p, y),
@@ -420,6 +467,7 @@ def compute_signal_report(
         features=feats, skipped_features=skipped, drift_method=settings.drift_method,
         drift_threshold=compute_drift_threshold(settings, n_current),
         ece_reference=_finite(ece_ref), brier_reference=_finite(brier_ref), log_loss_reference=_finite(ll_ref),
+        calibration_slope_reference=_finite(slope_ref[0]), calibration_slope_reference_se=_finite(slope_ref[1]),
         reliability_reference=rel_ref.to_dict("records"), **kwargs,
     )
     status, reasons = compute_signal_status(summary, settings)
@@ -582,6 +630,7 @@ __all__ = [
     "compute_drift_threshold",
     "compute_drift_thresholds",
     "compute_signal_status",
+    "compute_slope_status",
     "compute_usable_features",
     "worst_status",
 ]

@@ -134,6 +134,7 @@ def run_monitor(
             continue
         snapshot, summary = compute_signal_report(
             ref, current, calibration, ms, holdout_metrics=holdout, max_reference_rows=ms.max_reference_rows,
+            hac_lags=s.signals.horizon,
             run_info={"timestamp": stamp, "name": f"{model} v{version} {run_date}",
                       "tags": [f"version:{version}"], "metadata": {"model": model, "version": str(version)}},
         )

@@ -123,6 +123,8 @@ def test_sharpened_probabilities_still_alert_under_the_market_null(market):
         assert s.status == ALERT
         assert s.ece_null == "market" and s.ece_pvalue < 0.01
         assert any(r.startswith("calibration:") for r in s.reasons)
+        assert s.calibration_slope < 0.6 * s.calibration_slope_reference
+        assert any(r.startswith("cross-sectional calibration slope") for r in s.reasons)
 
 
 def test_shift_of_idiosyncratic_features_is_named_on_the_panel(market):
@@ -169,3 +171,39 @@ def test_overlapping_forecast_windows_are_judged_at_their_effective_count():
     narrow = _overlapping_evaluations(400, 5, 0.51, seed=3)
     _, s = compute_forecast_report(narrow, MonitoringSettings())
     assert s.status == ALERT and s.coverage < 0.75
+
+
+def test_calibration_slope_ignores_the_market_and_sees_sharpening():
+    from monitoring.calibration import compute_calibration_slope, compute_ece
+
+    calm = make_signal_panel(63, N_SYMBOLS, np.random.default_rng(21), shock_sd=0.0)
+    swings = make_signal_panel(63, N_SYMBOLS, np.random.default_rng(22), shock_sd=0.2)
+    sharp = make_signal_panel(63, N_SYMBOLS, np.random.default_rng(23), shock_sd=0.0, sharpen=3.0)
+    slope = {name: compute_calibration_slope(f["probability"], f["label"], f["date"])
+             for name, f in (("calm", calm), ("swings", swings), ("sharp", sharp))}
+    # a calibrated model: slope 1 within its error, with or without the market's swings ...
+    assert abs(slope["calm"][0] - 1) < 3 * slope["calm"][1]
+    assert slope["swings"][0] > 0.8
+    # ... although the swings alone move the plain ECE far from the calm window's
+    assert compute_ece(swings["probability"], swings["label"], 15) > 2 * compute_ece(calm["probability"], calm["label"], 15)
+    # log-odds x3: relative probabilities three times too far apart
+    assert slope["sharp"][0] < 0.5 and (1 - slope["sharp"][0]) > 5 * slope["sharp"][1]
+    # the error over many calibrated windows: (slope - 1) / se is about standard normal
+    z = []
+    for k in range(40):
+        f = make_signal_panel(63, N_SYMBOLS, np.random.default_rng(600 + k), shock_sd=0.0)
+        b, se = compute_calibration_slope(f["probability"], f["label"], f["date"])
+        z.append((b - 1) / se)
+    assert 0.7 < np.std(z) < 1.4
+
+
+def test_a_unit_bug_in_one_feature_warns_by_itself(market):
+    ref, panel, dates = market
+    current, cal = _window(panel, dates, 1000 + CAL_DATES + DRIFT_DATES + 6)
+    _, quiet = compute_signal_report(ref, current, cal, MonitoringSettings())
+    _, bug = compute_signal_report(ref, current.assign(idio_a=current["idio_a"] * 100), cal, MonitoringSettings())
+    assert quiet.status == OK
+    # one feature of six is below the share that warns, but it is 100x off: the report says so
+    assert bug.drifted_features == ["idio_a"] and bug.drift_share < MonitoringSettings().drift_share_warn
+    assert bug.status == WARN
+    assert any(r.startswith("severe drift") and "idio_a" in r for r in bug.reasons)
