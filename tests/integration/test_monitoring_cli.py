@@ -24,11 +24,13 @@ def test_monitor_command_empty_then_alert(home):
     rng = np.random.default_rng(3)
     dates = pd.bdate_range("2025-01-02", periods=100).date
     frame = pd.DataFrame({
-        "as_of": dates, "portfolio": "equal_weight", "horizon_days": 21, "realized": 1.0, "p05": 0.9,
+        "as_of": dates, "portfolio": "equal_weight", "horizon_days": 5, "realized": 1.0, "p05": 0.9,
         "p50": 1.0, "p95": 1.1, "covered": rng.random(100) < 0.97, "pinball": 0.01, "evaluated_at": utcnow(),
         "realized_on": dates, "start_equity": 1.0,
     })
-    frame.loc[frame.index[-63:], "covered"] = np.arange(63) < 40  # bands too narrow lately: 40/63 covered
+    # bands too narrow lately: 40/63 covered (5-session forecasts: 63 daily evaluations hold ~13 independent
+    # ones; at 21 sessions they would hold ~3 and 0.635 would be within chance, see test_dependence.py)
+    frame.loc[frame.index[-63:], "covered"] = np.arange(63) < 40
     with ctx.warehouse.session() as con, transaction(con):
         upsert(con, "forecast_evaluations", frame, ["as_of", "portfolio", "horizon_days"])
 
@@ -36,7 +38,7 @@ def test_monitor_command_empty_then_alert(home):
     assert bad.exit_code == 4, bad.output
     out = json.loads(bad.output)
     assert out["status"] == "ALERT" and out["date"] == str(dates[-1])
-    assert out["runs"][0]["reasons"][0].startswith("equal_weight_h21: band coverage 0.635")
+    assert out["runs"][0]["reasons"][0].startswith("equal_weight_h5: band coverage 0.635")
 
     wrong = runner.invoke(app, ["monitor", "--date", "yesterday"])
     assert wrong.exit_code == 2
