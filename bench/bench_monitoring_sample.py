@@ -38,7 +38,9 @@ def _row(run) -> dict:
         "status": run.status, "drift_share": s.get("drift_share"), "drifted": s.get("drifted_features"),
         "prediction_drifted": s.get("prediction_drifted"), "ece": s.get("ece"),
         "ece_reference": s.get("ece_reference"), "ece_pvalue": s.get("ece_pvalue"), "ece_null": s.get("ece_null"),
-        "level_gap": s.get("level_gap"), "reasons": run.reasons,
+        "level_gap": s.get("level_gap"), "calibration_slope": s.get("calibration_slope"),
+        "calibration_slope_se": s.get("calibration_slope_se"),
+        "calibration_slope_reference": s.get("calibration_slope_reference"), "reasons": run.reasons,
         "median_effective_rows": float(np.median(list(s["effective_rows"].values()))) if s.get("effective_rows") else None,
     }
 
