@@ -327,7 +327,9 @@ def compute_signal_status(s: SignalSummary, settings: MonitoringSettings) -> tup
     if s.ece is not None:
         excess = s.ece - (s.ece_reference or 0.0)
         significant = s.ece_pvalue is None or s.ece_pvalue < settings.ece_pvalue
-        where = f"ECE {s.ece:.3f} vs reference {s.ece_reference or 0.0:.3f}, consistency p={s.ece_pvalue:.4f}"
+        where = f"ECE {s.ece:.3f} vs reference {s.ece_reference or 0.0:.3f}"
+        if s.ece_pvalue is not None:
+            where += f", consistency p={s.ece_pvalue:.4f}"
         if s.level_gap is not None:
             where += f", share of positive labels - mean probability {s.level_gap:+.3f}"
         if s.ece_null:
@@ -339,7 +341,7 @@ def compute_signal_status(s: SignalSummary, settings: MonitoringSettings) -> tup
             status = worst_status(status, WARN)
             reasons.append(f"calibration: {where}")
         elif excess >= settings.ece_warn:
-            reasons.append(f"calibration within the market's own swings (no status): {where}")
+            reasons.append(f"calibration gap within chance (no status): {where}")
     slope_status = compute_slope_status(s, settings)
     if slope_status is not None:
         status = worst_status(status, slope_status[0])

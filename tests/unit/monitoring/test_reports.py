@@ -110,6 +110,9 @@ def test_status_thresholds_and_significance_gate():
     assert compute_signal_status(SignalSummary(**base, **cal, ece_pvalue=0.001), s)[0] == ALERT
     # a large ECE that the consistency test cannot tell from noise (tiny window) does not alert
     assert compute_signal_status(SignalSummary(**base, **cal, ece_pvalue=0.2), s)[0] == OK
+    # no consistency test available (p-value missing): the thresholds alone decide, and the reason still reads
+    status, reasons = compute_signal_status(SignalSummary(**base, **cal), s)
+    assert status == ALERT and reasons == ["calibration: ECE 0.200 vs reference 0.020"]
     assert compute_signal_status(SignalSummary(**base, ece=0.09, ece_reference=0.02, ece_pvalue=0.001), s)[0] == WARN
 
 
