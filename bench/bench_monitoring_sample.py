@@ -51,19 +51,27 @@ def _dates(ctx) -> list[dt.date]:
             "SELECT DISTINCT date FROM signals WHERE model_name = ? ORDER BY date", [MODEL]).fetchall()]
 
 
+def _reference(ctx, con):
+    """(version, reference frame, holdout metrics, source) of the newest scored version, as run_monitor loads it."""
+    from monitoring.store import load_reference
+
+    s = ctx.settings
+    version = con.execute("SELECT max(CAST(model_version AS VARCHAR)) FROM signals WHERE model_name = ?",
+                          [MODEL]).fetchall()[0][0]
+    ref, holdout, source = load_reference(ctx.mlflow, MODEL, version, con, feature_set=s.features.feature_set,
+                                          horizon=s.signals.horizon, max_rows=s.monitoring.max_reference_rows)
+    return version, ref, holdout, source
+
+
 def historical_windows(ctx, n_grid: int = 2001) -> dict:
     """Per-feature share of the reference period's own 21-session windows whose drift score reaches the
     threshold: with the dependence counted, and with every row counted as independent."""
     from monitoring.dependence import compute_effective_rows
     from monitoring.reports import compute_drift_threshold, compute_feature_columns
-    from monitoring.store import load_reference
 
     s, ms = ctx.settings, ctx.settings.monitoring
     with ctx.warehouse.session(read_only=True) as con:
-        version = con.execute("SELECT max(CAST(model_version AS VARCHAR)) FROM signals WHERE model_name = ?",
-                              [MODEL]).fetchall()[0][0]
-        ref, _, source = load_reference(ctx.mlflow, MODEL, version, con, feature_set=s.features.feature_set,
-                                        horizon=s.signals.horizon, max_rows=ms.max_reference_rows)
+        _, ref, _, source = _reference(ctx, con)
         feats = compute_feature_columns(ref, ref)
         first, last = ref["date"].min(), ref["date"].max()
         cols = ", ".join(f'"{c}"' for c in feats)
@@ -106,15 +114,12 @@ def planted(ctx, picks, n: int = 4) -> dict:
     """Status and findings when known changes are planted into real windows of the sample market."""
     from monitoring.dependence import compute_effective_rows
     from monitoring.reports import compute_feature_columns, compute_signal_report
-    from monitoring.store import load_reference, load_signal_windows
+    from monitoring.store import load_signal_windows
 
     s, ms = ctx.settings, ctx.settings.monitoring
     dates = [picks[i] for i in np.linspace(0, len(picks) - 1, n).round().astype(int)]
     with ctx.warehouse.session(read_only=True) as con:
-        version = con.execute("SELECT max(CAST(model_version AS VARCHAR)) FROM signals WHERE model_name = ?",
-                              [MODEL]).fetchall()[0][0]
-        ref, holdout, _ = load_reference(ctx.mlflow, MODEL, version, con, feature_set=s.features.feature_set,
-                                         horizon=s.signals.horizon, max_rows=ms.max_reference_rows)
+        version, ref, holdout, _ = _reference(ctx, con)
         windows = [load_signal_windows(con, MODEL, version, d, drift_sessions=ms.current_window_sessions,
                                        calibration_sessions=ms.calibration_window_sessions,
                                        horizon=s.signals.horizon, entry_lag=s.features.entry_lag,

@@ -8,11 +8,17 @@ import pandas as pd
 _EPS = 1e-12
 
 
-def _clean(prob, label) -> tuple[np.ndarray, np.ndarray]:
+def _clean_with_mask(prob, label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probabilities clipped to [0, 1], labels, mask of the input rows kept): rows where both are finite."""
     p = np.asarray(prob, dtype=float)
     y = np.asarray(label, dtype=float)
     keep = np.isfinite(p) & np.isfinite(y)
-    return np.clip(p[keep], 0.0, 1.0), y[keep]
+    return np.clip(p[keep], 0.0, 1.0), y[keep], keep
+
+
+def _clean(prob, label) -> tuple[np.ndarray, np.ndarray]:
+    p, y, _ = _clean_with_mask(prob, label)
+    return p, y
 
 
 def _bin_index(p: np.ndarray, n_bins: int) -> np.ndarray:
@@ -76,13 +82,9 @@ def compute_calibration_slope(prob, label, dates=None, hac_lags: int = 0) -> tup
     Newey-West weights over `hac_lags` dates (labels over h sessions overlap h - 1 following dates).
     Without `dates` the whole window is one cross-section and rows are independent.
     """
-    p = np.asarray(prob, dtype=float)
-    y = np.asarray(label, dtype=float)
-    keep = np.isfinite(p) & np.isfinite(y)
-    if dates is None:
-        frame = pd.DataFrame({"g": 0, "p": p[keep], "y": y[keep]})
-    else:
-        frame = pd.DataFrame({"g": pd.to_datetime(pd.Series(dates)).to_numpy()[keep], "p": p[keep], "y": y[keep]})
+    p, y, keep = _clean_with_mask(prob, label)
+    group = 0 if dates is None else pd.to_datetime(pd.Series(dates)).to_numpy()[keep]
+    frame = pd.DataFrame({"g": group, "p": p, "y": y})
     if len(frame) < 3:
         return float("nan"), float("nan")
     x = frame["p"] - frame.groupby("g")["p"].transform("mean")
@@ -124,10 +126,7 @@ def compute_ece_consistency_pvalue(
     mostly rising or mostly falling sessions", not "every row independent". A model that ranks names within
     a date is calibrated only in that sense.
     """
-    p = np.clip(np.asarray(prob, dtype=float), 0.0, 1.0)
-    y = np.asarray(label, dtype=float)
-    keep = np.isfinite(p) & np.isfinite(y)
-    p, y = p[keep], y[keep]
+    p, y, keep = _clean_with_mask(prob, label)
     if p.size == 0:
         return float("nan")
     observed = compute_ece(p, y, n_bins)

@@ -70,7 +70,7 @@ class MonitoringSettings(BaseModel):
     keep_html: int = 1
     """HTML reports (~4 MB each) kept per model: the newest ones; JSON is always kept."""
     workspace_dirname: str = "evidently"
+    """Local Evidently workspace under FORESIGHT_HOME (`evidently ui --workspace <home>/evidently`)."""
     workspace_keep_runs: int = 63
     """Runs kept per model in the Evidently workspace (the newest dates; a signal run is ~12 MB). History
     beyond stays in `monitoring_runs` and in the JSON reports. 0 keeps every run."""
-    """Local Evidently workspace under FORESIGHT_HOME (`evidently ui --workspace <home>/evidently`)."""

@@ -27,7 +27,7 @@ DATE = "date"
 
 def compute_date_moments(
     frame: pd.DataFrame, columns: Sequence[str], date_col: str = DATE
-) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Per date and column (rows = dates in order): count and mean; and per column the pooled within-date
     variance."""
     cols = list(columns)

@@ -573,11 +573,11 @@ def compute_forecast_report(
     per_series, status, reasons = [], OK, []
     worst_gap, worst_cov, pinballs = -1.0, None, []
     ordered = evaluations.sort_values(["portfolio", "horizon_days", "as_of"])
-    for k, (_, series) in zip(keys, ordered.groupby(["portfolio", "horizon_days"], sort=True), strict=True):
+    for (portfolio, horizon), series in ordered.groupby(["portfolio", "horizon_days"], sort=True):
+        k = _series_key(portfolio, horizon)
         c = cur[f"covered_{k}"].dropna()
         r = ref[f"covered_{k}"].dropna()
         pb = cur[f"pinball_{k}"].dropna()
-        horizon = int(series["horizon_days"].iloc[0])
         n_eff = compute_coverage_effective_n(series, len(c), horizon) if settings.dependence_aware else len(c)
         row = {
             "series": k, "n": int(len(c)), "coverage": _finite(c.mean()),

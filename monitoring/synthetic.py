@@ -35,9 +35,6 @@ def make_signal_rows(
     return x
 
 
-
-
-
 PANEL_FEATURES = {"idio_a": (0.0, 0.0), "idio_b": (0.0, 0.0), "market_fast": (0.5, 0.5),
                   "market_slow": (0.6, 0.97), "market_only": (0.95, 0.98), "mixed": (0.3, 0.9)}
 """Panel features: name -> (share of variance common to all symbols of a date, day-to-day autocorrelation of
@@ -91,5 +88,6 @@ def make_signal_panel(
     frame["label"] = (rng.random(n) < np.clip(truth + shock, 0.0, 1.0)).astype(int)
     frame["probability"] = 1.0 / (1.0 + np.exp(-sharpen * z))
     return frame
+
 
 __all__ = ["FEATURES", "PANEL_FEATURES", "make_ar1_path", "make_signal_panel", "make_signal_rows"]
