@@ -50,6 +50,17 @@ class FeatureRunSummary:
     def rows_written(self) -> int:
         return sum(int(s.get("rows", 0)) for s in self.sets.values())
 
+    @property
+    def corrections(self) -> str | None:
+        """What was recomputed because bars changed since the last run, per set and for the labels (None:
+        nothing), for the run's log line and the CLI."""
+        fixed = [f"{n}: {i['corrected_symbols']} symbols, {i['rows_replaced']:,} rows" for n, i in self.sets.items()
+                 if i.get("corrected_symbols")]
+        if not fixed and not self.label_corrected_symbols:
+            return None
+        fixed.append(f"labels: {self.label_corrected_symbols} symbols, {self.label_rows_corrected:,} rows")
+        return "recomputed for bars changed since the last run: " + "; ".join(fixed)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["rows_written"] = self.rows_written
@@ -416,18 +427,17 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
         con.execute(f"SET threads = {int(settings.threads)}")
         con.execute(f"SET memory_limit = '{settings.memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
+        wm_now = _input_watermark(con)  # this run is the only writer: the bars it reads stay as they are
         for name in (sets or settings.feature_sets):
             fs = get_feature_set(name)
             _check_columns(con, fs)
             digest = definition_hash(fs.name)
             wm = _stored_watermark(con, fs.name)
-            wm_now = _input_watermark(con)
             rebuild = full or wm is None or _registered(con, fs) != (fs.version, digest)
             summary.sets[fs.name] = _build_set(con, fs, rebuild, settings.chunk_symbols, wm, wm_now, summary.run_id)
             if rebuild:
                 _register(con, fs, digest)
         wm = _stored_watermark(con, _LABELS_TARGET)
-        wm_now = _input_watermark(con)
         (summary.label_mode, summary.label_rows, summary.label_corrected_symbols,
          summary.label_rows_corrected) = _build_labels(con, settings, full, wm, wm_now, summary.run_id)
         summary.seconds = round(time.perf_counter() - t, 3)
@@ -437,12 +447,8 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
             [summary.run_id, summary.mode, list(summary.sets), summary.rows_written, summary.label_rows,
              dates[0], dates[1], summary.seconds, started, utcnow()],
         )
-    corrected = {n: (i["corrected_symbols"], i["rows_replaced"]) for n, i in summary.sets.items()
-                 if i.get("corrected_symbols")}
-    if corrected or summary.label_corrected_symbols:
-        log.info("features: recomputed for bars changed since the last run: %s; labels: %d symbols, %d rows",
-                 ", ".join(f"{n} {s} symbols, {r} rows replaced" for n, (s, r) in corrected.items()) or "no set",
-                 summary.label_corrected_symbols, summary.label_rows_corrected)
+    if summary.corrections:
+        log.info("features: %s", summary.corrections)
     return summary
 
 

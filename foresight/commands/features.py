@@ -40,8 +40,5 @@ def features(
                   f"{info['seconds']:.2f}")
     t.add_row("labels", summary.label_mode, "", f"{summary.label_rows:,}", "", "")
     console.print(t)
-    fixed = [f"{n}: {i['corrected_symbols']} symbols, {i['rows_replaced']:,} rows" for n, i in summary.sets.items()
-             if i.get("corrected_symbols")]
-    if fixed or summary.label_corrected_symbols:
-        fixed.append(f"labels: {summary.label_corrected_symbols} symbols, {summary.label_rows_corrected:,} rows")
-        console.print("recomputed for bars changed since the last run: " + "; ".join(fixed))
+    if summary.corrections:
+        console.print(summary.corrections)
