@@ -29,11 +29,13 @@ env: $(STAMP)  ## create the virtual environment from the lock file
 demo: $(STAMP)  ## run the whole pipeline on the embedded sample market
 	$(BIN)/foresight demo
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff + the import-linter layer contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
-test: $(STAMP)  ## lint + the whole suite (unit and integration)
+test: $(STAMP)  ## lint (ruff, import layers) + the whole suite (unit and integration)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)

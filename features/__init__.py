@@ -11,6 +11,8 @@ Public interface (other areas import these names from `features`):
 - `load_training_frame(con, feature_set, horizon, start=None, end=None)`: symbol, date, features, fwd_return,
   label for one horizon, ordered by (date, symbol), unlabeled rows left out.
 - `load_feature_frame(con, feature_set, dates=None, start=None, end=None, symbols=None)`: rows to score.
+- `load_market_series`, `load_portfolio_returns`, `load_extra_features` (features.series): the daily series
+  the regime and forecast models read.
 
 Timing: a feature row at date t uses bars with date <= t only; its label spans the closes t+lag .. t+lag+H.
 """
@@ -24,6 +26,7 @@ from features.registry import (
     feature_set_version,
     get_feature_set,
 )
+from features.series import load_extra_features, load_market_series, load_portfolio_returns
 from features.store import (
     FeatureRunSummary,
     StaleFeaturesError,
@@ -42,7 +45,10 @@ __all__ = [
     "feature_set_tag",
     "feature_set_version",
     "get_feature_set",
+    "load_extra_features",
     "load_feature_frame",
+    "load_market_series",
+    "load_portfolio_returns",
     "load_training_frame",
     "run_features",
 ]

@@ -15,7 +15,11 @@ from typing import Any, Protocol
 
 import duckdb
 
+from backtest.config import BacktestSettings
+from backtest.runner import load_backtest_runs, run_backtest
 from foresight.settings import Settings
+from monitoring.store import load_latest_monitoring
+from stores.warehouse import Warehouse
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -319,8 +323,6 @@ class BacktestService:
         self.settings = settings
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        from backtest.runner import load_backtest_runs
-
         with self.reader.cursor() as con:
             return load_backtest_runs(con, limit)
 
@@ -330,9 +332,6 @@ class BacktestService:
 
     def run(self, cfg=None):
         """Backtest with `cfg` (default: settings.backtest); stores the run; returns (run_id, result)."""
-        from backtest.config import BacktestSettings
-        from backtest.runner import run_backtest
-        from stores.warehouse import Warehouse
 
         if self.settings is None:
             raise RuntimeError("BacktestService.run needs the Settings (warehouse path, reports dir)")
@@ -378,8 +377,6 @@ class DashboardService:
             bars_last = con.execute("SELECT max(date) FROM bars").fetchall()[0][0] if "bars" in tables else None
             panels["monitoring"] = []
             if "monitoring_runs" in tables:
-                from monitoring.store import load_latest_monitoring
-
                 panels["monitoring"] = [{k: _iso(v) for k, v in row.items()} for row in load_latest_monitoring(con)]
         try:
             regime = f.get("RegimeService").current()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 
 class SampleSettings(BaseModel):
@@ -42,3 +42,15 @@ class GuardrailSettings(BaseModel):
     """Relative distance of the close ratio from a split ratio that still counts as that split."""
     split_adj_max_move: float = 0.25
     """With an adjusted series, a split day's adjusted close moves less than this (log return)."""
+
+
+class AlphaVantageSettings(BaseModel):
+    """Alpha Vantage HTTP client settings; the key is a secret and never printed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://www.alphavantage.co/query"
+    requests_per_minute: float = 5.0
+    max_retries: int = 4
+    timeout_s: float = 30.0

@@ -43,8 +43,11 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)
     status: str = "running"
 
+    def as_dict(self) -> dict:
+        return asdict(self)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str)
+        return json.dumps(self.as_dict(), default=str)
 
 
 def _load_history(con, accepted: pd.DataFrame) -> pd.DataFrame:

@@ -497,11 +497,13 @@ def train_forecast_models(
         feature_columns=feat_cols, horizons=models,
         train_end=returns.index[prod_train_end_pos].date(), data_end=returns.index[-1].date(), notes=notes,
     )
-    metrics = _holdout_metrics(models)
+    metrics = compute_holdout_metrics(models)
     return TrainResult(bundle=bundle, holdout=holdout_frames, metrics=metrics)
 
 
-def _holdout_metrics(models: dict[int, HorizonModel]) -> dict[str, float]:
+def compute_holdout_metrics(models: dict[int, HorizonModel]) -> dict[str, float]:
+    """Per-horizon holdout pinball, coverage, tails and skill of every candidate, and the mean skill of the
+    champions vs the Gaussian baseline (`mean_champion_skill_vs_gaussian`, what promotion compares)."""
     out: dict[str, float] = {}
     for h, m in models.items():
         for meth, v in m.holdout_pinball.items():
@@ -594,6 +596,33 @@ def compute_forecast_quantiles(
     return out
 
 
+FAN_COLUMNS = ["as_of", "horizon_days", "method", "champion", "p01", "p05", "p50", "p95", "p99", "start_equity",
+               "sigma_daily", "in_sample"]
+
+
+def compute_forecast_fan(
+    bundle: ForecastBundle,
+    returns: pd.Series,
+    as_of_dates: list[dt.date] | pd.DatetimeIndex,
+    extra: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Every candidate's equity percentiles at each as-of date: `compute_forecast_quantiles` turned into
+    equity as start_equity * exp(q), start_equity being the portfolio equity (100 at the first session of
+    `returns`) at the as-of. Rows without a 5/50/95 forecast are left out. Columns FAN_COLUMNS; `champion`
+    marks the candidate that is published. What the nightly scorer stores and the pyfunc predicts."""
+    q = compute_forecast_quantiles(bundle, returns, as_of_dates, extra)
+    if q.empty:
+        return pd.DataFrame(columns=FAN_COLUMNS)
+    equity = compute_equity(returns.sort_index().astype(float))
+    equity.index = pd.DatetimeIndex(equity.index).date
+    q = q.copy()
+    q["start_equity"] = equity.reindex(q["as_of"]).to_numpy()
+    for lvl in ("q01", "q05", "q50", "q95", "q99"):
+        q[f"p{lvl[1:]}"] = q["start_equity"] * np.exp(q[lvl]) if lvl in q else np.nan
+    q = q[q[["p05", "p50", "p95", "start_equity"]].notna().all(axis=1)]
+    return q[FAN_COLUMNS].reset_index(drop=True)
+
+
 def _all_levels(bundle: ForecastBundle) -> set[float]:
     return {t for hm in bundle.horizons.values() for t in hm.quantiles}
 
@@ -645,6 +674,7 @@ def compute_holdout_var_report(result: TrainResult, returns: pd.Series, cfg: For
 
 
 __all__ = [
+    "FAN_COLUMNS",
     "BASELINES",
     "LEARNED",
     "METHODS",
@@ -656,8 +686,10 @@ __all__ = [
     "conformal_window",
     "compute_equity",
     "compute_forecast_features",
+    "compute_forecast_fan",
     "compute_forecast_quantiles",
     "compute_gaussian_quantiles",
+    "compute_holdout_metrics",
     "compute_holdout_var_report",
     "compute_simulated_drawdowns",
     "compute_log_targets",

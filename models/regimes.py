@@ -416,12 +416,26 @@ def compute_scheduled_probabilities(dates, returns: np.ndarray, params) -> tuple
     return probs, logdens, [ends[i] for i in idx]
 
 
+DEFAULT_ENTER, DEFAULT_LEAVE = 0.7, 0.3
+
+
+def compute_thresholds(params: RegimeParams, enter: float | None = None,
+                       leave: float | None = None) -> tuple[float, float]:
+    """Hysteresis thresholds: the ones given, else the model's own (`params.extra`, set at training), else
+    the defaults. Part of the model: the nightly scorer and the pyfunc both use the model's."""
+    extra = params.extra or {}
+    return (float(extra.get("enter_threshold", DEFAULT_ENTER)) if enter is None else float(enter),
+            float(extra.get("leave_threshold", DEFAULT_LEAVE)) if leave is None else float(leave))
+
+
 def compute_regime_frame(
-    dates, returns: np.ndarray, params, enter: float = 0.7, leave: float = 0.3
+    dates, returns: np.ndarray, params: RegimeParams, enter: float | None = None, leave: float | None = None
 ) -> pd.DataFrame:
     """One row per date: filtered probabilities (JSON by label), the argmax (`raw_regime`), the
-    hysteresis `regime`, its filtered probability, its age in sessions and `fit_end` (the last session the
-    parameters in force were fitted on; a row is out of sample when its date is after it). Pure."""
+    hysteresis `regime`, its filtered probability, its age in sessions, `fit_end` (the last session the
+    parameters in force were fitted on; a row is out of sample when its date is after it) and the
+    hysteresis thresholds used (`compute_thresholds`). Pure; rows <= t depend on returns <= t only."""
+    enter, leave = compute_thresholds(params, enter, leave)
     probs, logdens, fit_end = compute_scheduled_probabilities(dates, returns, params)
     labels = np.asarray(params.labels, dtype=object)
     sticky = compute_hysteresis(probs, enter, leave)
@@ -438,6 +452,8 @@ def compute_regime_frame(
     out["log_density"] = logdens
     out["fit_end"] = fit_end
     out["in_sample"] = [bool(e is not None and d <= e) for d, e in zip(out["date"], fit_end, strict=True)]
+    out["enter_threshold"] = enter
+    out["leave_threshold"] = leave
     return out
 
 
@@ -453,6 +469,8 @@ def compute_regime_sharpe(returns: pd.Series, regimes: pd.Series, periods: float
 
 
 __all__ = [
+    "DEFAULT_ENTER",
+    "DEFAULT_LEAVE",
     "LABELS",
     "RegimeParams",
     "compute_accuracy",
@@ -462,6 +480,7 @@ __all__ = [
     "compute_market_series",
     "compute_param_schedule",
     "compute_regime_frame",
+    "compute_thresholds",
     "compute_regime_runs",
     "compute_regime_sharpe",
     "compute_scheduled_probabilities",

@@ -29,6 +29,7 @@ from monitoring.dependence import (
     compute_location_effective_rows,
     compute_shock_paths,
 )
+from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
 
 PROBABILITY = "probability"
 LABEL = "label"
@@ -226,8 +227,6 @@ def build_signal_report(
     from evidently import Report
     from evidently.metrics import DriftedColumnsCount, ValueDrift
     from evidently.tests import lte
-
-    from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
 
     method, threshold = settings.drift_method, compute_drift_threshold(settings, n_current)
     per_column = {c: float((thresholds or {}).get(c, threshold)) for c in [*features, PROBABILITY]}

@@ -52,7 +52,7 @@ class MonitorResult:
     def alerts(self) -> list[ModelMonitoring]:
         return [r for r in self.runs if r.status == ALERT]
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "date": self.date.isoformat() if self.date else None,
             "status": self.status,

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from features.series import load_market_series
 from models.regimes import compute_regime_frame, compute_regime_sharpe
+from registry.core import REGIME_MODEL, NoChampionError
+from registry.regimes import load_regime_model
+from stores.mongo import (
+    MongoUnavailable,
+    compute_regime_documents,
+    load_regime_documents,
+    open_mongo,
+    save_regime_documents,
+)
 from stores.warehouse import transaction, upsert, utcnow
 
 MIRROR_COLUMNS = [
@@ -41,9 +51,12 @@ class ScoreRegimesReport:
     duckdb_unchanged: int
     last_regime: str | None
 
+    def as_dict(self) -> dict:
+        return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(self).items()}
+
 
 def compute_mirror_rows(frame: pd.DataFrame, series: pd.DataFrame, *, universe: str, model_name: str,
-                        model_version: str, run_id: str, train_end: str | None, enter: float, leave: float,
+                        model_version: str, run_id: str, train_end: str | None,
                         scored_at: dt.datetime) -> pd.DataFrame:
     """Rows of the `regimes` contract from a scored frame (pure)."""
     out = frame.drop(columns=["log_density"]).copy()
@@ -58,8 +71,6 @@ def compute_mirror_rows(frame: pd.DataFrame, series: pd.DataFrame, *, universe: 
         out["fit_end"] = cut
         out["in_sample"] = [bool(cut is not None and d <= cut) for d in out["date"]]
     # in_sample: the parameters in force were fitted on data including this day (filtered, not out of sample)
-    out["enter_threshold"] = float(enter)
-    out["leave_threshold"] = float(leave)
     out["regime_age"] = out["regime_age"].astype("int64")
     return out[MIRROR_COLUMNS]
 
@@ -87,23 +98,13 @@ def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = N
     model's walk-forward parameters in force (fitted on earlier sessions; `fit_end`, `in_sample`). Re-runs change nothing
     (identical rows are left untouched, scored_at included). `mongo_db`: a pymongo Database to use instead
     of opening one from settings (tests, flows holding a connection)."""
-    from registry.core import REGIME_MODEL
-    from registry.regimes import load_regime_model
-    from stores.mongo import (
-        MongoUnavailable,
-        compute_regime_documents,
-        load_regime_documents,
-        open_mongo,
-        save_regime_documents,
-    )
-    from training.regimes import load_market_series
 
     s = ctx.settings
     cfg = s.regimes
     ctx.warehouse.migrate()
     model = load_regime_model(ctx.mlflow, alias)
     if model is None:
-        raise LookupError(f"no {REGIME_MODEL!r} model with alias {alias!r}: run `foresight train regimes` first")
+        raise NoChampionError(REGIME_MODEL, alias, "run `foresight train regimes` first")
     params = model.params
     benchmark = params.extra.get("benchmark_symbol", cfg.benchmark_symbol)
     vol_window = int(params.extra.get("vol_window", cfg.vol_window))
@@ -118,12 +119,10 @@ def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = N
     if start_d > end_d:
         # e.g. a nightly run on a holiday: no session in [start, end], nothing to write
         return ScoreRegimesReport(s.universe, start_d, end_d, model.version, 0, 0, 0, 0, 0, 0, 0, None)
-    frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params,
-                                 cfg.enter_threshold, cfg.leave_threshold)
+    frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params)
     rows = compute_mirror_rows(
         frame, series, universe=s.universe, model_name=REGIME_MODEL, model_version=model.version,
-        run_id=model.run_id, train_end=params.train_end, enter=cfg.enter_threshold, leave=cfg.leave_threshold,
-        scored_at=utcnow(),
+        run_id=model.run_id, train_end=params.train_end, scored_at=utcnow(),
     )
     rows = rows[(rows["date"] >= start_d) & (rows["date"] <= end_d)].reset_index(drop=True)
     docs = compute_regime_documents(rows.to_dict("records"))

@@ -11,8 +11,11 @@ from typing import Any
 
 import pandas as pd
 
+import features
 from models.signals import compute_signal_scores
-from registry.core import SIGNAL_MODEL
+from registry.core import SIGNAL_MODEL, NoChampionError
+from registry.signals import load_signal_model
+from stores.warehouse import transaction, upsert, utcnow
 
 SIGNAL_COLUMNS = [
     "symbol", "date", "model_name", "model_version", "probability", "raw_score", "base_value",
@@ -46,10 +49,6 @@ class SignalScoreReport:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.__dict__.items()}
 
 
-class NoChampionError(RuntimeError):
-    """No `champion` version of the signal model is registered yet."""
-
-
 def run_score_signals(
     ctx,
     start: dt.date | None = None,
@@ -67,17 +66,12 @@ def run_score_signals(
     are skipped for that date and reported. Idempotent: a re-run with the same model changes nothing.
     Raises NoChampionError when no model has been trained and promoted yet.
     """
-    import features
-    from registry.signals import load_signal_model
-    from stores.warehouse import transaction, upsert, utcnow
 
     settings = ctx.settings
     bundle = load_signal_model(ctx.mlflow, alias=alias)
     if bundle is None:
-        raise NoChampionError(
-            f"no '{alias}' version of {SIGNAL_MODEL} in the MLflow registry at {ctx.mlflow.tracking_uri}: "
-            "train one first with `foresight train signals`"
-        )
+        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.tracking_uri}; "
+                              "train one first with `foresight train signals`")
     model = bundle.model
     min_hist = settings.scoring.min_history_sessions
     top_k = settings.scoring.top_k_attribution

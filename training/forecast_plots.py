@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketdata.calendar import sessions
 from models.forecasts import METHODS
 
 
@@ -21,8 +22,6 @@ def save_fan_chart(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from marketdata.calendar import sessions
 
     hist = equity.iloc[-history:]
     last = pd.Timestamp(hist.index[-1])

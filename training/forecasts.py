@@ -1,16 +1,30 @@
-"""Use case `run_train_forecasts`: train, compare, plot, register the forecast model; optional backfill."""
+"""Use case `run_train_forecasts`: train, compare, plot, register and promote the forecast model."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from models.forecasts import ForecastSettings
+from features.series import load_extra_features, load_portfolio_returns
+from models.forecasts import (
+    ForecastBundle,
+    ForecastSettings,
+    compute_equity,
+    compute_forecast_fan,
+    compute_holdout_metrics,
+    compute_holdout_var_report,
+    train_forecast_models,
+)
+from registry.core import CHAMPION
+from registry.forecasts import PROMOTION_METRIC, load_forecast_model, log_forecast_model
+from training.forecast_plots import save_calibration_plot, save_coverage_plot, save_fan_chart
+from training.promotion import compute_forecast_promotion, record_promotion
 
 
 @dataclass
@@ -29,10 +43,11 @@ class ForecastTrainReport:
     var: dict | None = None
     backfill: dict | None = None
     kpis: dict | None = None
+    promotion: str = ""
     report_path: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def as_dict(self) -> dict:
         return asdict(self)
 
 
@@ -50,34 +65,11 @@ def _json_safe(obj):
     return obj
 
 
-def run_train_forecasts(
-    ctx,
-    backfill_sessions: int | None = None,
-    on_step: Callable[[str], None] | None = None,
-    overwrite: bool = False,
-) -> ForecastTrainReport:
+def run_train_forecasts(ctx, on_step: Callable[[str], None] | None = None) -> ForecastTrainReport:
     """Train the candidates on the warehouse's portfolio equity, pick per-horizon champions on the
-    holdout, log figures and the bundle to MLflow as `foresight-forecast` (champion / challenger alias),
-    then backfill the last `backfill_sessions` (None = settings; 0 = none) and evaluate what matured.
-    Dates already published by an earlier version keep their record unless `overwrite`."""
-    import time
-
-    from models.forecasts import (
-        compute_equity,
-        compute_forecast_quantiles,
-        compute_holdout_var_report,
-        train_forecast_models,
-    )
-    from registry.forecasts import log_forecast_model
-    from scoring.forecasts import (
-        compute_forecast_rows,
-        load_extra_features,
-        load_forecast_kpis,
-        load_portfolio_returns,
-        run_backfill_forecasts,
-    )
-    from training.forecast_plots import save_calibration_plot, save_coverage_plot, save_fan_chart
-
+    holdout, log figures and the bundle to MLflow as `foresight-forecast`, and decide champion /
+    challenger (training.promotion.compute_forecast_promotion). The backfill of the new champion's
+    history is scoring's (flows.train.run_forecast_training runs both)."""
     step = on_step or (lambda _msg: None)
     cfg: ForecastSettings = ctx.settings.forecasts
     timings: dict[str, float] = {}
@@ -102,8 +94,8 @@ def run_train_forecasts(
         })
     bundle = result.bundle
     equity = compute_equity(returns)
-    last = compute_forecast_quantiles(bundle, returns, [returns.index[-1]], extra)
-    fan, _ = compute_forecast_rows(last, equity, cfg.portfolio, "preview", None, ctx.settings.calendar)
+    last = compute_forecast_fan(bundle, returns, [returns.index[-1]], extra)
+    fan = last[last["champion"]]
     quantiles = {h: hm.quantiles for h, hm in bundle.horizons.items()}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -124,38 +116,51 @@ def run_train_forecasts(
         holdout_json.write_text(json.dumps(_json_safe({"holdout": holdout, "var": var}), indent=2), encoding="utf-8")
         timings["plots_var"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        version, run_id, alias = log_forecast_model(
+        champion = load_forecast_model(ctx.mlflow, CHAMPION)
+        version, run_id = log_forecast_model(
             ctx.mlflow, result,
             run_params={**cfg.model_dump(mode="json"), "n_sessions": len(returns),
                         "data_end": str(bundle.data_end), "train_end": str(bundle.train_end)},
-            figures=figures, extra_artifacts={"holdout": holdout_json}, margin=cfg.promotion_margin,
+            figures=figures, extra_artifacts={"holdout": holdout_json},
         )
+        champion_skill = None
+        if champion is not None:
+            champion_skill = _champion_metric(champion.bundle)
+        hold_dates = [f["date"] for f in result.holdout.values() if len(f)]
+        window = (str(min(x.min() for x in hold_dates).date()), str(max(x.max() for x in hold_dates).date())) \
+            if hold_dates else (str(bundle.train_end), str(bundle.data_end))
+        decision = record_promotion(ctx.mlflow, compute_forecast_promotion(
+            result.metrics.get(PROMOTION_METRIC, 0.0), champion_skill, new_version=version,
+            champion_version=None if champion is None else champion.version, margin=cfg.promotion_margin,
+            window=window, rows=int(sum(hm.holdout_n for hm in bundle.horizons.values())),
+        ))
         timings["register"] = time.perf_counter() - t2
         reports = ctx.settings.reports_dir / "forecasts"
         reports.mkdir(parents=True, exist_ok=True)
         for p in figures.values():
             (reports / p.name).write_bytes(p.read_bytes())
-    step(f"registered foresight-forecast v{version} as {alias}")
-    report = ForecastTrainReport(
-        model_version=version, run_id=run_id, alias=alias, portfolio=cfg.portfolio,
+    step(f"registered foresight-forecast v{version} as {decision.alias}: {decision.reason}")
+    return ForecastTrainReport(
+        model_version=version, run_id=run_id, alias=decision.alias, portfolio=cfg.portfolio,
         data_end=str(bundle.data_end), train_end=str(bundle.train_end),
         champions={str(h): hm.champion for h, hm in bundle.horizons.items()},
         holdout=_json_safe(holdout), notes=bundle.notes, var=_json_safe(var) if var else None,
+        promotion=decision.describe(), timings_s=timings,
     )
-    n_back = cfg.backfill_sessions if backfill_sessions is None else backfill_sessions
-    if n_back > 0:
-        t3 = time.perf_counter()
-        back = run_backfill_forecasts(ctx, sessions=n_back, overwrite=overwrite)
-        report.backfill = back.to_dict()
-        timings["backfill"] = time.perf_counter() - t3
-        with ctx.warehouse.session(read_only=True) as con:
-            report.kpis = _json_safe(load_forecast_kpis(con, cfg.portfolio, cfg.var_window, cfg))
-        step(f"backfilled {back.as_of_dates} sessions, {back.evaluations_written} evaluations")
-    report.timings_s = timings
-    out = ctx.settings.reports_dir / "forecasts" / "train_report.json"
-    out.write_text(json.dumps(_json_safe(report.to_dict()), indent=2, default=str), encoding="utf-8")
+
+
+def _champion_metric(bundle: ForecastBundle) -> float:
+    """The champion's own holdout skill, as it was measured when it was trained."""
+    return float(compute_holdout_metrics(bundle.horizons).get(PROMOTION_METRIC, 0.0))
+
+
+def save_train_report(report: ForecastTrainReport, reports_dir: Path) -> Path:
+    """Write `report` as reports_dir/forecasts/train_report.json; returns the path."""
+    out = reports_dir / "forecasts" / "train_report.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     report.report_path = str(out)
-    return report
+    out.write_text(json.dumps(_json_safe(report.as_dict()), indent=2, default=str), encoding="utf-8")
+    return out
 
 
-__all__ = ["ForecastTrainReport", "run_train_forecasts"]
+__all__ = ["ForecastTrainReport", "run_train_forecasts", "save_train_report"]

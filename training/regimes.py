@@ -8,16 +8,27 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from features.series import load_market_series
 from models.regimes import (
     RegimeParams,
+    compute_accuracy,
     compute_expected_durations,
-    compute_market_series,
+    compute_filtered_probabilities,
+    compute_hysteresis,
+    compute_regime_frame,
     compute_stationary,
+    compute_switches_per_year,
+    compute_thresholds,
+    compute_vol_threshold_states,
     fit_regime_model,
+    fit_vol_thresholds,
     fit_walk_forward,
     match_to_previous,
 )
+from registry.core import CHAMPION
+from registry.regimes import load_regime_model, log_regime_model
 from training.config import RegimeSettings
+from training.promotion import compute_regime_promotion, record_promotion
 
 
 @dataclass
@@ -44,25 +55,7 @@ class TrainRegimesReport:
     champion_version: str | None
     metrics: dict[str, float] = field(default_factory=dict)
     params: RegimeParams | None = None
-
-
-def load_market_series(con, benchmark_symbol: str | None = None, vol_window: int = 21, end=None) -> pd.DataFrame:
-    """Market return series (date, ret, rvol) from the warehouse `bars` (dates <= end when given)."""
-    sql = "SELECT symbol, date, adj_close FROM bars"
-    args: list = []
-    clauses = []
-    if benchmark_symbol is not None:
-        clauses.append("symbol = ?")
-        args.append(benchmark_symbol)
-    if end is not None:
-        clauses.append("date <= ?")
-        args.append(pd.Timestamp(end).date())
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    bars = con.execute(sql + " ORDER BY symbol, date", args).df()
-    if bars.empty:
-        raise ValueError("no bars in the warehouse: run `foresight ingest` first")
-    return compute_market_series(bars, benchmark_symbol, vol_window)
+    promotion: str = ""
 
 
 def load_sample_truth(con) -> pd.DataFrame:
@@ -74,18 +67,9 @@ def compute_evaluation(series: pd.DataFrame, split: int, params: RegimeParams, c
                        truth: pd.DataFrame | None) -> RegimeEvaluation:
     """Filter the whole series with `params` (causal) and score rows >= split: log-likelihood, switches,
     accuracy against truth (when its labels match the model's) and the volatility-threshold baseline."""
-    from models.regimes import (
-        compute_accuracy,
-        compute_filtered_probabilities,
-        compute_hysteresis,
-        compute_switches_per_year,
-        compute_vol_threshold_states,
-        fit_vol_thresholds,
-    )
-
     mu, sd, tm, sp = params.arrays()
     probs, logdens = compute_filtered_probabilities(series["ret"].to_numpy(), mu, sd, tm, sp)
-    sticky = compute_hysteresis(probs, cfg.enter_threshold, cfg.leave_threshold)
+    sticky = compute_hysteresis(probs, *compute_thresholds(params))
     labels = np.asarray(params.labels, dtype=object)
     acc = acc_raw = base = None
     if truth is not None and not truth.empty:
@@ -112,12 +96,9 @@ def compute_walk_forward_accuracy(series: pd.DataFrame, params: RegimeParams, cf
                                   truth: pd.DataFrame | None) -> float | None:
     """Hysteresis-label accuracy against truth on the days scored out of sample by the walk-forward
     schedule (what a backfill stores with in_sample = false); None without truth or matching labels."""
-    from models.regimes import compute_accuracy, compute_regime_frame
-
     if truth is None or truth.empty or not set(truth["regime_name"].unique()) <= set(params.labels):
         return None
-    frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params,
-                                 cfg.enter_threshold, cfg.leave_threshold)
+    frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params)
     merged = frame[~frame["in_sample"]].merge(truth.assign(date=pd.to_datetime(truth["date"]).dt.date), on="date")
     return compute_accuracy(merged["regime_x"], merged["regime_name"]) if len(merged) else None
 
@@ -139,11 +120,9 @@ def run_train_regimes(ctx, cfg: RegimeSettings | None = None, on_step=None) -> T
     """Fit on the first (1 - holdout) of history, evaluate the holdout, refit on everything up to the
     refit date, match labels to the current champion, log + register as `foresight-regime`.
 
-    Promotion: the new version becomes champion when there is none, or when its holdout log-likelihood per
-    session (fit without the holdout) beats the champion's on the same holdout by `promotion_margin`;
-    otherwise it stays challenger."""
-    from registry.core import CHAMPION
-    from registry.regimes import load_regime_model, log_regime_model, set_alias
+    Promotion (training.promotion.compute_regime_promotion): champion when there is none, or when its
+    holdout log-likelihood per session (fit without the holdout) beats the champion's on the same holdout
+    by `promotion_margin`; otherwise challenger."""
 
     cfg = cfg or ctx.settings.regimes
     step = on_step or (lambda msg: None)
@@ -204,25 +183,25 @@ def run_train_regimes(ctx, cfg: RegimeSettings | None = None, on_step=None) -> T
         metrics.update(accuracy=ev.accuracy, accuracy_raw=ev.accuracy_raw, baseline_accuracy=ev.baseline_accuracy)
     if champ_ev is not None:
         metrics["champion_oos_loglik_per_session"] = champ_ev.oos_loglik_per_session
-    promote = champ_ev is None or (
-        ev.oos_loglik_per_session >= champ_ev.oos_loglik_per_session + cfg.promotion_margin
-    )
     step("log and register")
     run_params = {**cfg.model_dump(mode="json"), "chosen_states": final.k, "model_kind": final.model_kind,
                   "train_start": final.train_start, "train_end": final.train_end,
                   "holdout_start": str(series["date"].iloc[split].date())}
     version, run_id = log_regime_model(
-        ctx.mlflow, final, metrics, run_params,
-        tags={"universe": ctx.settings.universe, "promoted": str(promote).lower()}, candidates=candidates,
+        ctx.mlflow, final, metrics, run_params, tags={"universe": ctx.settings.universe}, candidates=candidates,
     )
-    if promote:
-        set_alias(ctx.mlflow, version, CHAMPION)
+    decision = record_promotion(ctx.mlflow, compute_regime_promotion(
+        ev.oos_loglik_per_session, None if champ_ev is None else champ_ev.oos_loglik_per_session,
+        new_version=version, champion_version=None if champion is None else champion.version,
+        margin=cfg.promotion_margin,
+        window=(str(series["date"].iloc[split].date()), str(series["date"].iloc[-1].date())), rows=n - split,
+    ))
     return TrainRegimesReport(
         version=version, run_id=run_id, n_states=final.k, model_kind=final.model_kind, labels=final.labels,
-        promoted=promote, champion_version=version if promote else (champion.version if champion else None),
-        metrics=metrics, params=final,
+        promoted=decision.promoted,
+        champion_version=version if decision.promoted else (champion.version if champion else None),
+        metrics=metrics, params=final, promotion=decision.describe(),
     )
 
 
-__all__ = ["RegimeEvaluation", "TrainRegimesReport", "compute_evaluation", "load_market_series",
-           "load_sample_truth", "run_train_regimes"]
+__all__ = ["RegimeEvaluation", "TrainRegimesReport", "compute_evaluation", "load_sample_truth", "run_train_regimes"]

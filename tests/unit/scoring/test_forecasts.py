@@ -9,12 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.series import load_extra_features
 from models.forecasts import ForecastSettings
-from scoring.forecasts import (
-    compute_evaluations,
-    compute_forecast_summary,
-    load_extra_features,
-)
+from scoring.forecasts import compute_evaluations, compute_forecast_summary
 from stores.warehouse import Warehouse, transaction, upsert
 
 DATES = pd.bdate_range("2025-01-01", periods=12)

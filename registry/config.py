@@ -1,0 +1,20 @@
+"""Settings of the MLflow adapter: tracking URI, artifact root for new experiments, experiment prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+class MLflowSettings(BaseModel):
+    """Where runs and the model registry live (sqlite backend; a bare ./mlruns file store is refused)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: Path = Path("mlruns/artifacts")
+    experiment_prefix: str = "foresight"
+
+
+__all__ = ["MLflowSettings"]
