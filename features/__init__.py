@@ -1,6 +1,6 @@
 """Point-in-time feature sets and labels, computed in DuckDB SQL.
 
-Public interface (other areas import these names from `features`):
+Public interface (other packages import these names from `features`):
 
 - `run_features(warehouse, settings, full=False) -> FeatureRunSummary`: update every configured set and the
   labels; incremental by default (new dates, and dates whose bars were corrected since they were computed,

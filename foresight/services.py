@@ -18,7 +18,12 @@ import duckdb
 from backtest.config import BacktestSettings
 from backtest.runner import load_backtest_runs, run_backtest
 from foresight.settings import Settings
+from models.forecasts import ForecastSettings
 from monitoring.store import load_latest_monitoring
+from scoring.forecasts import load_forecast_kpis
+from scoring.regimes import load_current_regime, load_regime_history
+from scoring.signals import load_signal, load_signal_cross_section
+from stores.jsonable import to_jsonable
 from stores.warehouse import Warehouse
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
@@ -158,20 +163,13 @@ class MLSignalService:
     def _signal(self, con: duckdb.DuckDBPyConnection, symbol: str, date: dt.date | None) -> dict[str, Any]:
         if "signals" not in _known_tables(self.reader, con):
             raise NotFoundError("no signals published yet: run `foresight score`")
-        rows = _rows(
-            con,
-            """
-            SELECT * FROM signals WHERE symbol = ? AND (? IS NULL OR date = ?)
-            ORDER BY date DESC, scored_at DESC LIMIT 1
-            """,
-            [symbol, date, date],
-        )
-        if not rows:
+        row = load_signal(con, symbol, date)
+        if row is None:
             known = con.execute("SELECT count(*) FROM signals WHERE symbol = ?", [symbol]).fetchall()[0][0]
             if not known:
                 raise NotFoundError(f"unknown symbol {symbol!r}: no signals for it")
             raise NotFoundError(f"no signal for {symbol} on {date}")
-        return self._shape(rows[0])
+        return self._shape(row)
 
     def cross_section(self, date: dt.date | None = None, top: int | None = None) -> dict[str, Any]:
         """All symbols' signals of one date (default: the latest), ranked by probability."""
@@ -181,22 +179,12 @@ class MLSignalService:
     def _cross_section(self, con: duckdb.DuckDBPyConnection, date: dt.date | None, top: int | None) -> dict[str, Any]:
         if "signals" not in _known_tables(self.reader, con):
             raise NotFoundError("no signals published yet: run `foresight score`")
+        asked = date
+        date, rows = load_signal_cross_section(con, date, top)
         if date is None:
-            date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
-            if date is None:
-                raise NotFoundError("no signals published yet: run `foresight score`")
-        rows = _rows(
-            con,
-            """
-            SELECT * FROM signals WHERE date = ?
-            QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC, model_version DESC) = 1
-            ORDER BY probability DESC, symbol
-            LIMIT ?
-            """,
-            [date, top if top is not None else 2**31 - 1],
-        )
+            raise NotFoundError("no signals published yet: run `foresight score`")
         if not rows:
-            raise NotFoundError(f"no signals on {date}")
+            raise NotFoundError(f"no signals on {asked}")
         items = [{**self._shape(r), "rank": i + 1} for i, r in enumerate(rows)]
         return {"date": _iso(date), "count": len(items), "signals": items}
 
@@ -228,31 +216,15 @@ class RegimeService:
         """The regime at `date` (default: the latest scored date); filtered, never smoothed."""
         with self.reader.cursor() as con:
             self._check(con)
-            rows = _rows(
-                con,
-                """
-                SELECT date, universe, regime, probabilities, model_name, model_version, scored_at FROM regimes
-                WHERE universe = ? AND (? IS NULL OR date = ?) ORDER BY date DESC, scored_at DESC LIMIT 1
-                """,
-                [self.universe, date, date],
-            )
-        if not rows:
+            row = load_current_regime(con, self.universe, date)
+        if row is None or (date is not None and row["date"] != date):
             raise NotFoundError(f"no regime for {date or 'any date'} (universe {self.universe})")
-        return self._shape(rows[0])
+        return self._shape(row)
 
     def history(self, start: dt.date | None = None, end: dt.date | None = None) -> dict[str, Any]:
         with self.reader.cursor() as con:
             self._check(con)
-            rows = _rows(
-                con,
-                """
-                SELECT date, universe, regime, probabilities, model_name, model_version, scored_at FROM regimes
-                WHERE universe = ? AND (? IS NULL OR date >= ?) AND (? IS NULL OR date <= ?)
-                QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC) = 1
-                ORDER BY date
-                """,
-                [self.universe, start, start, end, end],
-            )
+            rows = load_regime_history(con, self.universe, start, end).to_dict("records")
         if not rows:
             raise NotFoundError(f"no regimes between {start} and {end}")
         return {"start": rows[0]["date"].isoformat(), "end": rows[-1]["date"].isoformat(), "count": len(rows),
@@ -261,11 +233,12 @@ class RegimeService:
 
 class PortfolioService:
     """D3: the portfolio's percentile equity forecasts and their evaluation (also registered as
-    ForecastService, the issue's name for it)."""
+    ForecastService)."""
 
-    def __init__(self, reader: Reader, portfolio: str = "equal_weight"):
+    def __init__(self, reader: Reader, portfolio: str = "equal_weight", cfg: ForecastSettings | None = None):
         self.reader = reader
         self.portfolio = portfolio
+        self.cfg = cfg or ForecastSettings(portfolio=portfolio)
 
     def forecast(self, horizon: int | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
         """The latest (or `as_of`) forecast of every horizon, or of `horizon` only."""
@@ -296,23 +269,19 @@ class PortfolioService:
             ],
         }
 
-    def coverage(self, last: int = 250) -> dict[str, Any]:
-        """Band coverage and pinball loss of the last `last` matured forecasts per horizon."""
+    def kpis(self) -> dict[str, Any]:
+        """The forecast KPIs (scoring.forecasts.load_forecast_kpis): coverage, tail rates, pinball skill and
+        PIT per horizon on out-of-sample evaluations, the 1-day VaR backtest (Kupiec, Christoffersen, Basel
+        zone) and the realised max drawdown's percentile. Once per snapshot."""
         with self.reader.cursor() as con:
-            if "forecast_evaluations" not in _known_tables(self.reader, con):
-                return {}
-            rows = _rows(
-                con,
-                """
-                SELECT horizon_days, count(*) AS n, avg(CAST(covered AS DOUBLE)) AS coverage, avg(pinball) AS pinball,
-                       max(as_of) AS last_as_of
-                FROM (SELECT *, row_number() OVER (PARTITION BY horizon_days ORDER BY as_of DESC) AS rn
-                      FROM forecast_evaluations WHERE portfolio = ?)
-                WHERE rn <= ? GROUP BY horizon_days ORDER BY horizon_days
-                """,
-                [self.portfolio, last],
-            )
-        return {str(r["horizon_days"]): {**{k: _iso(v) for k, v in r.items()}} for r in rows}
+            return _memo(self.reader, ("forecast_kpis", self.portfolio), lambda: to_jsonable(
+                load_forecast_kpis(con, self.portfolio, self.cfg.var_window, self.cfg)))
+
+    def coverage(self) -> dict[str, Any]:
+        """Per horizon: evaluations, band coverage, mean pinball and the last evaluated as-of (from `kpis`)."""
+        return {h: {"horizon_days": int(h), "n": row["n"], "coverage": row["coverage"], "pinball": row["pinball"],
+                    "last_as_of": row["last_as_of"]}
+                for h, row in self.kpis()["coverage"].items()}
 
 
 class BacktestService:
@@ -388,7 +357,9 @@ class DashboardService:
             "signals_last_date": panels.get("signals", {}).get("latest_date"),
             "snapshot_published_at": info.published_at if info else None,
         }
-        panels["forecast_coverage"] = f.get("PortfolioService").coverage()
+        portfolio = f.get("PortfolioService")
+        panels["forecast"] = portfolio.kpis()
+        panels["forecast_coverage"] = portfolio.coverage()
         latest_bt = f.get("BacktestService").latest()
         panels["backtest"] = (
             {k: latest_bt.get(k) for k in ("run_id", "strategy", "sharpe", "baseline_sharpe", "sharpe_delta",
@@ -428,14 +399,15 @@ class ServiceFactory:
 
     @classmethod
     def default(cls, reader: Reader, settings: Settings | None = None) -> ServiceFactory:
-        """The six services of ARCHITECTURE.md (PortfolioService also under the issue's name ForecastService)."""
+        """The six services: market data, signals, regimes, portfolio (also as ForecastService), dashboard,
+        backtest."""
         f = cls(reader, settings)
         universe = settings.universe if settings else "default"
-        portfolio = settings.forecasts.portfolio if settings else "equal_weight"
+        forecasts = settings.forecasts if settings else ForecastSettings()
         f.register("MarketDataService", lambda f: MarketDataService(f.reader))
         f.register("MLSignalService", lambda f: MLSignalService(f.reader))
         f.register("RegimeService", lambda f: RegimeService(f.reader, universe))
-        f.register("PortfolioService", lambda f: PortfolioService(f.reader, portfolio))
+        f.register("PortfolioService", lambda f: PortfolioService(f.reader, forecasts.portfolio, forecasts))
         f.alias("ForecastService", "PortfolioService")
         f.register("DashboardService", lambda f: DashboardService(f))
         f.register("BacktestService", lambda f: BacktestService(f.reader, f.settings))

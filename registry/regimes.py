@@ -61,7 +61,7 @@ def log_regime_model(
                 {"kind": c.model_kind, "k": c.k, "loglik": c.loglik, "bic": c.bic} for c in candidates
             ], indent=2), encoding="utf-8")
             mlflow.log_artifact(str(cand))
-        # explicit requirements: inferring them costs seconds (STACK-NOTES)
+        # explicit requirements: inferring them loads the model in a subprocess, seconds per model
         info = mlflow.pyfunc.log_model(
             name="model", python_model=RegimePyfunc(), artifacts={"params": str(path)},
             pip_requirements=["numpy", "pandas", "scipy", "mlflow"],

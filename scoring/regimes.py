@@ -157,10 +157,15 @@ def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = N
 
 
 # -- read helpers (the API / DashboardService read the DuckDB mirror) --------------------------------------
+# Several model versions can score one date (each version's backfill, the nightly champion): the row that
+# is "the regime of the date" is the out-of-sample one first (its parameters never saw the day), then the
+# most recently scored version, then the higher version. The API, the backtest and forecasts read it so.
+REGIME_ROW_ORDER = ("in_sample IS TRUE, scored_at DESC NULLS LAST, "
+                    "TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC")
+
+
 def _latest_version_clause() -> str:
-    # one row per date: the most recently scored model version wins (the nightly scores the champion)
-    return ("QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC, "
-            "TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC) = 1")
+    return f"QUALIFY row_number() OVER (PARTITION BY date ORDER BY {REGIME_ROW_ORDER}) = 1"
 
 
 def _version_filter(sql: str, args: list, model_version: str | None) -> str:
@@ -171,8 +176,8 @@ def _version_filter(sql: str, args: list, model_version: str | None) -> str:
 
 
 def load_regime_history(con, universe: str, start=None, end=None, model_version: str | None = None) -> pd.DataFrame:
-    """Mirror rows of `universe` between start and end inclusive (one per date, the latest scored version
-    unless `model_version` is given), oldest first; `probabilities` decoded to dicts."""
+    """Mirror rows of `universe` between start and end inclusive (one per date by REGIME_ROW_ORDER, or the
+    rows of `model_version`), oldest first; `probabilities` decoded to dicts."""
     args: list = [universe]
     sql = _version_filter("SELECT * FROM regimes WHERE universe = ?", args, model_version)
     if start is not None:
@@ -203,18 +208,22 @@ def load_current_regime(con, universe: str, date=None, model_version: str | None
         return None
     r = rows.iloc[0]
     probs = r["probabilities"]
+
+    def known(value, cast):  # a column a row may lack (rows written before it existed): None
+        return None if pd.isna(value) else cast(value)
+
     return {
         "date": pd.Timestamp(r["date"]).date(),
         "universe": r["universe"],
         "regime": r["regime"],
-        "probability": float(r["regime_probability"]),
+        "probability": known(r["regime_probability"], float),
         "probabilities": json.loads(probs) if isinstance(probs, str) else probs,
-        "raw_regime": r["raw_regime"],
-        "age_sessions": int(r["regime_age"]),
+        "raw_regime": known(r["raw_regime"], str),
+        "age_sessions": known(r["regime_age"], int),
         "model_name": r["model_name"],
         "model_version": r["model_version"],
-        "scored_at": pd.Timestamp(r["scored_at"]).to_pydatetime(),
-        "in_sample": bool(r["in_sample"]),
+        "scored_at": known(r["scored_at"], lambda v: pd.Timestamp(v).to_pydatetime()),
+        "in_sample": known(r["in_sample"], bool),
     }
 
 
@@ -229,5 +238,5 @@ def load_regime_sharpe(con, universe: str, end=None, model_version: str | None =
                                  pd.Series(hist["regime"].to_numpy(), index=idx))
 
 
-__all__ = ["ScoreRegimesReport", "compute_mirror_rows", "load_current_regime", "load_regime_history",
+__all__ = ["REGIME_ROW_ORDER", "ScoreRegimesReport", "compute_mirror_rows", "load_current_regime", "load_regime_history",
            "load_regime_sharpe", "run_score_regimes"]

@@ -149,7 +149,45 @@ def run_score_signals(
     )
 
 
+
+# -- readers (the API, monitoring and the dashboard read the signal of a date here) -------------------------
+# Several model versions can score one symbol and date (a backfill beside the nightly): the most recently
+# scored row wins, then the higher version.
+SIGNAL_ROW_ORDER = "scored_at DESC, TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC"
+
+
+def _records(con, sql: str, args: list) -> list[dict[str, Any]]:
+    cur = con.execute(sql, args)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def load_signal(con, symbol: str, date: dt.date | None = None) -> dict[str, Any] | None:
+    """The `signals` row of `symbol` on `date` (default: its latest date), or None."""
+    rows = _records(con, f"""
+        SELECT * FROM signals WHERE symbol = ? AND (CAST(? AS DATE) IS NULL OR date = ?)
+        ORDER BY date DESC, {SIGNAL_ROW_ORDER} LIMIT 1""", [symbol, date, date])
+    return rows[0] if rows else None
+
+
+def load_signal_cross_section(con, date: dt.date | None = None,
+                              top: int | None = None) -> tuple[dt.date | None, list[dict[str, Any]]]:
+    """(date, rows): every symbol's signal on `date` (default: the latest scored date), one row per symbol,
+    ranked by probability (highest first), at most `top`."""
+    if date is None:
+        date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
+        if date is None:
+            return None, []
+    rows = _records(con, f"""
+        SELECT * FROM signals WHERE date = ?
+        QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY {SIGNAL_ROW_ORDER}) = 1
+        ORDER BY probability DESC, symbol LIMIT ?""", [date, top if top is not None else 2**31 - 1])
+    return date, rows
+
 __all__ = [
+    "SIGNAL_ROW_ORDER",
+    "load_signal",
+    "load_signal_cross_section",
     "SIGNAL_COLUMNS",
     "NoChampionError",
     "SignalScoreReport",

@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from features.series import load_extra_features, load_portfolio_returns
 from models.forecasts import (
     ForecastBundle,
@@ -23,6 +21,7 @@ from models.forecasts import (
 )
 from registry.core import CHAMPION
 from registry.forecasts import PROMOTION_METRIC, load_forecast_model, log_forecast_model
+from stores.jsonable import to_jsonable
 from training.forecast_plots import save_calibration_plot, save_coverage_plot, save_fan_chart
 from training.promotion import compute_forecast_promotion, record_promotion
 
@@ -49,20 +48,6 @@ class ForecastTrainReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def run_train_forecasts(ctx, on_step: Callable[[str], None] | None = None) -> ForecastTrainReport:
@@ -113,7 +98,7 @@ def run_train_forecasts(ctx, on_step: Callable[[str], None] | None = None) -> Fo
             }
             for h, hm in bundle.horizons.items()
         }
-        holdout_json.write_text(json.dumps(_json_safe({"holdout": holdout, "var": var}), indent=2), encoding="utf-8")
+        holdout_json.write_text(json.dumps(to_jsonable({"holdout": holdout, "var": var}), indent=2), encoding="utf-8")
         timings["plots_var"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         champion = load_forecast_model(ctx.mlflow, CHAMPION)
@@ -144,7 +129,7 @@ def run_train_forecasts(ctx, on_step: Callable[[str], None] | None = None) -> Fo
         model_version=version, run_id=run_id, alias=decision.alias, portfolio=cfg.portfolio,
         data_end=str(bundle.data_end), train_end=str(bundle.train_end),
         champions={str(h): hm.champion for h, hm in bundle.horizons.items()},
-        holdout=_json_safe(holdout), notes=bundle.notes, var=_json_safe(var) if var else None,
+        holdout=to_jsonable(holdout), notes=bundle.notes, var=to_jsonable(var) if var else None,
         promotion=decision.describe(), timings_s=timings,
     )
 
@@ -159,7 +144,7 @@ def save_train_report(report: ForecastTrainReport, reports_dir: Path) -> Path:
     out = reports_dir / "forecasts" / "train_report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     report.report_path = str(out)
-    out.write_text(json.dumps(_json_safe(report.as_dict()), indent=2, default=str), encoding="utf-8")
+    out.write_text(json.dumps(to_jsonable(report.as_dict()), indent=2, default=str), encoding="utf-8")
     return out
 
 

@@ -151,6 +151,27 @@ def test_nothing_is_evaluated_before_maturity(trained):
     assert ev["pit"].between(0, 1).all()
 
 
+def test_dashboard_serves_the_forecast_kpis_of_the_one_reader(trained):
+    from foresight.services import ServiceFactory
+    from scoring.forecasts import load_forecast_kpis
+    from stores.jsonable import to_jsonable
+    from stores.snapshots import WarehouseReader
+
+    ctx, _ = trained
+    cfg = ctx.settings.forecasts
+    with ctx.warehouse.session(read_only=True) as con:
+        kpis = to_jsonable(load_forecast_kpis(con, cfg.portfolio, cfg.var_window, cfg))
+    panels = ServiceFactory.default(WarehouseReader(ctx.warehouse), ctx.settings).get("DashboardService").kpis()["panels"]
+    # the VaR tests, Basel zone, skill and drawdown percentile README promises, as the reader computes them
+    assert panels["forecast"] == kpis
+    assert panels["forecast"]["var_zone"] in {"green", "yellow", "red"}
+    assert {"kupiec_p", "cc_p"} <= set(panels["forecast"]["var"]["var99"])
+    assert 0.0 <= panels["forecast"]["var"]["max_drawdown_percentile"] <= 1.0
+    assert all("skill_vs_gaussian" in row for row in panels["forecast"]["coverage"].values())
+    assert {h: row["coverage"] for h, row in panels["forecast_coverage"].items()} == {
+        h: row["coverage"] for h, row in kpis["coverage"].items()}
+
+
 def test_evaluating_at_an_earlier_date_only_uses_what_had_matured(trained, tmp_path):
     ctx, _ = trained
     from features import load_portfolio_returns

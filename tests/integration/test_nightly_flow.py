@@ -14,8 +14,8 @@ from stores.snapshots import SnapshotReader, read_pointer, snapshot_dir
 from stores.warehouse import Warehouse
 from tests.unit.foresight.serving_data import SYMBOLS, ensure_contract_tables, write_night
 
-# Other areas' steps: skipped here so the flow's own wiring is what is tested.
-AREA_STEPS = ["features", "signals", "regimes", "forecasts", "evaluation", "monitoring"]
+# The scoring steps are skipped here so the flow's own wiring is what is tested.
+SCORING_STEPS = ["features", "signals", "regimes", "forecasts", "evaluation", "monitoring"]
 
 
 def _pipeline_runs(home) -> list[dict]:
@@ -55,7 +55,7 @@ def test_nightly_publishes_a_snapshot_of_the_committed_night(prefect_harness, ho
     wh = Warehouse(Settings().duckdb_path)
     ensure_contract_tables(wh)
     write_night(wh, dt.date(2025, 12, 30))
-    result = nightly(source="none", skip=AREA_STEPS)
+    result = nightly(source="none", skip=SCORING_STEPS)
     assert result["as_of"] == "2025-12-30"
     assert result["steps"]["publish"]["as_of"] == "2025-12-30"
     info = read_pointer(snapshot_dir(home))

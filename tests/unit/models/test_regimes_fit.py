@@ -45,7 +45,7 @@ def fit_and_filter(returns, states, n_states, models):
 
 
 def test_two_states_known_answer_beats_vol_baseline():
-    # Given planted 2-state returns (issue's parameters); When fit on the first half with both families
+    # Given planted 2-state returns; When fit on the first half with both families
     # and the state count left to BIC; Then 2 states are chosen and the filtered second half is >= 0.92 right.
     r, s = compute_regime_switching_returns(*SPEC_2, n=4000, seed=1)
     params, candidates, acc = fit_and_filter(r, s, None, ("hmm", "markov"))
