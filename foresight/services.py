@@ -11,11 +11,19 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
+import pandas as pd
 
 from foresight.settings import Settings
+from monitoring.calibration import compute_ece, compute_reliability_curve
+from monitoring.store import load_latest_monitoring
+from scoring.forecasts import load_forecast_kpis
+from training.config import ForecastSettings
+from training.metrics import compute_auc, compute_daily_rank_ic
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -38,6 +46,10 @@ def normalise_symbol(symbol: str) -> str:
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
 
 
 def _known_tables(reader: Reader, con: duckdb.DuckDBPyConnection) -> frozenset[str] | set[str]:
@@ -69,6 +81,21 @@ def _json(value: Any) -> Any:
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python, NaN/inf to None, dates to ISO strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return _iso(value)
 
 
 class MarketDataService:
@@ -268,10 +295,13 @@ class PortfolioService:
         with self.reader.cursor() as con:
             if "forecasts" not in _known_tables(self.reader, con):
                 raise NotFoundError("no forecasts published yet: run `foresight train forecasts` then `foresight score`")
+            # `method` (which candidate or baseline is the champion) and `matures_on` where the table has them.
+            extra = [c for c in ("method", "matures_on") if c in _columns(con, "forecasts")]
             rows = _rows(
                 con,
-                """
+                f"""
                 SELECT as_of, portfolio, horizon_days, p05, p50, p95, start_equity, model_name, model_version
+                       {"".join(", " + c for c in extra)}
                 FROM forecasts
                 WHERE portfolio = ? AND as_of = coalesce(?, (SELECT max(as_of) FROM forecasts WHERE portfolio = ?))
                   AND (? IS NULL OR horizon_days = ?)
@@ -322,7 +352,7 @@ class BacktestService:
         from backtest.runner import load_backtest_runs
 
         with self.reader.cursor() as con:
-            return load_backtest_runs(con, limit)
+            return _memo(self.reader, ("backtest_runs", limit), lambda: _plain(load_backtest_runs(con, limit)))
 
     def latest(self) -> dict[str, Any] | None:
         runs = self.runs(1)
@@ -348,6 +378,11 @@ class DashboardService:
         self.factory = factory
 
     def kpis(self) -> dict[str, Any]:
+        """Every panel, computed once per snapshot."""
+        with self.factory.reader.cursor():
+            return _memo(self.factory.reader, ("kpis",), self._kpis)
+
+    def _kpis(self) -> dict[str, Any]:
         f = self.factory
         reader = f.reader
         panels: dict[str, Any] = {}
@@ -378,8 +413,6 @@ class DashboardService:
             bars_last = con.execute("SELECT max(date) FROM bars").fetchall()[0][0] if "bars" in tables else None
             panels["monitoring"] = []
             if "monitoring_runs" in tables:
-                from monitoring.store import load_latest_monitoring
-
                 panels["monitoring"] = [{k: _iso(v) for k, v in row.items()} for row in load_latest_monitoring(con)]
         try:
             regime = f.get("RegimeService").current()
@@ -398,7 +431,164 @@ class DashboardService:
                                           "sharpe_delta_ci", "psr", "max_drawdown", "end_date", "model_version")}
             if latest_bt else None
         )
+        panels["forecast"] = self.forecast_kpis()
         return {"regime": regime, "panels": panels}
+
+    def forecast_kpis(self) -> dict[str, Any] | None:
+        """Forecast coverage / skill per horizon and the 1-day VaR backtest (Kupiec, Christoffersen, Basel
+        zone, realised drawdown percentile): `scoring.forecasts.load_forecast_kpis` of the served snapshot."""
+        reader = self.factory.reader
+        with reader.cursor() as con:
+            if not {"forecasts", "forecast_evaluations", "bars"} <= _known_tables(reader, con):
+                return None
+            cfg = getattr(self.factory.settings, "forecasts", None) or ForecastSettings()
+            return _memo(reader, ("forecast_kpis",), lambda: _plain(load_forecast_kpis(con, cfg.portfolio, cfg=cfg)))
+
+    def regime_summary(self, last: int = 250) -> dict[str, Any]:
+        """The regime now, since when it has held (consecutive scored dates with the same label) and the
+        label of each of the last `last` dates (the history strip)."""
+        reader = self.factory.reader
+        with reader.cursor():
+            return _memo(reader, ("regime_summary", last), lambda: self._regime_summary(last))
+
+    def _regime_summary(self, last: int) -> dict[str, Any]:
+        regimes = self.factory.get("RegimeService")
+        current = regimes.current()
+        history = regimes.history()["regimes"]
+        labels = [r["regime"] for r in history]
+        run = 0
+        for label in reversed(labels):
+            if label != current["regime"]:
+                break
+            run += 1
+        since = history[len(history) - run]["date"] if run else current["date"]
+        strip = [{"date": r["date"], "regime": r["regime"],
+                  "probability": (r["probabilities"] or {}).get(r["regime"]) if isinstance(r["probabilities"], dict)
+                  else None} for r in history[-last:]]
+        return {"regime": current, "since": since, "duration_sessions": run, "history": strip}
+
+    def signal_skill(self, horizon: int | None = None, last_sessions: int = 250) -> dict[str, Any]:
+        """The served signal model's skill on matured signals: AUC of (forward return > 0) and mean daily
+        rank IC per month, and the reliability curve + ECE over the last `last_sessions` matured dates.
+        The forward return of date t spans the `horizon` sessions after t, from `bars.adj_close`."""
+        reader = self.factory.reader
+        signals_cfg = getattr(self.factory.settings, "signals", None)
+        h = horizon or (signals_cfg.horizon if signals_cfg is not None else 5)
+        with reader.cursor() as con:
+            return _memo(reader, ("signal_skill", h, last_sessions),
+                         lambda: self._signal_skill(con, h, last_sessions))
+
+    def _signal_skill(self, con: duckdb.DuckDBPyConnection, h: int, last_sessions: int) -> dict[str, Any]:
+        empty = {"horizon": h, "months": [], "reliability": [], "ece": None, "n_calibration": 0,
+                 "calibration_start": None, "calibration_end": None}
+        if not {"signals", "bars"} <= _known_tables(self.factory.reader, con):
+            return empty
+        frame = con.execute(
+            """
+            WITH s AS (
+                SELECT symbol, date, probability FROM signals
+                QUALIFY row_number() OVER (PARTITION BY symbol, date ORDER BY scored_at DESC, model_version DESC) = 1
+            ), b AS (
+                SELECT symbol, date,
+                       lead(adj_close, ?) OVER (PARTITION BY symbol ORDER BY date) / adj_close - 1 AS fwd_return
+                FROM bars
+            )
+            SELECT s.date, s.symbol, s.probability, b.fwd_return
+            FROM s JOIN b USING (symbol, date) WHERE b.fwd_return IS NOT NULL ORDER BY s.date, s.symbol
+            """,
+            [h],
+        ).df()
+        if frame.empty:
+            return empty
+        frame["date"] = pd.to_datetime(frame["date"])
+        frame["y"] = (frame["fwd_return"] > 0).astype(int)
+        months = []
+        for month, g in frame.groupby(frame["date"].dt.to_period("M")):
+            ic = compute_daily_rank_ic(g["date"], g["probability"].to_numpy(), g["fwd_return"].to_numpy())
+            both = g["y"].nunique() == 2
+            months.append({
+                "month": str(month), "n": int(len(g)),
+                "auc": compute_auc(g["y"].to_numpy(), g["probability"].to_numpy()) if both else None,
+                "ic": float(ic.mean()) if len(ic) else None,
+            })
+        dates = np.sort(frame["date"].unique())[-last_sessions:]
+        recent = frame[frame["date"] >= dates[0]]
+        curve = compute_reliability_curve(recent["probability"].to_numpy(), recent["y"].to_numpy())
+        return {
+            "horizon": h,
+            "months": months,
+            "reliability": _plain(curve.to_dict("records")),
+            "ece": float(compute_ece(recent["probability"].to_numpy(), recent["y"].to_numpy())),
+            "n_calibration": int(len(recent)),
+            "calibration_start": pd.Timestamp(dates[0]).date().isoformat(),
+            "calibration_end": pd.Timestamp(dates[-1]).date().isoformat(),
+        }
+
+    def forecast_fan(self, last: int = 250) -> dict[str, Any]:
+        """The realised equity of the portfolio (the start equity of each forecast origin, last `last`
+        origins) and the latest 5/50/95 fan per horizon with the model (or baseline method) that made it."""
+        reader = self.factory.reader
+        with reader.cursor() as con:
+            return _memo(reader, ("forecast_fan", last), lambda: self._forecast_fan(con, last))
+
+    def _forecast_fan(self, con: duckdb.DuckDBPyConnection, last: int) -> dict[str, Any]:
+        portfolio = self.factory.get("PortfolioService").portfolio
+        fan = self.factory.get("PortfolioService").forecast()
+        realised = _rows(
+            con,
+            """
+            SELECT as_of AS date, arg_min(start_equity, horizon_days) AS equity FROM forecasts
+            WHERE portfolio = ? GROUP BY as_of ORDER BY as_of DESC LIMIT ?
+            """,
+            [portfolio, last],
+        )
+        as_of = dt.date.fromisoformat(fan["as_of"])
+        bands = []
+        for row in fan["forecasts"]:
+            target = row.get("matures_on") or np.busday_offset(as_of, int(row["horizon_days"]), roll="forward")
+            bands.append({**row, "target_date": _iso(pd.Timestamp(target).date())})
+        return {"as_of": fan["as_of"], "portfolio": portfolio, "forecasts": bands,
+                "realised": [{"date": _iso(r["date"]), "equity": r["equity"]} for r in reversed(realised)]}
+
+    def symbol_history(self, symbol: str, last: int = 250) -> dict[str, Any]:
+        """One symbol's last `last` sessions: adjusted close, and its signal with attribution per date
+        (the most recently scored version of each date)."""
+        symbol = normalise_symbol(symbol)
+        reader = self.factory.reader
+        with reader.cursor() as con:
+            return _memo(reader, ("symbol_history", symbol, last), lambda: self._symbol_history(con, symbol, last))
+
+    def _symbol_history(self, con: duckdb.DuckDBPyConnection, symbol: str, last: int) -> dict[str, Any]:
+        tables = _known_tables(self.factory.reader, con)
+        prices = _rows(con, "SELECT date, adj_close AS close FROM bars WHERE symbol = ? ORDER BY date DESC LIMIT ?",
+                       [symbol, last]) if "bars" in tables else []
+        signals = _rows(
+            con,
+            """
+            SELECT date, probability, raw_score, attribution, model_version FROM signals WHERE symbol = ?
+            QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC, model_version DESC) = 1
+            ORDER BY date DESC LIMIT ?
+            """,
+            [symbol, last],
+        ) if "signals" in tables else []
+        if not prices and not signals:
+            raise NotFoundError(f"unknown symbol {symbol!r}: no bars and no signals for it")
+        return {
+            "symbol": symbol,
+            "prices": [{"date": _iso(r["date"]), "close": r["close"]} for r in reversed(prices)],
+            "signals": [{"date": _iso(r["date"]), "probability": r["probability"], "raw_score": r["raw_score"],
+                         "model_version": str(r["model_version"]), "attribution": _json(r["attribution"]) or []}
+                        for r in reversed(signals)],
+        }
+
+    def monitoring_report(self, model: str) -> Path:
+        """The newest kept Evidently HTML report of `model` (the path the monitoring run recorded)."""
+        for row in self.kpis()["panels"].get("monitoring") or []:
+            if row.get("model") == model:
+                if row.get("html_path"):
+                    return Path(row["html_path"])
+                raise NotFoundError(f"the newest report of {model!r} ({row.get('date')}) kept no HTML")
+        raise NotFoundError(f"no monitoring run for model {model!r}")
 
 
 class ServiceFactory:
