@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foresight.dashboard import mount_dashboard
@@ -30,6 +30,14 @@ _SIGNAL_EXAMPLE = {
     "run_id": "5f1c0a9e2b7d", "scored_at": "2025-12-31T03:31:12",
 }
 _NO_NAMESPACE = ConfigDict(protected_namespaces=())
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """Stored timestamps are naive UTC; say so on the wire (RFC 3339 wants an offset)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 
 class ErrorOut(BaseModel):
@@ -59,7 +67,7 @@ class SignalOut(BaseModel):
     attribution: list[AttributionOut] = Field(
         description="top-k (feature, value, contribution in log-odds) plus an `other` term")
     run_id: str | None = Field(None, description="the scoring run that wrote the row")
-    scored_at: dt.datetime | None = Field(None, description="when the row was written (UTC)")
+    scored_at: UtcDateTime | None = Field(None, description="when the row was written (UTC)")
 
 
 class RankedSignalOut(SignalOut):
@@ -89,7 +97,7 @@ class RegimeOut(BaseModel):
     probabilities: dict[str, float] | None = Field(None, description="filtered state probabilities by label")
     model_name: str | None = Field(None, description="MLflow registered model that scored it")
     model_version: str | None = Field(None, description="its registered version")
-    scored_at: dt.datetime | None = Field(None, description="when the row was written (UTC)")
+    scored_at: UtcDateTime | None = Field(None, description="when the row was written (UTC)")
 
 
 class RegimeHistoryOut(BaseModel):
@@ -132,7 +140,7 @@ class SignalsPanel(BaseModel):
     latest_date: dt.date | None = Field(None, description="newest scored date")
     symbols: int | None = Field(None, description="symbols scored on that date")
     model_version: str | None = Field(None, description="version of the most recent scoring")
-    scored_at: dt.datetime | None = Field(None, description="time of the most recent scoring (UTC)")
+    scored_at: UtcDateTime | None = Field(None, description="time of the most recent scoring (UTC)")
     mean_probability: float | None = Field(None, description="mean probability on the newest date")
 
 
@@ -188,7 +196,7 @@ class MonitoringOut(BaseModel):
     json_path: str | None = Field(None, description="the Evidently JSON report")
     html_path: str | None = Field(None, description="the Evidently HTML report while it is kept "
                                   "(open it at /dashboard/reports/{model})")
-    created_at: dt.datetime | None = Field(None, description="when the monitoring row was written (UTC)")
+    created_at: UtcDateTime | None = Field(None, description="when the monitoring row was written (UTC)")
 
 
 class PipelinePanel(BaseModel):
@@ -197,8 +205,8 @@ class PipelinePanel(BaseModel):
     run_id: str | None = Field(None, description="the nightly run")
     flow: str | None = Field(None, description="Prefect flow name")
     as_of: dt.date | None = Field(None, description="the session it processed")
-    started_at: dt.datetime | None = Field(None, description="start (UTC)")
-    finished_at: dt.datetime | None = Field(None, description="end (UTC)")
+    started_at: UtcDateTime | None = Field(None, description="start (UTC)")
+    finished_at: UtcDateTime | None = Field(None, description="end (UTC)")
     status: str | None = Field(None, description="ok / failed / running")
     message: str | None = Field(None, description="what it said")
 
