@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,6 +150,7 @@ class MLSignalService:
 
     def __init__(self, reader: Reader):
         self.reader = reader
+        self._latest_lock = threading.Lock()
 
     @staticmethod
     def _shape(row: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +178,29 @@ class MLSignalService:
         """The signal of `symbol` at `date` (default: its latest); the most recently scored version wins."""
         symbol = normalise_symbol(symbol)
         with self.reader.cursor() as con:
+            if date is None and callable(getattr(self.reader, "memo", None)):
+                # One query gives the newest date's cross-section: after a publish, the first asks of 500
+                # symbols cost one query instead of 500 (the lock: one thread computes it, the rest wait).
+                with self._latest_lock:
+                    latest = _memo(self.reader, ("latest_signals",), lambda: self._latest_signals(con))
+                if symbol in latest:
+                    return latest[symbol]
             return _memo(self.reader, ("signal", symbol, date), lambda: self._signal(con, symbol, date))
+
+    def _latest_signals(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+        """symbol -> its signal on the newest date, the row `_signal(symbol, None)` picks for every symbol
+        scored on that date (a symbol whose latest date is older is not in it)."""
+        if "signals" not in _known_tables(self.reader, con):
+            return {}
+        rows = _rows(
+            con,
+            """
+            SELECT * FROM signals WHERE date = (SELECT max(date) FROM signals)
+            QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC) = 1
+            """,
+            [],
+        )
+        return {r["symbol"]: self._shape(r) for r in rows}
 
     def _signal(self, con: duckdb.DuckDBPyConnection, symbol: str, date: dt.date | None) -> dict[str, Any]:
         if "signals" not in _known_tables(self.reader, con):

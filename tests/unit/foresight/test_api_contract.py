@@ -125,7 +125,8 @@ def test_the_page_and_its_assets_are_served(home):
 def test_each_answer_is_computed_once_per_snapshot(home, monkeypatch):
     settings, wh = home
     calls = {"kpis": 0, "signal": 0, "route": 0}
-    real_kpis, real_signal, real_route = DashboardService._kpis, MLSignalService._signal, DashboardService.kpis
+    real_kpis, real_route = DashboardService._kpis, DashboardService.kpis
+    real_signal, real_latest = MLSignalService._signal, MLSignalService._latest_signals
 
     def counting_kpis(self):
         calls["kpis"] += 1
@@ -141,7 +142,12 @@ def test_each_answer_is_computed_once_per_snapshot(home, monkeypatch):
 
     monkeypatch.setattr(DashboardService, "kpis", counting_route)
     monkeypatch.setattr(DashboardService, "_kpis", counting_kpis)
+    def counting_latest(self, *a):
+        calls["signal"] += 1
+        return real_latest(self, *a)
+
     monkeypatch.setattr(MLSignalService, "_signal", counting_signal)
+    monkeypatch.setattr(MLSignalService, "_latest_signals", counting_latest)
     with TestClient(create_app(settings)) as client:
         first = [client.get("/dashboard/kpis") for _ in range(5)]
         assert {r.content for r in first} == {first[0].content}
@@ -160,6 +166,23 @@ def test_each_answer_is_computed_once_per_snapshot(home, monkeypatch):
     factory = ServiceFactory.default(SnapshotReader(snapshot_dir(settings.home)), settings)
     dash = factory.get("DashboardService")
     assert dash.kpis() is dash.kpis() and calls["kpis"] == 3 and calls["route"] == 4
+
+
+def test_every_latest_signal_is_the_row_a_single_look_up_picks(home):
+    settings, wh = home
+    # A re-scored symbol (newer version) and a symbol whose latest date is older than the others'.
+    write_night(wh, DATES[-1], symbols=["SYM001"], seed=9)
+    with wh.session() as con:
+        con.execute("UPDATE signals SET model_version = '2', scored_at = scored_at + INTERVAL 1 HOUR "
+                    "WHERE symbol = 'SYM001' AND date = ?", [DATES[-1]])
+        con.execute("DELETE FROM signals WHERE symbol = 'SYM002' AND date = ?", [DATES[-1]])
+    publish_warehouse_snapshot(wh, snapshot_dir(settings.home))
+    service = ServiceFactory.default(SnapshotReader(snapshot_dir(settings.home)), settings).get("MLSignalService")
+    with service.reader.cursor() as con:
+        latest = service._latest_signals(con)
+        single = {s: service._signal(con, s, None) for s in latest}
+    assert latest == single and len(latest) == 7 and "SYM002" not in latest
+    assert service.signal("SYM002")["date"] == DATES[-2].isoformat()
 
 
 def test_regime_summary_counts_the_current_run(home):
