@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from foresight.api import create_app
 from foresight.settings import Settings

@@ -193,7 +193,7 @@ def test_signals_table_and_symbol_page(loaded, server):
     rows.nth(2).click()
     loaded.page.wait_for_function(f"document.getElementById('symbol-name').textContent === '{pick}'")
     loaded.page.wait_for_function(
-        f"Chart.getChart('chart-price') && Chart.getChart('chart-price').data.labels.length > 0")
+        "Chart.getChart('chart-price') && Chart.getChart('chart-price').data.labels.length > 0")
     hist = httpx.get(server + f"/signals/{pick}/history").json()
     one = httpx.get(server + f"/signals/{pick}").json()
     loaded.page.wait_for_function(
