@@ -64,7 +64,7 @@ def load_backtest_regimes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None
 
     With several regime model versions scored, a date's out-of-sample row (`in_sample = false`) wins over an
     in-sample one, then the most recently scored version (the nightly scores the champion), as in
-    scoring.regime_jobs.load_regime_history.
+    scoring.regimes.load_regime_history.
     """
     cols = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'regimes'").fetchall()}

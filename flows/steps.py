@@ -23,7 +23,7 @@ from stores.warehouse import transaction, upsert, utcnow
 PLUGGABLE: dict[str, tuple[tuple[str, str], ...]] = {
     "features": (("features", "run_features"), ("features.store", "run_features"), ("features.jobs", "run_features")),
     "signals": (("scoring.signals", "run_score_signals"),),
-    "regimes": (("scoring.regime_jobs", "run_score_regimes"), ("scoring.regimes", "run_score_regimes")),
+    "regimes": (("scoring.regimes", "run_score_regimes"), ("models.regimes", "run_score_regimes")),
     "forecasts": (("scoring.forecasts", "run_score_forecasts"), ("scoring.forecast_jobs", "run_score_forecasts")),
     "evaluation": (("scoring.forecasts", "run_evaluate_forecasts"),
                    ("scoring.forecast_jobs", "run_evaluate_forecasts")),

@@ -12,9 +12,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from backtest.config import BacktestSettings
 from features.config import FeatureSettings
 from marketdata.config import GuardrailSettings, SampleSettings
+from models.forecasts import ForecastSettings
 from monitoring.config import MonitoringSettings
 from scoring.config import ScoringSettings
-from training.config import ForecastSettings, RegimeSettings, SignalTrainingSettings
+from training.config import RegimeSettings, SignalTrainingSettings
 
 
 class MLflowSettings(BaseModel):

@@ -20,8 +20,7 @@ from monitoring.store import (
     save_monitoring_run,
     save_report_files,
 )
-
-FORECAST_MODEL = "foresight-forecast"
+from registry.core import FORECAST_MODEL
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ class ForecastPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         import pandas as pd
 
-        from training.forecasts import compute_forecast_quantiles
+        from models.forecasts import compute_forecast_quantiles
 
         r = pd.Series(model_input["return"].to_numpy(), index=pd.to_datetime(model_input["date"]))
         out = compute_forecast_quantiles(self.bundle, r, [r.index[-1]])

@@ -27,7 +27,7 @@ PROMOTION_METRIC = "mean_champion_skill_vs_gaussian"
 class LoadedForecastModel:
     """A registered forecast bundle with its registry version and run."""
 
-    bundle: object  # training.forecasts.ForecastBundle
+    bundle: object  # models.forecasts.ForecastBundle
     version: str
     run_id: str
     alias: str | None = None

@@ -11,7 +11,7 @@ class RegimePyfunc(mlflow.pyfunc.PythonModel):
     """predict(DataFrame with `ret`, optional `date`) -> causal filtered probabilities per label + regime."""
 
     def load_context(self, context) -> None:
-        from training.regimes import RegimeParams
+        from models.regimes import RegimeParams
 
         with open(context.artifacts["params"], encoding="utf-8") as fh:
             self.params = RegimeParams.from_json(fh.read())
@@ -19,7 +19,7 @@ class RegimePyfunc(mlflow.pyfunc.PythonModel):
         self.leave = float(self.params.extra.get("leave_threshold", 0.3))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from scoring.regimes import compute_filtered_probabilities, compute_hysteresis
+        from models.regimes import compute_filtered_probabilities, compute_hysteresis
 
         mu, sd, tm, sp = self.params.arrays()
         probs, _ = compute_filtered_probabilities(np.asarray(model_input["ret"], dtype=float), mu, sd, tm, sp)

@@ -26,7 +26,7 @@ PARAMS_ARTIFACT = "regime_params.json"
 class LoadedRegimeModel:
     """A registered regime model: parameters, registry version and the run that produced them."""
 
-    params: object  # training.regimes.RegimeParams
+    params: object  # models.regimes.RegimeParams
     version: str
     run_id: str
     alias: str | None = None
@@ -78,7 +78,7 @@ def set_alias(target: MLflowTarget, version: str, alias: str = CHAMPION) -> None
 
 def load_regime_model(target: MLflowTarget, alias: str = CHAMPION) -> LoadedRegimeModel | None:
     """The parameters behind `alias` of `foresight-regime`, or None when there is none."""
-    from training.regimes import RegimeParams
+    from models.regimes import RegimeParams
 
     mv = version_by_alias(configure(target), REGIME_MODEL, alias)
     if mv is None:

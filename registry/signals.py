@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.signals import get_family
 from registry.core import (
     CHALLENGER,
     CHAMPION,
@@ -49,7 +50,7 @@ class SignalPyfunc(_PythonModel):
     The native booster stays reachable through `.signal_model` for attribution."""
 
     def load_context(self, context) -> None:
-        from training.models import Calibrator, SignalModel, load_booster
+        from models.signals import Calibrator, SignalModel, load_booster
 
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         booster = load_booster(meta["family"], context.artifacts["booster"])
@@ -121,7 +122,7 @@ def _plots(result, tuning) -> dict[str, Any]:
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect")
     for name, rel in (("raw", result.reliability_raw), ("calibrated", result.reliability_calibrated)):
-        ax.plot(rel["mean_predicted"], rel["observed"], "o-", label=name)
+        ax.plot(rel["mean_probability"], rel["observed_frequency"], "o-", label=name)
     ax.set(xlabel="predicted probability", ylabel="observed frequency",
            title=f"reliability (holdout, ECE {result.metrics['ece']:.4f})")
     ax.legend()
@@ -161,7 +162,7 @@ def log_signal_model(
     import mlflow
     from mlflow.models import infer_signature
 
-    from training.models import save_booster
+    from models.signals import save_booster
 
     client = configure(target)
     model = result.model
@@ -198,7 +199,7 @@ def log_signal_model(
             mlflow.log_figure(fig, name)
             plt.close(fig)
         with tempfile.TemporaryDirectory() as tmp:
-            booster_path = Path(tmp) / ("booster.txt" if model.family == "lightgbm" else "booster.cbm")
+            booster_path = Path(tmp) / get_family(model.family).file_name
             save_booster(model.family, model.booster, booster_path)
             meta_path = Path(tmp) / "signal_model.json"
             meta_path.write_text(json.dumps(_bundle_meta(model), default=str))
@@ -343,7 +344,7 @@ def compute_promotion_decision(
 
 
 def _score_on(model, rows: pd.DataFrame, n_bins: int) -> dict[str, float]:
-    from training.metrics import compute_ece, compute_log_loss
+    from models.metrics import compute_ece, compute_log_loss
 
     p = model.predict_proba(rows)
     return {"log_loss": compute_log_loss(rows["label"], p), "ece": compute_ece(rows["label"], p, n_bins)}

@@ -16,18 +16,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.config import ForecastSettings
-from training.forecasts import (
+from models.forecasts import (
     BASELINES,
     METHODS,
+    ForecastSettings,
     compute_equity,
     compute_forecast_quantiles,
-    compute_pit,
     compute_portfolio_returns,
-    pinball_loss,
 )
+from models.metrics import compute_pit, pinball_loss
+from registry.core import FORECAST_MODEL
 
-MODEL_NAME = "foresight-forecast"
 EVAL_LEVELS = (0.05, 0.5, 0.95)
 
 
@@ -124,7 +123,7 @@ def compute_forecast_rows(
         "horizon_days": champ["horizon_days"].astype(int).to_numpy(),
         "p05": champ["p05"].to_numpy(), "p50": champ["p50"].to_numpy(), "p95": champ["p95"].to_numpy(),
         "start_equity": champ["start_equity"].to_numpy(),
-        "model_name": MODEL_NAME, "model_version": str(model_version),
+        "model_name": FORECAST_MODEL, "model_version": str(model_version),
         "method": champ["method"].to_numpy(),
         "p01": champ["p01"].to_numpy(), "p99": champ["p99"].to_numpy(),
         "sigma_daily": champ["sigma_daily"].to_numpy(),
@@ -265,8 +264,8 @@ def compute_var_kpis(
     the evaluated 1-day forecasts. With the portfolio `returns`, also the realised max drawdown of the
     last `window` sessions and its percentile among stationary-bootstrap paths drawn from the returns
     known before that window began."""
-    from backtest.var import compute_var_report, drawdown_percentile, max_drawdown
-    from training.forecasts import compute_simulated_drawdowns
+    from models.forecasts import compute_simulated_drawdowns
+    from models.risk import compute_var_report, drawdown_percentile, max_drawdown
 
     if evals is None or evals.empty:
         return None
@@ -560,7 +559,6 @@ def run_backfill_forecasts(
 
 
 __all__ = [
-    "MODEL_NAME",
     "ForecastRunReport",
     "compute_evaluations",
     "compute_forecast_rows",

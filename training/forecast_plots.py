@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.forecasts import METHODS
+from models.forecasts import METHODS
 
 
 def save_fan_chart(

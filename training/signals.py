@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.config import SignalTrainingSettings
-from training.metrics import (
+from models.metrics import (
     compute_auc,
     compute_auc_se_by_date,
     compute_auc_se_null,
@@ -26,7 +25,7 @@ from training.metrics import (
     compute_reliability,
     compute_signal_metrics,
 )
-from training.models import (
+from models.signals import (
     SignalModel,
     _sigmoid,
     feature_importance,
@@ -36,6 +35,7 @@ from training.models import (
     prepare_features,
     strip_prefix,
 )
+from training.config import SignalTrainingSettings
 from training.splits import SplitPlan, compute_split_plan
 
 CALIBRATION_METHODS = ("platt", "isotonic")

@@ -49,7 +49,7 @@ def train_forecasts(
                                       default=str))
         return
 
-    from training.forecast_jobs import run_train_forecasts
+    from training.forecasts import run_train_forecasts
 
     try:
         with console.status("training forecast candidates") as status:

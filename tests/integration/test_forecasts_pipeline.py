@@ -12,7 +12,7 @@ from foresight.context import build_context
 from marketdata.config import SampleSettings
 from marketdata.ingest import run_ingest
 from marketdata.sources import SampleSource
-from training.config import ForecastSettings
+from models.forecasts import ForecastSettings
 
 SMALL = ForecastSettings(
     bootstrap_reps=150, calibration_sessions=120, conformal_window=120, conformal_min_scores=40,
@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
     mp.setenv("FORESIGHT_MLFLOW__ARTIFACT_ROOT", str(tmp / "mlruns" / "artifacts"))
     ctx = build_context(forecasts=SMALL)
     run_ingest(ctx.warehouse, SampleSource(SampleSettings(n_symbols=12, n_years=4)), ctx.settings.guardrails)
-    from training.forecast_jobs import run_train_forecasts
+    from training.forecasts import run_train_forecasts
 
     report = run_train_forecasts(ctx)
     yield ctx, report
@@ -127,8 +127,8 @@ def test_nothing_is_evaluated_before_maturity(trained):
 
 def test_evaluating_at_an_earlier_date_only_uses_what_had_matured(trained, tmp_path):
     ctx, _ = trained
+    from models.forecasts import compute_equity
     from scoring.forecasts import compute_evaluations, load_forecasts, load_portfolio_returns
-    from training.forecasts import compute_equity
 
     with ctx.warehouse.session(read_only=True) as con:
         fc = load_forecasts(con, "equal_weight")

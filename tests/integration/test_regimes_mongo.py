@@ -18,7 +18,7 @@ from marketdata.ingest import run_ingest
 from marketdata.sources import SampleSource
 from registry.core import CHAMPION, REGIME_MODEL
 from registry.regimes import load_regime_model
-from scoring.regime_jobs import (
+from scoring.regimes import (
     load_current_regime,
     load_regime_history,
     load_regime_sharpe,

@@ -110,7 +110,8 @@ def test_registered_model_serves_calibrated_probabilities(env, first):
 
 
 def test_score_signals_upserts_additive_attribution_idempotently(env, first):
-    from scoring.signals import attribution_total, run_score_signals
+    from models.signals import attribution_total
+    from scoring.signals import run_score_signals
 
     _, _, report = first
     with env.warehouse.session(read_only=True) as con:

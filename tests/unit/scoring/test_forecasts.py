@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.forecasts import ForecastSettings
 from scoring.forecasts import (
     compute_evaluations,
     compute_forecast_summary,
     load_extra_features,
 )
 from stores.warehouse import Warehouse, transaction, upsert
-from training.config import ForecastSettings
 
 DATES = pd.bdate_range("2025-01-01", periods=12)
 

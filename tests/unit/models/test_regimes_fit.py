@@ -10,19 +10,17 @@ import pytest
 
 from marketdata.config import SampleSettings
 from marketdata.sample import TRANSITIONS, compute_regime_switching_returns, compute_sample_market
-from scoring.regimes import (
+from models.regimes import (
+    RegimeParams,
     compute_accuracy,
+    compute_expected_durations,
     compute_filtered_probabilities,
     compute_hysteresis,
-    compute_vol_threshold_states,
-    fit_vol_thresholds,
-)
-from training.regimes import (
-    RegimeParams,
-    compute_expected_durations,
     compute_market_series,
     compute_stationary,
+    compute_vol_threshold_states,
     fit_regime_model,
+    fit_vol_thresholds,
     match_to_previous,
 )
 
@@ -150,7 +148,7 @@ def test_unknown_model_family_is_refused():
 
 
 def test_walk_forward_refits_keep_labels_and_never_see_the_future():
-    from training.regimes import fit_walk_forward
+    from models.regimes import fit_walk_forward
 
     r, _ = compute_regime_switching_returns(*SPEC_2, n=1600, seed=5)
     dates = pd.bdate_range("2015-01-01", periods=len(r))
