@@ -20,11 +20,10 @@ import numpy as np
 import pandas as pd
 
 from foresight.settings import Settings
-from monitoring.calibration import compute_ece, compute_reliability_curve
+from models.forecasts import ForecastSettings
+from models.metrics import compute_auc, compute_daily_rank_ic, compute_ece, compute_reliability
 from monitoring.store import load_latest_monitoring
 from scoring.forecasts import load_forecast_kpis
-from training.config import ForecastSettings
-from training.metrics import compute_auc, compute_daily_rank_ic
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -537,12 +536,12 @@ class DashboardService:
             })
         dates = np.sort(frame["date"].unique())[-last_sessions:]
         recent = frame[frame["date"] >= dates[0]]
-        curve = compute_reliability_curve(recent["probability"].to_numpy(), recent["y"].to_numpy())
+        curve = compute_reliability(recent["y"].to_numpy(), recent["probability"].to_numpy(), n_bins=10)
         return {
             "horizon": h,
             "months": months,
             "reliability": _plain(curve.to_dict("records")),
-            "ece": float(compute_ece(recent["probability"].to_numpy(), recent["y"].to_numpy())),
+            "ece": float(compute_ece(recent["y"].to_numpy(), recent["probability"].to_numpy(), n_bins=10)),
             "n_calibration": int(len(recent)),
             "calibration_start": pd.Timestamp(dates[0]).date().isoformat(),
             "calibration_end": pd.Timestamp(dates[-1]).date().isoformat(),
