@@ -10,15 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
+import pandas as pd
 
 from backtest.config import BacktestSettings
 from backtest.runner import load_backtest_runs, run_backtest
 from foresight.settings import Settings
 from models.forecasts import ForecastSettings
+from models.metrics import compute_auc, compute_daily_rank_ic, compute_ece, compute_reliability
 from monitoring.store import load_latest_monitoring
 from scoring.forecasts import load_forecast_kpis
 from scoring.regimes import load_current_regime, load_regime_history
@@ -47,6 +52,10 @@ def normalise_symbol(symbol: str) -> str:
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
 
 
 def _known_tables(reader: Reader, con: duckdb.DuckDBPyConnection) -> frozenset[str] | set[str]:
@@ -131,6 +140,7 @@ class MLSignalService:
 
     def __init__(self, reader: Reader):
         self.reader = reader
+        self._latest_lock = threading.Lock()
 
     @staticmethod
     def _shape(row: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +168,22 @@ class MLSignalService:
         """The signal of `symbol` at `date` (default: its latest); the most recently scored version wins."""
         symbol = normalise_symbol(symbol)
         with self.reader.cursor() as con:
+            if date is None and callable(getattr(self.reader, "memo", None)):
+                # One query gives the newest date's cross-section: after a publish, the first asks of 500
+                # symbols cost one query instead of 500 (the lock: one thread computes it, the rest wait).
+                with self._latest_lock:
+                    latest = _memo(self.reader, ("latest_signals",), lambda: self._latest_signals(con))
+                if symbol in latest:
+                    return latest[symbol]
             return _memo(self.reader, ("signal", symbol, date), lambda: self._signal(con, symbol, date))
+
+    def _latest_signals(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+        """symbol -> its signal on the newest date, the row `_signal(symbol, None)` picks for every symbol
+        scored on that date (a symbol whose latest date is older is not in it)."""
+        if "signals" not in _known_tables(self.reader, con):
+            return {}
+        _, rows = load_signal_cross_section(con)
+        return {r["symbol"]: self._shape(r) for r in rows}
 
     def _signal(self, con: duckdb.DuckDBPyConnection, symbol: str, date: dt.date | None) -> dict[str, Any]:
         if "signals" not in _known_tables(self.reader, con):
@@ -245,10 +270,13 @@ class PortfolioService:
         with self.reader.cursor() as con:
             if "forecasts" not in _known_tables(self.reader, con):
                 raise NotFoundError("no forecasts published yet: run `foresight train forecasts` then `foresight score`")
+            # `method` (which candidate or baseline is the champion) and `matures_on` where the table has them.
+            extra = [c for c in ("method", "matures_on") if c in _columns(con, "forecasts")]
             rows = _rows(
                 con,
-                """
+                f"""
                 SELECT as_of, portfolio, horizon_days, p05, p50, p95, start_equity, model_name, model_version
+                       {"".join(", " + c for c in extra)}
                 FROM forecasts
                 WHERE portfolio = ? AND as_of = coalesce(?, (SELECT max(as_of) FROM forecasts WHERE portfolio = ?))
                   AND (? IS NULL OR horizon_days = ?)
@@ -293,7 +321,7 @@ class BacktestService:
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.reader.cursor() as con:
-            return load_backtest_runs(con, limit)
+            return _memo(self.reader, ("backtest_runs", limit), lambda: to_jsonable(load_backtest_runs(con, limit)))
 
     def latest(self) -> dict[str, Any] | None:
         runs = self.runs(1)
@@ -316,6 +344,11 @@ class DashboardService:
         self.factory = factory
 
     def kpis(self) -> dict[str, Any]:
+        """Every panel, computed once per snapshot."""
+        with self.factory.reader.cursor():
+            return _memo(self.factory.reader, ("kpis",), self._kpis)
+
+    def _kpis(self) -> dict[str, Any]:
         f = self.factory
         reader = f.reader
         panels: dict[str, Any] = {}
@@ -367,6 +400,152 @@ class DashboardService:
             if latest_bt else None
         )
         return {"regime": regime, "panels": panels}
+
+    def regime_summary(self, last: int = 250) -> dict[str, Any]:
+        """The regime now, since when it has held (consecutive scored dates with the same label) and the
+        label of each of the last `last` dates (the history strip)."""
+        reader = self.factory.reader
+        with reader.cursor():
+            return _memo(reader, ("regime_summary", last), lambda: self._regime_summary(last))
+
+    def _regime_summary(self, last: int) -> dict[str, Any]:
+        regimes = self.factory.get("RegimeService")
+        current = regimes.current()
+        history = regimes.history()["regimes"]
+        labels = [r["regime"] for r in history]
+        run = 0
+        for label in reversed(labels):
+            if label != current["regime"]:
+                break
+            run += 1
+        since = history[len(history) - run]["date"] if run else current["date"]
+        strip = [{"date": r["date"], "regime": r["regime"],
+                  "probability": (r["probabilities"] or {}).get(r["regime"]) if isinstance(r["probabilities"], dict)
+                  else None} for r in history[-last:]]
+        return {"regime": current, "since": since, "duration_sessions": run, "history": strip}
+
+    def signal_skill(self, horizon: int | None = None, last_sessions: int = 250) -> dict[str, Any]:
+        """The served signal model's skill on matured signals: AUC of (forward return > 0) and mean daily
+        rank IC per month, and the reliability curve + ECE over the last `last_sessions` matured dates.
+        The forward return of date t spans the `horizon` sessions after t, from `bars.adj_close`."""
+        reader = self.factory.reader
+        signals_cfg = getattr(self.factory.settings, "signals", None)
+        h = horizon or (signals_cfg.horizon if signals_cfg is not None else 5)
+        with reader.cursor() as con:
+            return _memo(reader, ("signal_skill", h, last_sessions),
+                         lambda: self._signal_skill(con, h, last_sessions))
+
+    def _signal_skill(self, con: duckdb.DuckDBPyConnection, h: int, last_sessions: int) -> dict[str, Any]:
+        empty = {"horizon": h, "months": [], "reliability": [], "ece": None, "n_calibration": 0,
+                 "calibration_start": None, "calibration_end": None}
+        if not {"signals", "bars"} <= _known_tables(self.factory.reader, con):
+            return empty
+        frame = con.execute(
+            """
+            WITH s AS (
+                SELECT symbol, date, probability FROM signals
+                QUALIFY row_number() OVER (PARTITION BY symbol, date ORDER BY scored_at DESC, model_version DESC) = 1
+            ), b AS (
+                SELECT symbol, date,
+                       lead(adj_close, ?) OVER (PARTITION BY symbol ORDER BY date) / adj_close - 1 AS fwd_return
+                FROM bars
+            )
+            SELECT s.date, s.symbol, s.probability, b.fwd_return
+            FROM s JOIN b USING (symbol, date) WHERE b.fwd_return IS NOT NULL ORDER BY s.date, s.symbol
+            """,
+            [h],
+        ).df()
+        if frame.empty:
+            return empty
+        frame["date"] = pd.to_datetime(frame["date"])
+        frame["y"] = (frame["fwd_return"] > 0).astype(int)
+        months = []
+        for month, g in frame.groupby(frame["date"].dt.to_period("M")):
+            ic = compute_daily_rank_ic(g["date"], g["probability"].to_numpy(), g["fwd_return"].to_numpy())
+            both = g["y"].nunique() == 2
+            months.append({
+                "month": str(month), "n": int(len(g)),
+                "auc": compute_auc(g["y"].to_numpy(), g["probability"].to_numpy()) if both else None,
+                "ic": float(ic.mean()) if len(ic) else None,
+            })
+        dates = np.sort(frame["date"].unique())[-last_sessions:]
+        recent = frame[frame["date"] >= dates[0]]
+        curve = compute_reliability(recent["y"].to_numpy(), recent["probability"].to_numpy(), n_bins=10)
+        return {
+            "horizon": h,
+            "months": months,
+            "reliability": to_jsonable(curve.to_dict("records")),
+            "ece": float(compute_ece(recent["y"].to_numpy(), recent["probability"].to_numpy(), n_bins=10)),
+            "n_calibration": int(len(recent)),
+            "calibration_start": pd.Timestamp(dates[0]).date().isoformat(),
+            "calibration_end": pd.Timestamp(dates[-1]).date().isoformat(),
+        }
+
+    def forecast_fan(self, last: int = 250) -> dict[str, Any]:
+        """The realised equity of the portfolio (the start equity of each forecast origin, last `last`
+        origins) and the latest 5/50/95 fan per horizon with the model (or baseline method) that made it."""
+        reader = self.factory.reader
+        with reader.cursor() as con:
+            return _memo(reader, ("forecast_fan", last), lambda: self._forecast_fan(con, last))
+
+    def _forecast_fan(self, con: duckdb.DuckDBPyConnection, last: int) -> dict[str, Any]:
+        portfolio = self.factory.get("PortfolioService").portfolio
+        fan = self.factory.get("PortfolioService").forecast()
+        realised = _rows(
+            con,
+            """
+            SELECT as_of AS date, arg_min(start_equity, horizon_days) AS equity FROM forecasts
+            WHERE portfolio = ? GROUP BY as_of ORDER BY as_of DESC LIMIT ?
+            """,
+            [portfolio, last],
+        )
+        as_of = dt.date.fromisoformat(fan["as_of"])
+        bands = []
+        for row in fan["forecasts"]:
+            target = row.get("matures_on") or np.busday_offset(as_of, int(row["horizon_days"]), roll="forward")
+            bands.append({**row, "target_date": _iso(pd.Timestamp(target).date())})
+        return {"as_of": fan["as_of"], "portfolio": portfolio, "forecasts": bands,
+                "realised": [{"date": _iso(r["date"]), "equity": r["equity"]} for r in reversed(realised)]}
+
+    def symbol_history(self, symbol: str, last: int = 250) -> dict[str, Any]:
+        """One symbol's last `last` sessions: adjusted close, and its signal with attribution per date
+        (the most recently scored version of each date)."""
+        symbol = normalise_symbol(symbol)
+        reader = self.factory.reader
+        with reader.cursor() as con:
+            return _memo(reader, ("symbol_history", symbol, last), lambda: self._symbol_history(con, symbol, last))
+
+    def _symbol_history(self, con: duckdb.DuckDBPyConnection, symbol: str, last: int) -> dict[str, Any]:
+        tables = _known_tables(self.factory.reader, con)
+        prices = _rows(con, "SELECT date, adj_close AS close FROM bars WHERE symbol = ? ORDER BY date DESC LIMIT ?",
+                       [symbol, last]) if "bars" in tables else []
+        signals = _rows(
+            con,
+            """
+            SELECT date, probability, raw_score, attribution, model_version FROM signals WHERE symbol = ?
+            QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC, model_version DESC) = 1
+            ORDER BY date DESC LIMIT ?
+            """,
+            [symbol, last],
+        ) if "signals" in tables else []
+        if not prices and not signals:
+            raise NotFoundError(f"unknown symbol {symbol!r}: no bars and no signals for it")
+        return {
+            "symbol": symbol,
+            "prices": [{"date": _iso(r["date"]), "close": r["close"]} for r in reversed(prices)],
+            "signals": [{"date": _iso(r["date"]), "probability": r["probability"], "raw_score": r["raw_score"],
+                         "model_version": str(r["model_version"]), "attribution": _json(r["attribution"]) or []}
+                        for r in reversed(signals)],
+        }
+
+    def monitoring_report(self, model: str) -> Path:
+        """The newest kept Evidently HTML report of `model` (the path the monitoring run recorded)."""
+        for row in self.kpis()["panels"].get("monitoring") or []:
+            if row.get("model") == model:
+                if row.get("html_path"):
+                    return Path(row["html_path"])
+                raise NotFoundError(f"the newest report of {model!r} ({row.get('date')}) kept no HTML")
+        raise NotFoundError(f"no monitoring run for model {model!r}")
 
 
 class ServiceFactory:
