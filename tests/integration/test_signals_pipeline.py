@@ -14,6 +14,7 @@ import pytest
 import features
 from foresight.context import build_context
 from marketdata.config import SampleSettings
+from models.metrics import compute_ece
 from marketdata.ingest import run_ingest
 from marketdata.sources import SampleSource
 from registry.core import CHALLENGER, CHAMPION, SIGNAL_MODEL, alias_version, configure
@@ -138,6 +139,34 @@ def test_reference_window_for_monitoring_is_logged_on_the_run(env, first):
     assert frame.loc[in_holdout, ["probability", "label"]].notna().all().all()
     assert frame.loc[~in_holdout, "probability"].isna().all()
     assert frame.loc[in_holdout, "probability"].between(0, 1).all()
+
+
+def test_holdout_calibration_is_within_its_sampling_bound_and_a_broken_calibrator_is_not(env, first):
+    from models.signals import _logit, _sigmoid
+    from monitoring.calibration import compute_ece_consistency_pvalue
+    from monitoring.dependence import compute_shock_paths
+    from registry.signals import load_signal_version
+
+    ds, settings, report = first
+    model = load_signal_version(env.mlflow, report.version).model
+    start = pd.Timestamp(report.holdout[0])
+    hold, known = ds.frame[ds.frame["date"] >= start], ds.frame[ds.frame["date"] < start]
+    p = model.predict_proba(hold)
+    # The bound: the ECE that outcomes drawn from these very probabilities reach in 99% of draws, each draw
+    # moved by a stretch of the market's own mostly-up or mostly-down sessions from before the holdout (rows of
+    # one date share the market's move: the holdout is worth far fewer independent rows than it has)
+    days = sorted(hold["date"].unique())
+    index = hold["date"].map({d: i for i, d in enumerate(days)}).to_numpy()
+    shocks = compute_shock_paths(known["date"], known["label"], len(days), 500, seed=3)
+
+    def pvalue(prob):
+        return compute_ece_consistency_pvalue(prob, hold["label"], n_bins=settings.ece_bins, n_resamples=500,
+                                              date_index=index, shocks=shocks)
+
+    assert report.metrics["ece"] == pytest.approx(compute_ece(hold["label"], p, settings.ece_bins))
+    assert pvalue(p) >= 0.01, report.metrics["ece"]
+    # The table's broken calibrator (over-confident and shifted) is far outside that bound
+    assert pvalue(_sigmoid(2.0 * _logit(p) + 0.3)) < 0.01
 
 
 def test_score_signals_upserts_additive_attribution_idempotently(env, first):
