@@ -9,6 +9,8 @@ import optuna
 import pandas as pd
 import pytest
 
+from models.metrics import compute_log_loss
+from models.signals import fit_calibrator
 from tests.unit.training.toy import TOY_FEATURES, toy_market_source, toy_planted_skill
 from training.config import SignalTrainingSettings
 from training.leakage import run_leak_control
@@ -70,13 +72,18 @@ def test_the_calibrator_is_chosen_on_the_calibration_slice_not_the_holdout(train
     # The choice is scored inside the calibration slice (two halves, both ways) ...
     cal = planted.calibration
     assert set(cal) == {"method", "cv_log_loss_platt", "cv_log_loss_isotonic", "calibration_rows"}
-    assert cal["method"] == min(("platt", "isotonic"), key=lambda m: cal[f"cv_log_loss_{m}"])
-    # ... and nothing of the fitted model (booster, calibrator, its choice) moves when the holdout's labels
-    # are all flipped: the holdout is left for the evaluation alone
-    hold = planted.plan.holdout_mask(frame)
-    flipped = frame.assign(label=np.where(hold, 1 - frame["label"], frame["label"]))
-    a, info_a = fit_signal_model(frame, TOY_FEATURES, planted.plan, tuning.best_params, SETTINGS)
-    b, info_b = fit_signal_model(flipped, TOY_FEATURES, planted.plan, tuning.best_params, SETTINGS)
+    assert cal["method"] == min(("platt", "isotonic"), key=lambda m: cal[f"cv_log_loss_{m}"]) == "platt"
+    # ... so relabelling the holdout as a step function of the score, where isotonic fits far better than
+    # Platt (a choice made on the holdout would switch), changes nothing of the fitted model
+    plan, raw = planted.plan, planted.model.predict_raw(frame)
+    hold = plan.holdout_mask(frame)
+    step = (raw > np.median(raw[hold])).astype(float)
+    relabelled = frame.assign(label=np.where(hold, step, frame["label"]))
+    cal_m = plan.calibration_mask(frame)
+    iso, platt = (fit_calibrator(m, raw[cal_m], frame.loc[cal_m, "label"]) for m in ("isotonic", "platt"))
+    assert compute_log_loss(step[hold], iso.predict(raw[hold])) < compute_log_loss(step[hold], platt.predict(raw[hold]))
+    a, info_a = fit_signal_model(frame, TOY_FEATURES, plan, tuning.best_params, SETTINGS)
+    b, info_b = fit_signal_model(relabelled, TOY_FEATURES, plan, tuning.best_params, SETTINGS)
     assert info_a == info_b
     np.testing.assert_array_equal(a.predict_proba(frame), b.predict_proba(frame))
 
