@@ -73,15 +73,15 @@ def test_the_calibrator_is_chosen_on_the_calibration_slice_not_the_holdout(train
     cal = planted.calibration
     assert set(cal) == {"method", "cv_log_loss_platt", "cv_log_loss_isotonic", "calibration_rows"}
     assert cal["method"] == min(("platt", "isotonic"), key=lambda m: cal[f"cv_log_loss_{m}"]) == "platt"
-    # ... so relabelling the holdout as a step function of the score, where isotonic fits far better than
-    # Platt (a choice made on the holdout would switch), changes nothing of the fitted model
+    # ... so relabelling the holdout where the isotonic calibrator (fit on the slice) scores better than Platt
+    # on every row (a choice made on the holdout would switch) changes nothing of the fitted model
     plan, raw = planted.plan, planted.model.predict_raw(frame)
     hold = plan.holdout_mask(frame)
-    step = (raw > np.median(raw[hold])).astype(float)
-    relabelled = frame.assign(label=np.where(hold, step, frame["label"]))
     cal_m = plan.calibration_mask(frame)
-    iso, platt = (fit_calibrator(m, raw[cal_m], frame.loc[cal_m, "label"]) for m in ("isotonic", "platt"))
-    assert compute_log_loss(step[hold], iso.predict(raw[hold])) < compute_log_loss(step[hold], platt.predict(raw[hold]))
+    iso, platt = (fit_calibrator(m, raw[cal_m], frame.loc[cal_m, "label"]).predict(raw) for m in ("isotonic", "platt"))
+    favours_iso = (iso > platt).astype(float)
+    relabelled = frame.assign(label=np.where(hold, favours_iso, frame["label"]))
+    assert compute_log_loss(favours_iso[hold], iso[hold]) < compute_log_loss(favours_iso[hold], platt[hold])
     a, info_a = fit_signal_model(frame, TOY_FEATURES, plan, tuning.best_params, SETTINGS)
     b, info_b = fit_signal_model(relabelled, TOY_FEATURES, plan, tuning.best_params, SETTINGS)
     assert info_a == info_b
