@@ -14,9 +14,9 @@ import pytest
 import features
 from foresight.context import build_context
 from marketdata.config import SampleSettings
-from models.metrics import compute_ece
 from marketdata.ingest import run_ingest
 from marketdata.sources import SampleSource
+from models.metrics import compute_ece
 from registry.core import CHALLENGER, CHAMPION, SIGNAL_MODEL, alias_version, configure
 
 pytestmark = pytest.mark.slow
