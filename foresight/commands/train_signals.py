@@ -47,7 +47,11 @@ def print_train_report(report: dict) -> None:
     c = report["controls"]
     if "shuffled_auc" in c:
         t.add_row("control: shuffled-label AUC", f"{c['shuffled_auc']:.4f} ({c['shuffled_auc_z']:+.1f} SE)")
+    if "leak_passed" in c:
+        t.add_row("control: leak (refit on cut data)", "same model" if c["leak_passed"] else "[bold red]changed[/]")
     console.print(t)
     console.print(f"holdout {report['holdout'][0]} .. {report['holdout'][1]}; study {report['study_name']} "
                   f"({report['n_trials']} trials); run {report['run_id']}")
+    for reason in report.get("suspicion_reasons") or []:
+        console.print(f"[bold red]suspect[/]: {reason}")
     console.print(f"gate: {report['reason']}" + ("  [bold red]SUSPECT[/]" if report["suspect"] else ""))

@@ -57,6 +57,7 @@ def test_no_training_label_window_overlaps_a_test_block(horizon, entry_lag, emba
         assert train.sum() > 0 and test.sum() > 0 and not (train & test).any()
         t_lo, t_hi = idx[test].min(), idx[test].max()
         before = train & (idx < t_lo)
+        assert before.any()  # an expanding window: every fold trains on the past
         # Then: a training row's label (entry after t .. its own exit) ends `embargo` sessions before the
         # test block, whatever bars its symbol misses (the embargo holds in the walk-forward mode too) ...
         assert (end[before] + embargo < t_lo).all()
@@ -149,3 +150,155 @@ def test_dates_outside_the_calendar_and_a_frame_without_label_end_are_refused():
         plan.session_index(pd.Series(pd.to_datetime(["1999-01-01"])))
     with pytest.raises(ValueError, match="label_end"):
         plan.fit_mask(pd.DataFrame({"date": _dates(300)}))
+
+
+def _plan():
+    return compute_split_plan(_dates(600), horizon=5, entry_lag=1, n_folds=3, embargo=5,
+                              holdout_fraction=0.15, calibration_fraction=0.15, train_after_test=True)
+
+
+def _moved(block, **kw):
+    return dataclasses.replace(block, **kw)
+
+
+def _problems(plan):
+    out = compute_plan_problems(plan, embargo=5, holdout_fraction=0.15)
+    assert all(isinstance(p, str) and p for p in out)
+    return out
+
+
+def test_each_plan_problem_fires_exactly_past_its_boundary():
+    plan = _plan()
+    gap = plan.purge + plan.embargo
+    assert _problems(plan) == []
+    n = len(plan.sessions)
+    # the holdout must be the last sessions, at least the fraction asked for
+    assert any("holdout" in p for p in _problems(dataclasses.replace(plan, holdout=_moved(plan.holdout, end_idx=n - 2))))
+    short = _moved(plan.holdout, start_idx=plan.holdout.start_idx + 1)
+    assert any("is not the last" in p for p in _problems(dataclasses.replace(plan, holdout=short)))
+    # development, calibration and fit ranges: one session too far is a problem, the plan's own layout is not
+    dev = _moved(plan.development, end_idx=plan.development.end_idx + 1)
+    assert any("development ends" in p for p in _problems(dataclasses.replace(plan, development=dev)))
+    cal = _moved(plan.calibration, end_idx=plan.development.end_idx + 1)
+    assert _problems(dataclasses.replace(plan, calibration=cal)) == [
+        "the fit range or the calibration slice lies outside the development range"]
+    fit = _moved(plan.fit, start_idx=-1)
+    assert any("outside the development range" in p for p in _problems(dataclasses.replace(plan, fit=fit)))
+    fit = _moved(plan.fit, end_idx=plan.fit.end_idx + 1)
+    assert [p for p in _problems(dataclasses.replace(plan, fit=fit)) if "fit range ends" in p]
+    assert dataclasses.replace(plan, embargo=5) == plan and _problems(dataclasses.replace(plan, embargo=6)) == []
+    # folds: testing past the development range, training within the gap before or after the block, inside it
+    last = plan.folds[-1]
+    past = dataclasses.replace(last, test=_moved(last.test, end_idx=plan.development.end_idx + 1))
+    assert "fold 3 tests past the development range" in _problems(dataclasses.replace(plan, folds=(*plan.folds[:2], past)))
+    f = plan.folds[0]
+    lo, hi = f.test.start_idx, f.test.end_idx
+
+    def with_ranges(*ranges):
+        return _problems(dataclasses.replace(plan, folds=(dataclasses.replace(f, train_idx=ranges), *plan.folds[1:])))
+
+    assert with_ranges((0, lo - gap - 1), (hi + gap + 1, plan.development.end_idx)) == []
+    assert with_ranges((0, lo - gap)) == ["fold 1 trains within purge + embargo of its test block"]
+    assert with_ranges((0, lo - gap - 1), (hi + gap, hi + gap + 20)) == [
+        "fold 1 trains within purge + embargo after its test block"]
+    assert with_ranges((0, lo - gap - 1), (hi, hi + 30)) == ["fold 1 trains inside its test block"]
+    assert with_ranges((lo, lo)) == ["fold 1 trains inside its test block"]
+
+
+def test_the_development_rows_are_the_known_labels_and_describe_gives_the_ranges():
+    frame = panel_with_missing_bars(700, 5, 1)
+    plan = compute_split_plan(frame["date"], horizon=5, entry_lag=1, n_folds=3, embargo=2,
+                              holdout_fraction=0.15, calibration_fraction=0.15)
+    idx, end = plan.session_index(frame["date"]), plan.label_end_index(frame)
+    dev = plan.development_mask(frame)
+    # rows dated in the development range whose label ends `embargo` sessions before the holdout
+    expected = (idx <= plan.development.end_idx) & (end + plan.embargo < plan.holdout.start_idx)
+    np.testing.assert_array_equal(dev, expected)
+    assert dev.any() and not expected.all() and (plan.fit_mask(frame) <= dev).all()
+    assert plan.calibration_mask(frame)[~dev].sum() == 0
+    d = plan.describe()
+    assert d["purge_sessions"] == 6 and d["embargo_sessions"] == 2 and d["n_folds"] == 3
+    for name in ("development", "fit", "calibration", "holdout"):
+        block = getattr(plan, name)
+        assert d[f"{name}_start"] == block.start.isoformat() and d[f"{name}_end"] == block.end.isoformat()
+    assert plan.holdout.n_sessions == plan.holdout.end_idx - plan.holdout.start_idx + 1 > 1
+
+
+def test_the_layout_is_exact_on_a_full_panel():
+    dates = _dates(600)
+    frame = pd.DataFrame({"symbol": "A", "date": dates, LABEL_END: dates.shift(-6)})
+    plan = compute_split_plan(frame["date"], horizon=5, entry_lag=1, n_folds=3, embargo=5,
+                              holdout_fraction=0.15, calibration_fraction=0.1)
+    n, gap = 600, plan.purge + plan.embargo
+    assert plan.holdout.n_sessions == 90 and plan.calibration.n_sessions == 60
+    assert plan.development.end_idx == n - 90 - gap - 1 and plan.fit.start_idx == 0
+    assert plan.fit.end_idx == plan.development.end_idx - 60 - gap
+    block = (plan.development.end_idx + 1) // 4
+    assert [f.test.start_idx for f in plan.folds] == [block, 2 * block, 3 * block]
+    # production mode: one expanding range per fold, from the first session
+    assert all(f.train_idx == ((0, f.test.start_idx - gap - 1),) for f in plan.folds)
+    idx = plan.session_index(frame["date"])
+    for f in plan.folds:
+        np.testing.assert_array_equal(plan.train_mask(frame, f), idx <= f.test.start_idx - gap - 1)
+        np.testing.assert_array_equal(plan.test_mask(frame, f), (idx >= f.test.start_idx) & (idx <= f.test.end_idx))
+    np.testing.assert_array_equal(plan.block_mask(frame["date"], plan.fit), idx <= plan.fit.end_idx)
+    np.testing.assert_array_equal(plan.fit_mask(frame), idx <= plan.fit.end_idx)
+    np.testing.assert_array_equal(plan.holdout_mask(frame), idx >= n - 90)
+    # purged k-fold mode: a second range from purge + embargo after each block but the last
+    kfold = compute_split_plan(frame["date"], horizon=5, entry_lag=1, n_folds=3, embargo=5,
+                               holdout_fraction=0.15, calibration_fraction=0.1, train_after_test=True)
+    for f in kfold.folds[:-1]:
+        assert f.train_idx[1] == (f.test.end_idx + gap + 1, kfold.development.end_idx)
+        mask = kfold.train_mask(frame, f)
+        assert mask[idx == f.test.end_idx + gap + 1].all() and not mask[idx == f.test.end_idx + gap].any()
+        assert mask[idx == 0].all() and mask[idx == kfold.development.end_idx].all()
+    assert len(kfold.folds[-1].train_idx) == 1
+
+
+def test_block_lengths_and_the_last_after_test_range_at_their_boundaries():
+    # 602 sessions: the development range holds exactly four blocks of 125 sessions
+    plan = compute_split_plan(_dates(602), horizon=5, entry_lag=1, n_folds=3, embargo=5,
+                              holdout_fraction=0.15, calibration_fraction=0.1)
+    assert plan.development.end_idx + 1 == 500 and [f.test.start_idx for f in plan.folds] == [125, 250, 375]
+    # 59 sessions, purged k-fold: the first block ends purge + embargo + 1 sessions before the development end,
+    # so its after-test range is that one last session
+    kfold = compute_split_plan(_dates(59), horizon=5, entry_lag=1, n_folds=2, embargo=5,
+                               holdout_fraction=0.2, calibration_fraction=0.1, train_after_test=True)
+    assert kfold.development.end_idx == 35 and kfold.folds[0].train_idx == ((0, 0), (35, 35))
+    # a block exactly purge + embargo long leaves nothing to train the first fold: refused
+    with pytest.raises(ValueError, match="too few"):
+        compute_split_plan(_dates(20), horizon=5, entry_lag=1, n_folds=1, embargo=0,
+                           holdout_fraction=0.1, calibration_fraction=0.1)
+
+
+def test_the_smallest_plans_and_the_one_fold_plan():
+    # ten sessions: one fold, one calibration session past a one-session fit range; tiny fractions keep one session
+    tiny = compute_split_plan(_dates(10), horizon=1, entry_lag=0, n_folds=1, embargo=0,
+                              holdout_fraction=0.3, calibration_fraction=0.3)
+    assert tiny.fit.end_idx == 1 and len(tiny.folds) == 1 and tiny.holdout.n_sessions == 3
+    small = compute_split_plan(_dates(600), horizon=1, entry_lag=0, n_folds=2, embargo=0,
+                               holdout_fraction=0.001, calibration_fraction=0.001)
+    assert small.holdout.n_sessions == 1 and small.calibration.n_sessions == 1
+    # a test block no longer than purge + embargo leaves the first fold nothing to train on
+    with pytest.raises(ValueError, match=r"^12 sessions are too few for 1 folds, holdout 25%, calibration 10% and a "
+                                         r"purge \+ embargo of 3 sessions$"):
+        compute_split_plan(_dates(12), horizon=2, entry_lag=0, n_folds=1, embargo=1,
+                           holdout_fraction=0.25, calibration_fraction=0.1)
+
+
+def test_unknown_label_ends_never_train_and_dates_past_the_calendar_are_refused():
+    frame = panel_with_missing_bars(400, 5, 1)
+    plan = compute_split_plan(frame["date"], horizon=5, entry_lag=1, n_folds=2, embargo=2,
+                              holdout_fraction=0.15, calibration_fraction=0.15)
+    unknown = frame.copy()
+    unknown.loc[unknown.index[:40], LABEL_END] = pd.NaT
+    assert not plan.fit_mask(unknown)[:40].any() and plan.fit_mask(frame)[:40].all()
+    assert not plan.train_mask(unknown, plan.folds[0])[:40].any()
+    assert (plan.label_end_index(unknown)[:40] > len(plan.sessions)).all()
+    late = pd.Series([plan.sessions[-1] + pd.Timedelta(days=1)])
+    with pytest.raises(ValueError, match=r"^dates outside the split plan's calendar$"):
+        plan.session_index(late)
+    with pytest.raises(ValueError, match=r"^the training frame has no `label_end` column \(the date of each label's "
+                                         r"exit close\), which the purge needs: load it with "
+                                         r"features.load_training_frame$"):
+        plan.label_end_index(frame.drop(columns=[LABEL_END]))
