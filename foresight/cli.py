@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+import traceback
+
 import typer
+from typer._click import exceptions as click_exc  # typer's own click (pinned with typer)
+from rich.markup import escape
 
 from foresight.commands import (
     api,
@@ -18,7 +25,7 @@ from foresight.commands import (
 from foresight.commands import features as features_cmd
 from foresight.commands import promote as promote_cmd
 from foresight.commands import train_signals as train_signals_cmd
-from foresight.commands.common import quiet_telemetry
+from foresight.commands.common import err_console, quiet_logging, quiet_telemetry
 
 app = typer.Typer(
     name="foresight",
@@ -47,9 +54,51 @@ app.command("promote")(promote_cmd.promote)
 app.command("rollback")(promote_cmd.rollback)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code. A usage error (unknown option, bad date) is one line naming
+    the command's --help, exit code 2."""
+    try:
+        code = app(argv, standalone_mode=False)
+    except click_exc.NoArgsIsHelpError as exc:
+        exc.show()
+        return 2
+    except click_exc.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "foresight"
+        err_console.print(f"[bold red]error:[/] {escape(exc.format_message())} (see `{where} --help`)",
+                          soft_wrap=True, highlight=False)
+        return 2
+    except (click_exc.Abort, typer.Abort):
+        err_console.print("aborted")
+        return 130
+    except click_exc.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - an unexpected failure keeps its traceback
+        traceback.print_exc()
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def exit_process(code: int) -> None:
+    """Leave the process once its work is flushed: exit handlers (Prefect's log and event shipping,
+    logging.shutdown) run, output is flushed, then the interpreter's teardown is skipped. That teardown
+    is where DuckDB's nanobind module reports the module constants that Prefect's background threads
+    keep reachable (`nanobind: leaked ... instances`); there is nothing left to release at that point."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main() -> None:
     quiet_telemetry()
-    app()
+    quiet_logging()
+    exit_process(run())
 
 
 if __name__ == "__main__":

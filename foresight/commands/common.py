@@ -23,9 +23,28 @@ def quiet_telemetry() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+# Prefect's own loggers (client, server, runner) stay at WARNING; the run loggers, which carry each step's
+# summary to the flow run page, log at INFO. MLflow's store messages ("Creating initial MLflow database
+# tables") are not for a person at a terminal.
+LOGGING_DEFAULTS = {
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+}
+
+
+def quiet_logging() -> None:
+    """Logging levels for a `foresight` process (set before Prefect or MLflow is imported; the
+    environment wins, so an operator can still ask for DEBUG)."""
+    for name, value in LOGGING_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an actionable error and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print an actionable error on one line (never wrapped) and return the Exit to raise. Code 2 is a
+    user error (something to run or fix first), 1 a failure of the run itself."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
 
