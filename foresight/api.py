@@ -226,8 +226,12 @@ class KPIPanels(BaseModel):
         "baselines), `var` (1-day VaR backtest: Kupiec / Christoffersen p-values, Basel zone, realised max "
         "drawdown and its percentile), `var_zone` (green / yellow / red), `n_evaluations`")
     leading_indicators: dict[str, Any] | None = Field(
-        None, description="operating indicators (pipeline SLA, regime refresh latency, ...) where the operations "
-        "work publishes them: name -> {value, unit, target, status}")
+        None, description="operating indicators measured every night (feature-pipeline SLA and its compliance over "
+        "20 / 60 nights, regime refresh latency from the close and from ingest, freshness of each product, signal "
+        "AUC / rank IC of the newest version): name -> {value, unit, target, status, as_of, ...}")
+    lagging_indicators: dict[str, Any] | None = Field(
+        None, description="the outcomes: Sharpe delta vs the baseline, 1-day 99% VaR exceptions (Basel zone), "
+        "realised drawdown percentile: name -> {value, unit, target, status, ...}")
 
 
 class KPIsOut(BaseModel):

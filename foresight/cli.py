@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import traceback
 
 import typer
-from typer._click import exceptions as click_exc  # typer's own click (pinned with typer)
 from rich.markup import escape
+from typer._click import exceptions as click_exc  # typer's own click (pinned with typer)
 
 from foresight.commands import (
     api,
@@ -46,6 +47,7 @@ app.command("score")(score.score)
 app.command("backtest")(backtest.backtest)
 app.command("api")(api.api)
 app.command("deploy")(deploy.deploy)
+app.command("serve")(deploy.serve)
 train_app.command("regimes")(train_regimes.train_regimes)
 train_app.command("forecasts")(train_forecasts.train_forecasts)
 app.command("monitor")(monitor.monitor)
@@ -88,10 +90,8 @@ def exit_process(code: int) -> None:
     keep reachable (`nanobind: leaked ... instances`); there is nothing left to release at that point."""
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 

@@ -13,7 +13,7 @@ from backtest.config import BacktestSettings
 from features.config import FeatureSettings
 from marketdata.config import AlphaVantageSettings, GuardrailSettings, SampleSettings
 from models.forecasts import ForecastSettings
-from monitoring.config import MonitoringSettings
+from monitoring.config import MonitoringSettings, OperationsSettings
 from registry.config import MLflowSettings
 from scoring.config import ScoringSettings
 from stores.config import MongoSettings
@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     forecasts: ForecastSettings = ForecastSettings()
     scoring: ScoringSettings = ScoringSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    operations: OperationsSettings = OperationsSettings()
     backtest: BacktestSettings = BacktestSettings()
 
     @classmethod

@@ -27,7 +27,7 @@ from stores.warehouse import Warehouse, utcnow
 
 SERVING_TABLES: tuple[str, ...] = (
     "bars", "data_quality", "signals", "regimes", "forecasts", "forecast_evaluations",
-    "backtest_runs", "pipeline_runs", "monitoring_runs", "schema_version",
+    "backtest_runs", "pipeline_runs", "monitoring_runs", "operating_indicators", "schema_version",
 )
 SORTED_TABLES = frozenset({"bars", "signals"})
 POINTER = "current.json"

@@ -48,6 +48,28 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def require_bars(ctx, next_step: str = "`foresight ingest`") -> None:
+    """Exit 2 with what to run when the warehouse is missing or holds no bars."""
+    if not ctx.settings.duckdb_path.exists():
+        raise fail(f"no warehouse at {ctx.settings.duckdb_path}: run {next_step} first (or `make demo`)", 2)
+    ctx.warehouse.migrate()
+    with ctx.warehouse.session(read_only=True) as con:
+        n = con.execute("SELECT count(*) FROM bars").fetchall()[0][0]
+    if not n:
+        raise fail(f"the warehouse {ctx.settings.duckdb_path} holds no bars: run {next_step} first", 2)
+
+
+def require_champion(ctx, model_name: str, train_command: str) -> str:
+    """The champion version of `model_name`; exit 2 naming the training command when there is none."""
+    from registry.core import alias_version
+
+    version = alias_version(ctx.mlflow, model_name)
+    if version is None:
+        raise fail(f"no champion of {model_name} in the MLflow registry at {ctx.settings.mlflow.tracking_uri}: "
+                   f"run `{train_command}` first", 2)
+    return version
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
     """A rich progress bar (quiet when stdout is not a terminal)."""
