@@ -8,6 +8,7 @@ directly) wrapped as a Prefect task; `run_signal_steps` runs the same steps with
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import tempfile
 import time
@@ -17,7 +18,8 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.exceptions import MissingContextError
 
 import features
 from flows.runtime import build_context
@@ -146,10 +148,27 @@ def study_storage(ctx) -> str:
     return f"sqlite:///{path}"
 
 
+def _trial_progress(total: int):
+    """An Optuna callback logging each finished trial: on the run page and in the log, with or without a
+    terminal (the CLI's spinner shows nothing when output is not a terminal)."""
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        logger = logging.getLogger("flows.train")
+
+    def log(study, trial) -> None:
+        best = study.best_value if any(t.value is not None for t in study.trials) else None
+        logger.info("tuning trial %d/%d %s: value %s (best %s)", trial.number + 1, total, trial.state.name.lower(),
+                    "-" if trial.value is None else f"{trial.value:.5f}", "-" if best is None else f"{best:.5f}")
+
+    return log
+
+
 def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent_run_id: str | None):
     plan = plan_for(ds.frame, settings, ds.entry_lag)
     name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}-{ds.fingerprint[:8]}"
     callbacks = [make_trial_logger(ctx.mlflow, parent_run_id)] if parent_run_id else []
+    callbacks.append(_trial_progress(settings.trials))
     result = run_study(
         ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s, seed=settings.seed,
         families=settings.families, max_rounds=settings.max_rounds, storage=study_storage(ctx), study_name=name,
