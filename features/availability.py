@@ -9,7 +9,6 @@ and by training, which drops constant or all-NULL columns with a line naming the
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,21 +115,15 @@ def compute_unavailable_families(coverage: pd.DataFrame, feature_set: str = "alp
 def compute_usable_columns(frame: pd.DataFrame, columns: list[str]) -> tuple[list[str], dict[str, str]]:
     """(columns to train on, in order; dropped column -> why): a column with no value (`all NULL`) or a single
     distinct value (`constant <value>`, NULLs aside) over `frame` carries nothing a model can learn from."""
-    if not columns:
-        return [], {}
-    x = frame[list(columns)].to_numpy(dtype=float, na_value=np.nan)
-    x = np.where(np.isfinite(x), x, np.nan)
-    present = (~np.isnan(x)).sum(axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN, reported as all NULL below
-        lo, hi = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
     kept: list[str] = []
     dropped: dict[str, str] = {}
-    for i, col in enumerate(columns):
-        if present[i] == 0:
+    for col in columns:  # one column at a time: a training frame is too large to copy whole
+        values = frame[col].to_numpy(dtype=float, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        if not len(values):
             dropped[col] = "all NULL"
-        elif lo[i] == hi[i]:
-            dropped[col] = f"constant {lo[i]:.6g}"
+        elif values.min() == values.max():
+            dropped[col] = f"constant {values[0]:.6g}"
         else:
             kept.append(col)
     return kept, dropped
