@@ -6,6 +6,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from registry.core import compute_artifact_root
 from stores.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ def compute_settings_summary(settings: Settings) -> dict[str, Any]:
         "home": str(settings.home),
         "calendar": settings.calendar,
         "mlflow_tracking_uri": _strip_userinfo(settings.mlflow.tracking_uri),
+        "mlflow_artifact_root": str(compute_artifact_root(settings.mlflow.tracking_uri, settings.mlflow.artifact_root)
+                                    or "the tracking server's"),
         "mongodb_uri_set": settings.mongodb.uri is not None,
         "alphavantage_key_set": settings.alphavantage.api_key is not None,
     }
