@@ -48,9 +48,10 @@ class GuardrailSettings(BaseModel):
     split_adj_max_move: float = 0.25
     """With an adjusted series, a split day's adjusted close moves less than this (log return)."""
     split_volume_share: float = 0.5
-    """Without an adjusted series, a close ratio near a split ratio is a split only when volume reacts as
-    a split makes it: the median volume of the 10 bars from that day moves, against the 20 bars before, the
-    same way as the ratio by at least this share of it in log terms (a 2:1 split doubles the share count)."""
+    """Without an adjusted series, a close ratio near a split ratio is a split only when volume reacts as a
+    split makes it: the median volume of the 10 bars from that day, against the 20 bars before, moves by the
+    ratio (a 2:1 split doubles the share count) give or take 1 - this share of it in log terms (x1.41..x2.83
+    for 2:1); the volume surge of a crash or of news overshoots or goes the other way."""
     market_move_share: float = 0.25
     """A suspect is corroborated by the market when the median same-session return of the other symbols has
     the suspect's sign and at least this share of its size."""

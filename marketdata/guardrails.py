@@ -357,8 +357,9 @@ def compute_series_checks(
     - `stale_price`: a run of at least `cfg.stale_run_sessions` identical closes, flagged at its first date;
     - `split`: a `split_coefficient` other than 1 (info); a close ratio to the previous bar near a split ratio
       while the adjusted close, adjusted before that day, does not jump (the close is unadjusted); or, without
-      such an adjusted series, a ratio near a split ratio that volume corroborates (it moves the other way by
-      at least `cfg.split_volume_share` of the ratio in log terms). One large return alone is never a split;
+      such an adjusted series, a ratio near a split ratio that volume corroborates (the median volume moves by
+      the ratio, as the share count does, within 1 - `cfg.split_volume_share` of it in log terms). One large
+      return alone is never a split;
     - suspects (`spike_reverted`, returned in `suspects`): a log move of the close of at least
       `cfg.spike_min_abs_return` and beyond `cfg.spike_sigma` trailing robust sigmas that the next bar gives
       back (at least `cfg.spike_revert_fraction`, opposite sign). Kept in `bars`: `compute_suspect_verdicts`
@@ -521,9 +522,9 @@ def compute_series_checks(
             reaction[vi] = np.log(after_v / before_v)
     with np.errstate(invalid="ignore"):
         log_ratio = np.log(ratio)
+        # a split changes the share count by the ratio: volume follows it (a crash's volume surge overshoots)
         by_volume = (near & ~by_adj & ~by_coef & np.isfinite(reaction)
-                     & (np.sign(reaction) == np.sign(log_ratio))
-                     & (np.abs(reaction) >= cfg.split_volume_share * np.abs(log_ratio)))
+                     & (np.abs(reaction - log_ratio) <= (1 - cfg.split_volume_share) * np.abs(log_ratio)))
     # A "split" undone the next session is a suspect (a bad tick or a crisis), not a split.
     after_spike = np.zeros(n, dtype=bool)
     after_spike[1:] = spike[:-1] & ~first[1:]

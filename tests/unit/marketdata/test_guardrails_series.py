@@ -144,6 +144,9 @@ def test_split_without_adjustment_needs_a_volume_reaction():
     result = compute_series_checks(_bars(closes, volume=volume), DAYS, CFG)
     assert _checks(result.flags) == [("AAA", DAYS[25].date(), "split")]
     assert "volume moved x2" in result.flags["detail"].iloc[0]
+    # A crash to half on news whose volume surges x4 for weeks is not a split either
+    surge = np.where(np.arange(60) >= 25, 4000.0, 1000.0)
+    assert compute_series_checks(_bars(closes, volume=surge), DAYS, CFG).flags.empty
 
 
 def test_large_earnings_jump_of_an_adjusted_series_is_not_a_split():
