@@ -76,7 +76,8 @@ def _parse_dates(col: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         parsed = col
     else:
-        text = col.map(lambda v: v if isinstance(v, str) or _isna(v) else str(v)).astype(object)
+        text = col.astype(object) if _plain(col) and pd.api.types.infer_dtype(col, skipna=True) in (
+            "string", "empty") else col.map(lambda v: v if isinstance(v, str) or _isna(v) else str(v)).astype(object)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -110,6 +111,12 @@ def _one_date(v) -> pd.Timestamp:
         return pd.NaT
 
 
+def _plain(col: pd.Series) -> bool:
+    """Strings and numbers only (NULLs aside): vectorised parsing sees them as they are."""
+    return pd.api.types.infer_dtype(col, skipna=True) in (
+        "string", "empty", "floating", "integer", "mixed-integer-float", "decimal")
+
+
 def _numbers(raw_col: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(values as float, missing mask): blanks and NA markers are missing; other text that does not parse is NaN
     but not missing (an unparseable number)."""
@@ -119,10 +126,13 @@ def _numbers(raw_col: pd.Series) -> tuple[pd.Series, pd.Series]:
         num = raw_col.astype(float)
         missing = num.isna()
         return num.where(np.isfinite(num)), missing
-    text = raw_col.map(lambda v: v if isinstance(v, (str, int, float)) and not isinstance(v, bool) or _isna(v)
-                       else repr(v))
+    if _plain(raw_col):
+        text, missing = raw_col, raw_col.isna()
+    else:  # bytes, lists, booleans...: their text, which does not parse as a number
+        text = raw_col.map(lambda v: v if isinstance(v, (str, int, float)) and not isinstance(v, bool) or _isna(v)
+                           else repr(v))
+        missing = raw_col.map(_isna).astype(bool)
     num = pd.to_numeric(text, errors="coerce").astype(float)
-    missing = raw_col.map(_isna).astype(bool)
     unparsed = num.isna() & ~missing
     if unparsed.any():
         blank = text[unparsed].map(str).str.strip().isin(["", "nan", "NaN", "None", "null", "NA"])
@@ -162,7 +172,9 @@ def compute_row_checks(raw: pd.DataFrame) -> RowCheckResult:
         detail[new] = np.asarray(what(new), dtype=object) if callable(what) else what
 
     # Normalise each distinct symbol once, not every row.
-    sym_in = frame["symbol"].map(lambda v: v if isinstance(v, str) or _isna(v) else str(v))
+    sym_in = frame["symbol"]
+    if pd.api.types.infer_dtype(sym_in, skipna=True) not in ("string", "empty"):
+        sym_in = sym_in.map(lambda v: v if isinstance(v, str) or _isna(v) else str(v))
     codes, uniques = pd.factorize(sym_in, use_na_sentinel=True)
     clean = pd.Series(uniques, dtype=object).astype("string").str.strip().str.upper()
     # A trailing None makes code -1 (a missing symbol) map to None.
