@@ -595,7 +595,8 @@ def compute_suspect_verdicts(
     """One `spike_reverted` flag per suspect: kept, with the evidence for and against a bad tick.
 
     `panel` holds bars (symbol, date, adj_close) of every symbol from `peer_span_days(cfg)` + MAX_GAP_DAYS + 1
-    calendar days before each suspect's date to that date (more is harmless: the windows are fixed spans). Corroborating evidence, any of:
+    calendar days before each suspect's date to that date (more is harmless: the windows are fixed spans).
+    Corroborating evidence, any of:
     - market: the median same-session log return of the other symbols (at least `cfg.market_min_symbols`)
       has the suspect's sign and at least `cfg.market_move_share` of its size;
     - peers: the `cfg.peer_count` symbols whose returns net of the market (the cross-sectional median)
