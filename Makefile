@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: help env demo test lint unit integration bench lock docs clean
+.PHONY: help env browser demo test lint unit integration bench lock docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -26,28 +26,38 @@ $(STAMP): requirements.lock pyproject.toml
 
 env: $(STAMP)  ## create the virtual environment from the lock file
 
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own download needs a network);
+# the API bench uses wrk. Installed once, only when missing (CI starts from a clean machine).
+APT_NEEDS := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/bin/wrk),,wrk)
+browser:  ## Debian's chromium (browser tests) and wrk (API bench), when missing
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(strip $(APT_NEEDS)); fi
+
 demo: $(STAMP)  ## run the whole pipeline on the embedded sample market
 	$(BIN)/foresight demo
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff + the import-linter layer contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
-test: $(STAMP)  ## lint + the whole suite (unit and integration)
+test: $(STAMP) browser  ## lint (ruff, import layers) + the whole suite (unit and integration); screenshots land in reports/
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests/integration
 
-bench: $(STAMP)  ## benchmarks; JSON results in bench/results/
+bench: $(STAMP) browser  ## benchmarks; JSON results in bench/results/
 	@mkdir -p bench/results
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
-docs: $(STAMP)  ## regenerate docs/features.md from the feature definitions
+docs: $(STAMP)  ## regenerate docs/features.md, docs/openapi.json and docs/api.md from the code
 	$(BIN)/python -m features.docs > docs/features.md
+	$(BIN)/python -m foresight.apidocs docs
 
 lock:  ## re-resolve the lock file from pyproject.toml in a throw-away venv
 	rm -rf /tmp/foresight-lock && $(PYTHON) -m venv /tmp/foresight-lock

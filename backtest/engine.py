@@ -18,11 +18,11 @@ import pandas as pd
 from backtest.config import BacktestSettings
 from backtest.metrics import (
     compute_break_even_bps,
-    compute_drawdown,
     compute_psr,
     compute_sharpe,
     compute_sharpe_delta_ci,
 )
+from models.risk import compute_drawdown
 
 
 @dataclass

@@ -39,20 +39,7 @@ def compute_psr(returns: np.ndarray | pd.Series, benchmark_sr: float = 0.0) -> f
     return float(stats.norm.cdf((sr - benchmark_sr) * np.sqrt(n - 1) / np.sqrt(var)))
 
 
-def compute_drawdown(returns: np.ndarray | pd.Series) -> tuple[float, int]:
-    """Maximum drawdown of the compounded equity (a positive fraction) and the longest underwater
-    spell in sessions (from a peak until the equity is back at it, or until the end)."""
-    r = np.nan_to_num(np.asarray(returns, dtype=float))
-    if len(r) == 0:
-        return 0.0, 0
-    equity = np.concatenate([[1.0], np.cumprod(1.0 + r)])
-    peak = np.maximum.accumulate(equity)
-    dd = 1.0 - equity / peak
-    longest = run = 0
-    for under in dd > 1e-12:
-        run = run + 1 if under else 0
-        longest = max(longest, run)
-    return float(dd.max()), int(longest)
+
 
 
 def compute_sharpe_delta_ci(
@@ -113,7 +100,6 @@ def compute_break_even_bps(
 
 __all__ = [
     "compute_break_even_bps",
-    "compute_drawdown",
     "compute_psr",
     "compute_sharpe",
     "compute_sharpe_delta_ci",

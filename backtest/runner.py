@@ -12,6 +12,7 @@ import pandas as pd
 
 from backtest.config import BacktestSettings
 from backtest.engine import BacktestResult, compute_backtest
+from scoring.regimes import load_regime_history
 from stores.warehouse import Warehouse, transaction, upsert, utcnow
 
 
@@ -59,24 +60,16 @@ def load_backtest_inputs(
     return signals, bars, regimes, version
 
 
-def load_backtest_regimes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
-    """One regime per date (date, regime), oldest first, or None when none was scored.
-
-    With several regime model versions scored, a date's out-of-sample row (`in_sample = false`) wins over an
-    in-sample one, then the most recently scored version (the nightly scores the champion), as in
-    scoring.regime_jobs.load_regime_history.
-    """
-    cols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'regimes'").fetchall()}
-    order = ["in_sample IS TRUE" if "in_sample" in cols else None,
-             "scored_at DESC NULLS LAST" if "scored_at" in cols else None,
-             "TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC"]
-    regimes = con.execute(
-        f"""SELECT date, regime FROM regimes WHERE universe = (SELECT max(universe) FROM regimes)
-            QUALIFY row_number() OVER (PARTITION BY date ORDER BY {", ".join(o for o in order if o)}) = 1
-            ORDER BY date"""
-    ).df()
-    return regimes if not regimes.empty else None
+def load_backtest_regimes(con: duckdb.DuckDBPyConnection, universe: str | None = None) -> pd.DataFrame | None:
+    """One regime per date (date, regime), oldest first, or None when none was scored: the regime of each
+    date as scoring.regimes.load_regime_history reads it (the out-of-sample row first). `universe`: the
+    settings' universe (None = the one in the table)."""
+    if universe is None:
+        universe = con.execute("SELECT max(universe) FROM regimes").fetchall()[0][0]
+        if universe is None:
+            return None
+    hist = load_regime_history(con, universe)
+    return None if hist.empty else hist[["date", "regime"]]
 
 
 def save_equity_png(result: BacktestResult, path: Path, title: str = "") -> Path:

@@ -31,7 +31,7 @@ def _child(step: str, db: str, sets: str) -> None:
     t = time.perf_counter()
     summary = run_features(wh, cfg, full=(step == "full"))
     dt = time.perf_counter() - t
-    print(json.dumps({"seconds": dt, "summary": summary.to_dict()}))
+    print(json.dumps({"seconds": dt, "summary": summary.as_dict()}))
 
 
 def _run_child(step: str, db: Path, sets: str) -> dict:

@@ -26,8 +26,8 @@ def garch_coverage(horizons=(1, 5, 21, 63), n=8000, seed=20241124) -> dict:
     """Out-of-sample 90% band coverage of LightGBM quantiles + rolling CQR on GARCH(1,1)-t(5) returns."""
 
     from marketdata.sample import compute_garch_t5_returns
-    from training.config import ForecastSettings
-    from training.forecasts import (
+    from models.forecasts import (
+        ForecastSettings,
         compute_forecast_features,
         compute_log_targets,
         compute_rolling_conformal,
@@ -85,7 +85,7 @@ def main() -> None:
     from marketdata.ingest import run_ingest
     from marketdata.sources import SampleSource
     from scoring.forecasts import load_forecast_kpis, run_evaluate_forecasts, run_score_forecasts
-    from training.forecast_jobs import run_train_forecasts
+    from training.forecasts import run_train_forecasts
 
     ctx = build_context()
     t = time.perf_counter()

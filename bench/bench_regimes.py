@@ -25,14 +25,16 @@ def known_answer(n=5000, seeds=(0, 1, 2)) -> dict:
     import pandas as pd
 
     from marketdata.sample import TRANSITIONS, compute_regime_switching_returns
-    from scoring.regimes import (
+    from models.regimes import (
         compute_accuracy,
         compute_filtered_probabilities,
         compute_hysteresis,
+        compute_stationary,
         compute_vol_threshold_states,
+        fit_gaussian_hmm,
+        fit_markov_switching,
         fit_vol_thresholds,
     )
-    from training.regimes import compute_stationary, fit_gaussian_hmm, fit_markov_switching
 
     specs = {2: ([0.0006, -0.0010], [0.008, 0.020], [[0.99, 0.01], [0.03, 0.97]]),
              3: ([0.0008, 0.0, -0.0015], [0.007, 0.012, 0.025], TRANSITIONS[3])}
@@ -78,8 +80,8 @@ def pipeline(n_symbols: int, n_years: float) -> dict:
     from marketdata.config import SampleSettings
     from marketdata.ingest import run_ingest
     from marketdata.sources import SampleSource
-    from scoring.regime_jobs import run_score_regimes
-    from training.regime_jobs import run_train_regimes
+    from scoring.regimes import run_score_regimes
+    from training.regimes import run_train_regimes
 
     ctx = build_context(sample=SampleSettings(n_symbols=n_symbols, n_years=n_years))
     run_ingest(ctx.warehouse, SampleSource(ctx.settings.sample), ctx.settings.guardrails)

@@ -119,7 +119,7 @@ def _time_scoring(model, frame, cols, args) -> dict:
     import numpy as np
     import pandas as pd
 
-    from scoring.signals import compute_signal_scores
+    from models.signals import compute_signal_scores
 
     rng = np.random.default_rng(0)
     n_s = args.score_symbols

@@ -1,6 +1,6 @@
 """Point-in-time feature sets and labels, computed in DuckDB SQL.
 
-Public interface (other areas import these names from `features`):
+Public interface (other packages import these names from `features`):
 
 - `run_features(warehouse, settings, full=False) -> FeatureRunSummary`: update every configured set and the
   labels; incremental by default (new dates, and dates whose bars were corrected since they were computed,
@@ -11,6 +11,8 @@ Public interface (other areas import these names from `features`):
 - `load_training_frame(con, feature_set, horizon, start=None, end=None)`: symbol, date, features, fwd_return,
   label for one horizon, ordered by (date, symbol), unlabeled rows left out.
 - `load_feature_frame(con, feature_set, dates=None, start=None, end=None, symbols=None)`: rows to score.
+- `load_market_series`, `load_portfolio_returns`, `load_extra_features` (features.series): the daily series
+  the regime and forecast models read.
 - `compute_usable_columns(frame, columns) -> (kept, dropped)`: training drops constant or all-NULL columns, and
   `describe_dropped(dropped, total)` is the line saying so; `compute_frame_gaps` / `compute_unavailable_families`
   name the feature families a symbol's data cannot feed (no volume, no open/high/low, flat OHLC).
@@ -37,6 +39,7 @@ from features.registry import (
     feature_set_version,
     get_feature_set,
 )
+from features.series import load_extra_features, load_market_series, load_portfolio_returns
 from features.store import (
     FeatureRunSummary,
     StaleFeaturesError,
@@ -62,7 +65,10 @@ __all__ = [
     "feature_set_tag",
     "feature_set_version",
     "get_feature_set",
+    "load_extra_features",
     "load_feature_frame",
+    "load_market_series",
+    "load_portfolio_returns",
     "load_training_frame",
     "run_features",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from features.definitions import FeatureDef, FeatureSetDef
+from features.definitions import MARKET_VOL_WINDOWS, FeatureDef, FeatureSetDef
 
 _ADJUSTED_PX = """
     SELECT b.symbol, b.date,
@@ -127,7 +127,6 @@ WHERE t.target_from IS NULL OR s3.date >= t.target_from
     # Cross-sectional: universe means per date over every symbol read, then universe vol over dates.
     ret_ks = [c.split(" AS ")[-1] for c in fs.s1 if " AS ret" in c]
     umeans = ", ".join(f"avg({r}) AS u{r}" for r in ret_ks)
-    from features.definitions import MARKET_VOL_WINDOWS
 
     uvol = ", ".join(
         f"stddev_samp(uret1) OVER (ORDER BY date ROWS BETWEEN {k - 1} PRECEDING AND CURRENT ROW) AS uvol{k}, "

@@ -70,7 +70,7 @@ class FeatureRunSummary:
         fixed.append(f"labels: {self.label_corrected_symbols} symbols, {self.label_rows_corrected:,} rows")
         return "recomputed for bars changed since the last run: " + "; ".join(fixed)
 
-    def to_dict(self) -> dict:
+    def as_dict(self) -> dict:
         d = asdict(self)
         d["rows_written"] = self.rows_written
         return d

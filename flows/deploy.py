@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prefect import serve
+from prefect.schedules import Cron
+
+from flows.monitor import monitor_flow
+from flows.nightly import nightly
+from flows.train import train_signals_flow
+
 TIMEZONE = "America/New_York"
 
 
@@ -24,32 +31,15 @@ SCHEDULES: tuple[Schedule, ...] = (
 )
 
 
-FLOWS = {
-    "nightly": ("flows.nightly", "nightly"),
-    "train-signals": ("flows.train", "train_signals_flow"),
-    "monitor": ("flows.monitor", "monitor_flow"),
-}
-
-
-def _flow(name: str):
-    import importlib
-
-    module, attr = FLOWS[name]
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise RuntimeError(f"flow {name!r} ({module}.{attr}) is not available in this build: {exc}") from exc
+FLOWS = {"nightly": nightly, "train-signals": train_signals_flow, "monitor": monitor_flow}
 
 
 def build_deployments(schedules: tuple[Schedule, ...] = SCHEDULES, nightly_source: str = "sample",
                       nightly_path: str | None = None) -> list:
     """`RunnerDeployment`s for `flow.serve`-style serving; inspectable without any server.
     `nightly_source`: where the nightly ingest reads new bars (sample | csv | alphavantage | none)."""
-    from prefect.schedules import Cron
-
-    flows = {s.flow: _flow(s.flow) for s in schedules}
     return [
-        flows[s.flow].to_deployment(
+        FLOWS[s.flow].to_deployment(
             name=s.name, schedule=Cron(s.cron, timezone=TIMEZONE), description=s.description, tags=["foresight"],
             parameters={"source": nightly_source, "path": nightly_path} if s.flow == "nightly" else None,
         )
@@ -59,8 +49,6 @@ def build_deployments(schedules: tuple[Schedule, ...] = SCHEDULES, nightly_sourc
 
 def serve_deployments(nightly_source: str = "sample", nightly_path: str | None = None) -> None:
     """Register the deployments with the Prefect API (PREFECT_API_URL) and run their schedules until stopped."""
-    from prefect import serve
-
     serve(*build_deployments(nightly_source=nightly_source, nightly_path=nightly_path))
 
 

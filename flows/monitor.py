@@ -9,6 +9,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.runtime import build_context
+from monitoring.service import run_monitor
+
 
 class MonitoringAlert(RuntimeError):
     """Raised by the alert task so the Prefect run shows a failed monitoring task."""
@@ -16,14 +19,12 @@ class MonitoringAlert(RuntimeError):
 
 @task(name="monitor-models", cache_policy=NO_CACHE)
 def monitor_models(ctx, date: dt.date | None = None) -> dict[str, Any]:
-    """Run the monitoring use case; returns MonitorResult.to_dict()."""
-    from monitoring.service import run_monitor
-
+    """Run the monitoring use case; returns MonitorResult.as_dict()."""
     result = run_monitor(ctx, date)
     logger = get_run_logger()
     for r in result.runs:
         logger.info("%s v%s %s: %s %s", r.model, r.version, r.date, r.status, "; ".join(r.reasons))
-    return result.to_dict()
+    return result.as_dict()
 
 
 def compute_alert_markdown(result: dict[str, Any]) -> str:
@@ -67,8 +68,6 @@ def monitor_in_flow(ctx, date: dt.date | None = None) -> dict[str, Any]:
 @flow(name="monitor", log_prints=True)
 def monitor_flow(date: dt.date | None = None) -> dict[str, Any]:
     """Monitor the models scored on `date` (default: the latest scored date)."""
-    from foresight.context import build_context
-
     return monitor_in_flow(build_context(), date)
 
 

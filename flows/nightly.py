@@ -10,88 +10,77 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import steps
-from flows.steps import PipelineRun, StepFailed, StepUnavailable
-from foresight.context import AppContext, build_context
+from flows.monitor import monitor_in_flow
+from flows.runtime import AppContext, build_context
+from flows.steps import PipelineRun, Skipped, StepFailed
 
-# Steps that belong to other areas: skipped with a log line when not in this build.
-OPTIONAL_STEPS = ("features", "signals", "regimes", "forecasts", "evaluation", "monitoring")
+# The steps after ingest, in order; each can be left out with `skip`.
+STEPS = ("features", "signals", "regimes", "forecasts", "evaluation", "monitoring")
 
 
 def _retry_transient(task, task_run, state) -> bool:
-    """Retry I/O hiccups, never a failure a retry cannot fix (missing model, bad input, absent step)."""
+    """Retry I/O hiccups, never a failure a retry cannot fix (missing model, bad input)."""
     try:
         exc = state.result(raise_on_failure=False)
-    except Exception:  # pragma: no cover - a result we cannot read: let the retry happen
+    except Exception:  # noqa: BLE001 - a result we cannot read: let the retry happen
         return True
-    if isinstance(exc, StepFailed | StepUnavailable | ValueError | LookupError):
-        return False
-    return type(exc).__name__ not in ("NoChampionError",)
+    return not isinstance(exc, StepFailed | ValueError | LookupError)
 
 
-def _ctx() -> AppContext:
-    return build_context()
+def _task(name: str, retries: int = 1, delay: float = 5):
+    return task(name=name, retries=retries, retry_delay_seconds=delay, retry_condition_fn=_retry_transient,
+                cache_policy=NO_CACHE)
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient, cache_policy=NO_CACHE)
-def ingest_task(source: str, path: str | None) -> dict[str, Any]:
-    return steps.step_ingest(_ctx(), source, path)
+@_task("ingest", retries=2)
+def ingest_task(source: str, path: str | None) -> steps.StepReport:
+    return steps.step_ingest(build_context(), source, path)
 
 
-@task(name="features", retries=1, retry_delay_seconds=5, retry_condition_fn=_retry_transient, cache_policy=NO_CACHE)
-def features_task(full: bool) -> Any:
-    return steps.step_features(_ctx(), full)
+@_task("features")
+def features_task(full: bool) -> steps.StepReport:
+    return steps.step_features(build_context(), full)
 
 
-@task(name="score-signals", retries=1, retry_delay_seconds=5, retry_condition_fn=_retry_transient,
-      cache_policy=NO_CACHE)
-def signals_task(start: dt.date | None, end: dt.date | None) -> Any:
-    return steps.step_signals(_ctx(), start, end)
+@_task("score-signals")
+def signals_task(start: dt.date | None, end: dt.date | None) -> steps.StepReport:
+    return steps.step_signals(build_context(), start, end)
 
 
-@task(name="score-regimes", retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_transient,
-      cache_policy=NO_CACHE)
-def regimes_task(start: dt.date | None, end: dt.date | None) -> Any:
-    return steps.step_regimes(_ctx(), start, end)
+@_task("score-regimes", retries=2)
+def regimes_task(start: dt.date | None, end: dt.date | None) -> steps.StepReport:
+    return steps.step_regimes(build_context(), start, end)
 
 
-@task(name="score-forecasts", retries=1, retry_condition_fn=_retry_transient, cache_policy=NO_CACHE)
-def forecasts_task(as_of: dt.date | None) -> Any:
-    return steps.step_forecasts(_ctx(), as_of)
+@_task("score-forecasts")
+def forecasts_task(as_of: dt.date | None) -> steps.StepReport:
+    return steps.step_forecasts(build_context(), as_of)
 
 
-@task(name="evaluate-forecasts", retries=1, retry_condition_fn=_retry_transient, cache_policy=NO_CACHE)
-def evaluation_task(as_of: dt.date | None) -> Any:
-    return steps.step_evaluation(_ctx(), as_of)
+@_task("evaluate-forecasts")
+def evaluation_task(as_of: dt.date | None) -> steps.StepReport:
+    return steps.step_evaluation(build_context(), as_of)
 
 
-@task(name="monitor", retries=1, retry_condition_fn=_retry_transient, cache_policy=NO_CACHE)
-def monitoring_task(as_of: dt.date | None) -> Any:
-    return steps.step_monitoring(_ctx(), as_of)
+@_task("publish-snapshot", retries=2, delay=2)
+def publish_task(run_id: str) -> steps.StepReport:
+    return steps.step_publish(build_context(), pipeline_run=run_id)
 
 
-def _monitoring(as_of: dt.date | None) -> Any:
-    """The monitoring area's in-flow tasks when they exist (its alert task fails on ALERT without failing
-    the night), else the plain step as one task."""
-    try:
-        from flows.monitor import monitor_in_flow
-    except ImportError:
-        return monitoring_task(as_of)
-    return monitor_in_flow(_ctx(), as_of)
-
-
-@task(name="publish-snapshot", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def publish_task(run_id: str) -> dict[str, Any]:
-    return steps.step_publish(_ctx(), pipeline_run=run_id)
-
-
-def _optional(name: str, call) -> Any:
-    logger = get_run_logger()
-    try:
-        steps.find_step(name)
-    except StepUnavailable as exc:
-        logger.warning("skipped %s: %s", name, exc)
-        return {"skipped": str(exc)}
-    return call()
+def _run_step(ctx: AppContext, run: PipelineRun, name: str, as_of: dt.date, full_features: bool) -> dict[str, Any]:
+    """Run step `name` of the night and record its report."""
+    if name == "monitoring":
+        # Monitoring's own tasks: an ALERT or an error fails its task, never the night (tables publish).
+        run.steps[name] = monitor_in_flow(ctx, as_of)
+        return run.steps[name]
+    calls = {
+        "features": lambda: features_task(full_features),
+        "signals": lambda: signals_task(as_of, as_of),
+        "regimes": lambda: regimes_task(as_of, as_of),
+        "forecasts": lambda: forecasts_task(as_of),
+        "evaluation": lambda: evaluation_task(as_of),
+    }
+    return run.record(name, calls[name]())
 
 
 @flow(name="nightly", description="The nightly batch: ingest, features, score, evaluate, monitor, publish.")
@@ -105,32 +94,28 @@ def nightly(
     """Run the night for `as_of` (default: the last session in `bars` after ingest). A failed step fails
     the run with its message; the API keeps serving the previous snapshot until the next success."""
     logger = get_run_logger()
-    ctx = _ctx()
+    ctx = build_context()
     skip_set = set(skip or [])
+    unknown = skip_set - {"ingest", *STEPS}
+    if unknown:
+        raise StepFailed(f"unknown step(s) to skip: {', '.join(sorted(unknown))} (steps: ingest, {', '.join(STEPS)})")
     run = PipelineRun("nightly", as_of=as_of)
     run.save(ctx, "running")
     current = "ingest"
+    alert = None
     try:
-        run.steps["ingest"] = {"skipped": "asked"} if "ingest" in skip_set else ingest_task(source, path)
+        run.record("ingest", Skipped("ingest", "asked") if "ingest" in skip_set else ingest_task(source, path))
+        current = "as-of date"
         as_of = as_of or steps.latest_bar_date(ctx)
         run.as_of = as_of
         logger.info("nightly as of %s", as_of)
-        plan = {
-            "features": lambda: features_task(full_features),
-            "signals": lambda: signals_task(as_of, as_of),
-            "regimes": lambda: regimes_task(as_of, as_of),
-            "forecasts": lambda: forecasts_task(as_of),
-            "evaluation": lambda: evaluation_task(as_of),
-            "monitoring": lambda: _monitoring(as_of),
-        }
-        for current in OPTIONAL_STEPS:
+        for current in STEPS:
             if current in skip_set:
-                run.steps[current] = {"skipped": "asked"}
+                run.record(current, Skipped(current, "asked"))
                 continue
-            run.steps[current] = _optional(current, plan[current])
-            outcome = run.steps[current] if isinstance(run.steps[current], dict) else {}
+            outcome = _run_step(ctx, run, current, as_of, full_features)
             if "skipped" in outcome:
-                logger.warning("skipped %s: %s", current, outcome["skipped"])
+                logger.warning("skipped %s", outcome["skipped"])
             skipped = outcome.get("skipped_symbols")
             if skipped:
                 logger.warning("%s: %d symbols skipped for too little history: %s", current, len(skipped),
@@ -138,7 +123,7 @@ def nightly(
         current = "publish"
         alert = _monitoring_alert(run.steps.get("monitoring"))
         run.save(ctx, "alert" if alert else "ok", alert)
-        run.steps["publish"] = publish_task(run.run_id)
+        run.record("publish", publish_task(run.run_id))
     except Exception as exc:
         message = f"nightly {as_of or ''} failed at step {current!r}: {exc}"
         run.save(ctx, "failed", message)
@@ -159,4 +144,4 @@ def _monitoring_alert(result: Any) -> str | None:
     return "monitoring ALERT (tables published): " + "; ".join(reasons) + " - see `foresight monitor`"
 
 
-__all__ = ["OPTIONAL_STEPS", "nightly"]
+__all__ = ["STEPS", "nightly"]

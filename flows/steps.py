@@ -1,118 +1,101 @@
-"""The nightly batch's steps as plain functions over an AppContext; flows wrap them as Prefect tasks.
+"""The nightly batch's steps as plain functions over an AppContext; flows/nightly.py wraps them as tasks.
 
-Steps owned by other areas are looked up when the step runs: one that has not landed yet is skipped
-with a log line saying so, and the rest of the night runs.
+Each step calls the use case it names (imported here: a missing one fails at import, never at night),
+returns a report with `as_dict()` (what `pipeline_runs.steps` stores), and raises typed exceptions:
+`StepFailed` with a message saying what to do, or, for the optional products (regimes, forecasts), a
+`Skipped` report when no champion has been trained yet (registry.core.NoChampionError).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import inspect
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from foresight.context import AppContext
-from stores.snapshots import publish_warehouse_snapshot, snapshot_dir
+import pandas as pd
+
+from features import FeatureRunSummary, run_features
+from flows.runtime import AppContext
+from marketdata.alphavantage import AlphaVantageSource
+from marketdata.csvsource import CsvSource
+from marketdata.ingest import IngestReport, run_ingest
+from marketdata.sources import SampleSource
+from monitoring.service import MonitorResult, run_monitor
+from registry.core import NoChampionError
+from scoring.forecasts import ForecastRunReport, run_evaluate_forecasts, run_score_forecasts
+from scoring.regimes import ScoreRegimesReport, run_score_regimes
+from scoring.signals import SignalScoreReport, run_score_signals
+from stores.snapshots import SnapshotInfo, publish_warehouse_snapshot, snapshot_dir
 from stores.warehouse import transaction, upsert, utcnow
 
-# (module, function) candidates per pluggable step, first found wins.
-PLUGGABLE: dict[str, tuple[tuple[str, str], ...]] = {
-    "features": (("features", "run_features"), ("features.store", "run_features"), ("features.jobs", "run_features")),
-    "signals": (("scoring.signals", "run_score_signals"),),
-    "regimes": (("scoring.regime_jobs", "run_score_regimes"), ("scoring.regimes", "run_score_regimes")),
-    "forecasts": (("scoring.forecasts", "run_score_forecasts"), ("scoring.forecast_jobs", "run_score_forecasts")),
-    "evaluation": (("scoring.forecasts", "run_evaluate_forecasts"),
-                   ("scoring.forecast_jobs", "run_evaluate_forecasts")),
-    "monitoring": (("monitoring.service", "run_monitor"),),
-}
+SOURCES = ("sample", "csv", "alphavantage", "none")
+INGEST_OK = ("ok", "partial")
 
 
-class StepUnavailable(LookupError):
-    """The area providing a step has not landed in this build."""
+class StepReport(Protocol):
+    """What every step returns: one way to serialise it."""
+
+    def as_dict(self) -> dict[str, Any]: ...
 
 
 class StepFailed(RuntimeError):
-    """A step failed; the message says what to do."""
+    """A step failed; the message says what failed and what to do."""
 
 
-def find_step(name: str) -> Callable[..., Any]:
-    """The function implementing pluggable step `name`, or StepUnavailable."""
-    for module_name, fn_name in PLUGGABLE[name]:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        fn = getattr(module, fn_name, None)
-        if callable(fn):
-            return fn
-    tried = ", ".join(f"{m}.{f}" for m, f in PLUGGABLE[name])
-    raise StepUnavailable(f"step {name!r} not available in this build (looked for {tried})")
+@dataclass(frozen=True)
+class Skipped:
+    """A step the night went on without, and why (asked by --skip, or an optional product not trained)."""
+
+    step: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"skipped": f"{self.step}: {self.reason}"}
 
 
-def _summary(result: Any) -> Any:
-    if result is None:
-        return None
-    for attr in ("as_dict", "model_dump", "to_dict"):
-        if hasattr(result, attr):
-            try:
-                return json.loads(json.dumps(getattr(result, attr)(), default=str))
-            except (TypeError, ValueError):
-                break
-    if hasattr(result, "__dict__"):
-        return json.loads(json.dumps(vars(result), default=str))
-    return json.loads(json.dumps(result, default=str))
+@dataclass(frozen=True)
+class Published:
+    """The read snapshot a night published."""
 
+    info: SnapshotInfo
 
-def _call(fn: Callable[..., Any], available: dict[str, Any]) -> Any:
-    """Call `fn` with the arguments it names among `available` (areas' signatures differ a little)."""
-    params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in available.items() if k in params}
-    return fn(**kwargs)
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.info.path.name, "published_at": self.info.published_at, "as_of": self.info.as_of,
+                "tables": self.info.tables}
 
 
 # -- steps ------------------------------------------------------------------------------------------
-def step_ingest(ctx: AppContext, source: str = "sample", path: str | None = None) -> dict[str, Any]:
-    """Ingest new bars (idempotent: bars already stored are left untouched)."""
-    from marketdata.ingest import run_ingest
-
+def step_ingest(ctx: AppContext, source: str = "sample", path: str | None = None) -> IngestReport | Skipped:
+    """Ingest new bars from `source` (idempotent: bars already stored are left untouched)."""
     s = ctx.settings
+    if source == "none":
+        return Skipped("ingest", "source none")
     if source == "sample":
-        from marketdata.sources import SampleSource
-
         src = SampleSource(s.sample, s.calendar)
     elif source == "csv":
-        from marketdata.csvsource import CsvSource
-
         if not path:
             raise StepFailed("ingest: the csv source needs a path (nightly parameter `path`)")
         src = CsvSource(path)
     elif source == "alphavantage":
-        from marketdata.alphavantage import AlphaVantageSource
-
         if s.alphavantage.api_key is None:
             raise StepFailed("ingest: set ALPHAVANTAGE_API_KEY to ingest from alphavantage")
         with ctx.warehouse.session(read_only=True) as con:
             symbols = [r[0] for r in con.execute("SELECT DISTINCT symbol FROM bars ORDER BY symbol").fetchall()]
         src = AlphaVantageSource(symbols, s.alphavantage, ctx.warehouse)
-    elif source == "none":
-        return {"skipped": "source none"}
     else:
-        raise StepFailed(f"ingest: unknown source {source!r} (sample | csv | alphavantage | none)")
+        raise StepFailed(f"ingest: unknown source {source!r} (use one of {', '.join(SOURCES)})")
     report = run_ingest(ctx.warehouse, src, s.guardrails, s.calendar)
-    if report.status not in ("ok", "success", "partial", "done", "completed"):
+    if report.status not in INGEST_OK:
         raise StepFailed(f"ingest run {report.run_id} ended {report.status}: {report.errors[:3]}; "
                          "see `foresight status` and the quarantine table")
-    return {"run_id": report.run_id, "status": report.status, "inserted": report.rows_inserted,
-            "updated": report.rows_updated, "quarantined": report.rows_quarantined, "errors": report.errors[:5]}
+    return report
 
 
 def latest_bar_date(ctx: AppContext) -> dt.date:
+    """The last session in `bars`: the night's as-of date."""
+    ctx.warehouse.migrate()
     with ctx.warehouse.session(read_only=True) as con:
         d = con.execute("SELECT max(date) FROM bars").fetchall()[0][0]
     if d is None:
@@ -120,68 +103,55 @@ def latest_bar_date(ctx: AppContext) -> dt.date:
     return d
 
 
-def step_features(ctx: AppContext, full: bool = False) -> Any:
-    fn = find_step("features")
-    return _summary(_call(fn, {"warehouse": ctx.warehouse, "settings": ctx.settings.features,
-                                "cfg": ctx.settings.features, "fs": ctx.settings.features,
-                                "feature_settings": ctx.settings.features, "full": full, "ctx": ctx}))
+def step_features(ctx: AppContext, full: bool = False) -> FeatureRunSummary:
+    """Update every configured feature set and the labels (incremental unless `full`)."""
+    return run_features(ctx.warehouse, ctx.settings.features, full=full)
 
 
-def step_signals(ctx: AppContext, start: dt.date | None, end: dt.date | None) -> Any:
-    fn = find_step("signals")
+def step_signals(ctx: AppContext, start: dt.date | None, end: dt.date | None) -> SignalScoreReport:
+    """Score the signal champion over [start, end]; without a champion the night fails (D1 is required)."""
     try:
-        report = fn(ctx, start=start, end=end)
-    except RuntimeError as exc:
-        if type(exc).__name__ == "NoChampionError":
-            raise StepFailed(f"score signals: {exc}") from exc
-        raise
-    return _summary(report)
+        return run_score_signals(ctx, start=start, end=end)
+    except NoChampionError as exc:
+        raise StepFailed(f"score signals: {exc}") from exc
 
 
-def _untrained(step: str, exc: LookupError) -> dict[str, str]:
-    """Regimes and forecasts are optional products: without a trained champion the night goes on
-    without them (said in the result and the log); any other lookup failure fails the step."""
-    if "foresight train" in str(exc):
-        return {"skipped": f"{step}: {exc}"}
-    raise StepFailed(f"{step}: {exc}") from exc
-
-
-def step_regimes(ctx: AppContext, start: dt.date | None, end: dt.date | None) -> Any:
-    fn = find_step("regimes")
+def step_regimes(ctx: AppContext, start: dt.date | None, end: dt.date | None) -> ScoreRegimesReport | Skipped:
+    """Score regimes over [start, end] into MongoDB and the mirror; skipped until a champion exists."""
     try:
-        return _summary(fn(ctx, start=start, end=end))
-    except LookupError as exc:
-        return _untrained("score regimes", exc)
+        return run_score_regimes(ctx, start=start, end=end)
+    except NoChampionError as exc:
+        return Skipped("score regimes", str(exc))
 
 
-def step_forecasts(ctx: AppContext, as_of: dt.date | None) -> Any:
+def step_forecasts(ctx: AppContext, as_of: dt.date | None) -> ForecastRunReport | Skipped:
+    """Publish the forecast champion's fan for `as_of`; skipped until a champion exists."""
     try:
-        return _summary(_call(find_step("forecasts"), {"ctx": ctx, "as_of": as_of}))
-    except StepUnavailable:
-        raise
-    except LookupError as exc:
-        return _untrained("score forecasts", exc)
+        return run_score_forecasts(ctx, as_of)
+    except NoChampionError as exc:
+        return Skipped("score forecasts", str(exc))
 
 
-def step_evaluation(ctx: AppContext, as_of: dt.date | None) -> Any:
-    return _summary(_call(find_step("evaluation"), {"ctx": ctx, "as_of": as_of}))
+def step_evaluation(ctx: AppContext, as_of: dt.date | None) -> ForecastRunReport:
+    """Score every stored forecast that matured by `as_of`."""
+    return run_evaluate_forecasts(ctx, as_of)
 
 
-def step_monitoring(ctx: AppContext, as_of: dt.date | None) -> Any:
-    """Drift and calibration reports; an ALERT is returned (status) and judged by the flow."""
-    return _summary(_call(find_step("monitoring"), {"ctx": ctx, "as_of": as_of, "date": as_of}))
+def step_monitoring(ctx: AppContext, as_of: dt.date | None) -> MonitorResult:
+    """Drift and calibration reports; an ALERT is in the result's status, judged by the flow."""
+    return run_monitor(ctx, as_of)
 
 
-def step_publish(ctx: AppContext, **extra: Any) -> dict[str, Any]:
+def step_publish(ctx: AppContext, **extra: Any) -> Published:
     """Publish the committed state as the API's new read snapshot."""
-    info = publish_warehouse_snapshot(ctx.warehouse, snapshot_dir(ctx.settings.home), **extra)
-    return {"file": info.path.name, "published_at": info.published_at, "as_of": info.as_of, "tables": info.tables}
+    return Published(publish_warehouse_snapshot(ctx.warehouse, snapshot_dir(ctx.settings.home), **extra))
 
 
 # -- audit ------------------------------------------------------------------------------------------
 @dataclass
 class PipelineRun:
-    """One run of a flow, recorded in `pipeline_runs` (status running -> ok | failed)."""
+    """One run of a flow, recorded in `pipeline_runs` (status running -> ok | alert | failed); `steps`
+    holds each step's `as_dict()`."""
 
     flow: str
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -189,9 +159,12 @@ class PipelineRun:
     started_at: dt.datetime = field(default_factory=utcnow)
     steps: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, ctx: AppContext, status: str, message: str | None = None) -> None:
-        import pandas as pd
+    def record(self, name: str, report: StepReport) -> dict[str, Any]:
+        """Keep `report` (as a dict) under step `name`; returns the dict."""
+        self.steps[name] = json.loads(json.dumps(report.as_dict(), default=str))
+        return self.steps[name]
 
+    def save(self, ctx: AppContext, status: str, message: str | None = None) -> None:
         ctx.warehouse.migrate()
         row = pd.DataFrame([{
             "run_id": self.run_id, "flow": self.flow, "as_of": self.as_of, "started_at": self.started_at,
@@ -203,11 +176,12 @@ class PipelineRun:
 
 
 __all__ = [
-    "PLUGGABLE",
+    "SOURCES",
     "PipelineRun",
+    "Published",
+    "Skipped",
     "StepFailed",
-    "StepUnavailable",
-    "find_step",
+    "StepReport",
     "latest_bar_date",
     "step_evaluation",
     "step_features",

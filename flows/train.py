@@ -10,14 +10,34 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 from prefect import flow, task
 
+import features
+from flows.runtime import build_context
+from monitoring.store import log_reference_artifact
+from registry.core import configure
+from registry.signals import end_run, log_signal_model, make_trial_logger, start_parent_run
+from scoring.forecasts import load_forecast_kpis, run_backfill_forecasts
 from training.config import SignalTrainingSettings
+from training.forecasts import ForecastTrainReport, run_train_forecasts, save_train_report
+from training.promotion import run_signal_promotion
+from training.signal_plots import compute_signal_figures
+from training.signals import (
+    compute_dataset_fingerprint,
+    compute_signal_run_record,
+    fit_signal_model,
+    plan_for,
+    train_signal_model,
+)
+from training.tuning import run_study
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +115,6 @@ def resolve_settings(ctx, trials: int | None = None, timeout_s: float | None = N
 def step_dataset(ctx, settings: SignalTrainingSettings, start: dt.date | None = None,
                  end: dt.date | None = None) -> SignalDataset:
     """features joined to labels for the horizon, ordered by date, from the warehouse."""
-    import features
-
     with ctx.warehouse.session(read_only=True) as con:
         frame = features.load_training_frame(con, settings.feature_set, settings.horizon, start=start, end=end)
         sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM bars").fetchall()]
@@ -106,10 +124,8 @@ def step_dataset(ctx, settings: SignalTrainingSettings, start: dt.date | None = 
             "run `foresight ingest` and `foresight features` first"
         )
     try:
-        from features.registry import feature_set_tag
-
-        version = feature_set_tag(settings.feature_set)
-    except (ImportError, KeyError):
+        version = features.feature_set_tag(settings.feature_set)
+    except KeyError:
         version = None
     return make_dataset(frame, list(features.feature_columns(settings.feature_set)), settings,
                         feature_set_version=None if version is None else str(version), sources=sources)
@@ -121,16 +137,12 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
     frame = frame.dropna(subset=["label"]).copy()
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
-    from features import compute_frame_gaps, compute_usable_columns, describe_dropped
-    from training.signals import compute_dataset_fingerprint
-
     # Constant or all-NULL columns (close-only data, no volume) carry nothing to learn: drop them, out loud.
-    gaps = [g.describe() for g in compute_frame_gaps(frame, feature_cols, str(settings.feature_set))]
-    feature_cols, dropped = compute_usable_columns(frame, feature_cols)
-    for line in [*gaps, describe_dropped(dropped, len(feature_cols) + len(dropped))]:
+    gaps = [g.describe() for g in features.compute_frame_gaps(frame, feature_cols, str(settings.feature_set))]
+    feature_cols, dropped = features.compute_usable_columns(frame, feature_cols)
+    for line in [*gaps, features.describe_dropped(dropped, len(feature_cols) + len(dropped))]:
         if line:
             log.warning("train-signals: %s", line)
-
     return SignalDataset(frame, feature_cols, str(settings.feature_set), feature_set_version, settings.horizon,
                          int(settings.entry_lag or 0), bool(sources) and set(sources) == {"sample"}, sources,
                          compute_dataset_fingerprint(frame, feature_cols))
@@ -144,10 +156,6 @@ def study_storage(ctx) -> str:
 
 
 def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent_run_id: str | None):
-    from registry.signals import make_trial_logger
-    from training.signals import plan_for
-    from training.tuning import run_study
-
     plan = plan_for(ds.frame, settings, ds.entry_lag)
     name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}-{ds.fingerprint[:8]}"
     callbacks = [make_trial_logger(ctx.mlflow, parent_run_id)] if parent_run_id else []
@@ -160,22 +168,17 @@ def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent
 
 
 def step_refit(ds: SignalDataset, plan, best_params: dict[str, Any], settings: SignalTrainingSettings):
-    from training.signals import fit_signal_model
-
     return fit_signal_model(ds.frame, ds.feature_cols, plan, best_params, settings)
 
 
 def step_evaluation(ds: SignalDataset, plan, best_params: dict[str, Any], settings: SignalTrainingSettings,
                     fitted=None):
-    from training.signals import train_signal_model
-
     return train_signal_model(ds.frame, ds.feature_cols, best_params, settings, plan=plan,
                               is_sample_data=ds.is_sample_data, fitted=fitted)
 
 
 def step_registration(ctx, ds: SignalDataset, result, tuning, settings: SignalTrainingSettings, run_id: str) -> str:
-    from registry.signals import log_signal_model
-
+    """Log the run record, the figures and the pyfunc; register a new `foresight-signal` version."""
     meta = {
         "feature_set": ds.feature_set, "feature_set_version": ds.feature_set_version, "horizon": ds.horizon,
         "entry_lag": ds.entry_lag, "data_source": ",".join(ds.sources) or "unknown",
@@ -185,15 +188,23 @@ def step_registration(ctx, ds: SignalDataset, result, tuning, settings: SignalTr
         "rows": len(ds.frame), "symbols": int(ds.frame["symbol"].nunique()),
     }
     example = ds.frame.loc[ds.frame["date"] == ds.frame["date"].max(), ["symbol", "date", *ds.feature_cols]]
-    return log_signal_model(ctx.mlflow, run_id, result, tuning, meta=meta, input_example=example)
+    record = compute_signal_run_record(result, tuning, meta)
+    figures = compute_signal_figures(
+        {"raw": result.reliability_raw, "calibrated": result.reliability_calibrated}, result.metrics["ece"],
+        result.importance, result.model.family, tuning.trials,
+    )
+    return log_signal_model(
+        ctx.mlflow, run_id, result.model, params=record.params, metrics=record.metrics, tags=record.tags,
+        documents=record.documents, texts=record.texts, figures=figures, input_example=example,
+        version_tags=record.version_tags,
+    )
 
 
 def step_promotion(ctx, ds: SignalDataset, result, version: str, settings: SignalTrainingSettings):
-    from registry.signals import run_promotion_gate
-
+    """The promotion gate on the latest holdout (training.promotion.run_signal_promotion)."""
     window = ds.frame.loc[result.plan.block_mask(ds.frame["date"], result.plan.holdout)]
-    return run_promotion_gate(ctx.mlflow, version, window, margin=settings.promotion_margin,
-                              ece_tolerance=settings.promotion_ece_tolerance, n_bins=settings.ece_bins)
+    return run_signal_promotion(ctx.mlflow, version, window, margin=settings.promotion_margin,
+                                ece_tolerance=settings.promotion_ece_tolerance, n_bins=settings.ece_bins)
 
 
 REFERENCE_MAX_ROWS = 50_000
@@ -225,13 +236,6 @@ def compute_reference_frame(ds: SignalDataset, result, max_rows: int = REFERENCE
 
 def step_reference(ctx, ds: SignalDataset, result, run_id: str) -> int:
     """Log monitoring's reference window as `reference/reference.parquet` on the parent run; its row count."""
-    import tempfile
-
-    import mlflow
-
-    from monitoring.store import log_reference_artifact
-    from registry.core import configure
-
     frame = compute_reference_frame(ds, result)
     configure(ctx.mlflow)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
@@ -250,8 +254,6 @@ def _report(run_id, version, decision, result, tuning) -> TrainSignalsReport:
 
 def _run_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings, steps) -> TrainSignalsReport:
     """The step sequence inside one MLflow parent run; `steps` are the plain functions or their Prefect tasks."""
-    from registry.signals import end_run, start_parent_run
-
     tuning_fn, refit_fn, evaluation_fn, registration_fn, reference_fn, promotion_fn = steps
     run_id = start_parent_run(ctx.mlflow, f"train-signals-h{ds.horizon}")
     try:
@@ -276,6 +278,31 @@ def run_signal_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings) -
     )
 
 
+# -- forecasts ------------------------------------------------------------------------------------------------
+
+def run_forecast_training(ctx, backfill_sessions: int | None = None, on_step=None,
+                          overwrite: bool = False) -> ForecastTrainReport:
+    """Train and promote the forecast model (training.forecasts.run_train_forecasts), then backfill the last
+    `backfill_sessions` (None = settings; 0 = none) with the champion and evaluate what matured
+    (scoring.forecasts.run_backfill_forecasts); the report, with the KPIs, goes to
+    reports/forecasts/train_report.json. Dates already published by an earlier version keep their record
+    unless `overwrite`."""
+    step = on_step or (lambda _msg: None)
+    cfg = ctx.settings.forecasts
+    report = run_train_forecasts(ctx, on_step=step)
+    n_back = cfg.backfill_sessions if backfill_sessions is None else backfill_sessions
+    if n_back > 0:
+        t0 = time.perf_counter()
+        back = run_backfill_forecasts(ctx, sessions=n_back, overwrite=overwrite)
+        report.backfill = back.as_dict()
+        report.timings_s["backfill"] = time.perf_counter() - t0
+        with ctx.warehouse.session(read_only=True) as con:
+            report.kpis = load_forecast_kpis(con, cfg.portfolio, cfg.var_window, cfg)
+        step(f"backfilled {back.as_of_dates} sessions, {back.evaluations_written} evaluations")
+    save_train_report(report, ctx.settings.reports_dir)
+    return report
+
+
 # -- Prefect ------------------------------------------------------------------------------------------------
 
 dataset_task = task(name="dataset")(step_dataset)
@@ -292,8 +319,6 @@ def train_signals_flow(trials: int | None = None, timeout_s: float | None = None
                        start: dt.date | None = None, end: dt.date | None = None, horizon: int | None = None,
                        families: list[str] | None = None) -> dict[str, Any]:
     """Tune, refit, calibrate, evaluate, register and gate the D1 signal model from the warehouse."""
-    from foresight.context import build_context
-
     ctx = build_context()
     settings = resolve_settings(ctx, trials, timeout_s, horizon, families)
     ds = dataset_task(ctx, settings, start, end)
@@ -307,6 +332,7 @@ __all__ = [
     "compute_reference_frame",
     "make_dataset",
     "resolve_settings",
+    "run_forecast_training",
     "run_signal_steps",
     "step_dataset",
     "train_signals_flow",

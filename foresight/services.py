@@ -10,12 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
+import pandas as pd
 
+from backtest.config import BacktestSettings
+from backtest.runner import load_backtest_runs, run_backtest
 from foresight.settings import Settings
+from models.forecasts import ForecastSettings
+from models.metrics import compute_auc, compute_daily_rank_ic, compute_ece, compute_reliability
+from monitoring.store import load_latest_monitoring
+from scoring.forecasts import load_forecast_kpis
+from scoring.regimes import load_current_regime, load_regime_history
+from scoring.signals import load_signal, load_signal_cross_section
+from stores.jsonable import to_jsonable
+from stores.warehouse import Warehouse
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -38,6 +52,10 @@ def normalise_symbol(symbol: str) -> str:
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
 
 
 def _known_tables(reader: Reader, con: duckdb.DuckDBPyConnection) -> frozenset[str] | set[str]:
@@ -122,6 +140,7 @@ class MLSignalService:
 
     def __init__(self, reader: Reader):
         self.reader = reader
+        self._latest_lock = threading.Lock()
 
     @staticmethod
     def _shape(row: dict[str, Any]) -> dict[str, Any]:
@@ -149,25 +168,33 @@ class MLSignalService:
         """The signal of `symbol` at `date` (default: its latest); the most recently scored version wins."""
         symbol = normalise_symbol(symbol)
         with self.reader.cursor() as con:
+            if date is None and callable(getattr(self.reader, "memo", None)):
+                # One query gives the newest date's cross-section: after a publish, the first asks of 500
+                # symbols cost one query instead of 500 (the lock: one thread computes it, the rest wait).
+                with self._latest_lock:
+                    latest = _memo(self.reader, ("latest_signals",), lambda: self._latest_signals(con))
+                if symbol in latest:
+                    return latest[symbol]
             return _memo(self.reader, ("signal", symbol, date), lambda: self._signal(con, symbol, date))
+
+    def _latest_signals(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+        """symbol -> its signal on the newest date, the row `_signal(symbol, None)` picks for every symbol
+        scored on that date (a symbol whose latest date is older is not in it)."""
+        if "signals" not in _known_tables(self.reader, con):
+            return {}
+        _, rows = load_signal_cross_section(con)
+        return {r["symbol"]: self._shape(r) for r in rows}
 
     def _signal(self, con: duckdb.DuckDBPyConnection, symbol: str, date: dt.date | None) -> dict[str, Any]:
         if "signals" not in _known_tables(self.reader, con):
             raise NotFoundError("no signals published yet: run `foresight score`")
-        rows = _rows(
-            con,
-            """
-            SELECT * FROM signals WHERE symbol = ? AND (? IS NULL OR date = ?)
-            ORDER BY date DESC, scored_at DESC LIMIT 1
-            """,
-            [symbol, date, date],
-        )
-        if not rows:
+        row = load_signal(con, symbol, date)
+        if row is None:
             known = con.execute("SELECT count(*) FROM signals WHERE symbol = ?", [symbol]).fetchall()[0][0]
             if not known:
                 raise NotFoundError(f"unknown symbol {symbol!r}: no signals for it")
             raise NotFoundError(f"no signal for {symbol} on {date}")
-        return self._shape(rows[0])
+        return self._shape(row)
 
     def cross_section(self, date: dt.date | None = None, top: int | None = None) -> dict[str, Any]:
         """All symbols' signals of one date (default: the latest), ranked by probability."""
@@ -177,22 +204,12 @@ class MLSignalService:
     def _cross_section(self, con: duckdb.DuckDBPyConnection, date: dt.date | None, top: int | None) -> dict[str, Any]:
         if "signals" not in _known_tables(self.reader, con):
             raise NotFoundError("no signals published yet: run `foresight score`")
+        asked = date
+        date, rows = load_signal_cross_section(con, date, top)
         if date is None:
-            date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
-            if date is None:
-                raise NotFoundError("no signals published yet: run `foresight score`")
-        rows = _rows(
-            con,
-            """
-            SELECT * FROM signals WHERE date = ?
-            QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY scored_at DESC, model_version DESC) = 1
-            ORDER BY probability DESC, symbol
-            LIMIT ?
-            """,
-            [date, top if top is not None else 2**31 - 1],
-        )
+            raise NotFoundError("no signals published yet: run `foresight score`")
         if not rows:
-            raise NotFoundError(f"no signals on {date}")
+            raise NotFoundError(f"no signals on {asked}")
         items = [{**self._shape(r), "rank": i + 1} for i, r in enumerate(rows)]
         return {"date": _iso(date), "count": len(items), "signals": items}
 
@@ -224,31 +241,15 @@ class RegimeService:
         """The regime at `date` (default: the latest scored date); filtered, never smoothed."""
         with self.reader.cursor() as con:
             self._check(con)
-            rows = _rows(
-                con,
-                """
-                SELECT date, universe, regime, probabilities, model_name, model_version, scored_at FROM regimes
-                WHERE universe = ? AND (? IS NULL OR date = ?) ORDER BY date DESC, scored_at DESC LIMIT 1
-                """,
-                [self.universe, date, date],
-            )
-        if not rows:
+            row = load_current_regime(con, self.universe, date)
+        if row is None or (date is not None and row["date"] != date):
             raise NotFoundError(f"no regime for {date or 'any date'} (universe {self.universe})")
-        return self._shape(rows[0])
+        return self._shape(row)
 
     def history(self, start: dt.date | None = None, end: dt.date | None = None) -> dict[str, Any]:
         with self.reader.cursor() as con:
             self._check(con)
-            rows = _rows(
-                con,
-                """
-                SELECT date, universe, regime, probabilities, model_name, model_version, scored_at FROM regimes
-                WHERE universe = ? AND (? IS NULL OR date >= ?) AND (? IS NULL OR date <= ?)
-                QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC) = 1
-                ORDER BY date
-                """,
-                [self.universe, start, start, end, end],
-            )
+            rows = load_regime_history(con, self.universe, start, end).to_dict("records")
         if not rows:
             raise NotFoundError(f"no regimes between {start} and {end}")
         return {"start": rows[0]["date"].isoformat(), "end": rows[-1]["date"].isoformat(), "count": len(rows),
@@ -257,21 +258,25 @@ class RegimeService:
 
 class PortfolioService:
     """D3: the portfolio's percentile equity forecasts and their evaluation (also registered as
-    ForecastService, the issue's name for it)."""
+    ForecastService)."""
 
-    def __init__(self, reader: Reader, portfolio: str = "equal_weight"):
+    def __init__(self, reader: Reader, portfolio: str = "equal_weight", cfg: ForecastSettings | None = None):
         self.reader = reader
         self.portfolio = portfolio
+        self.cfg = cfg or ForecastSettings(portfolio=portfolio)
 
     def forecast(self, horizon: int | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
         """The latest (or `as_of`) forecast of every horizon, or of `horizon` only."""
         with self.reader.cursor() as con:
             if "forecasts" not in _known_tables(self.reader, con):
                 raise NotFoundError("no forecasts published yet: run `foresight train forecasts` then `foresight score`")
+            # `method` (which candidate or baseline is the champion) and `matures_on` where the table has them.
+            extra = [c for c in ("method", "matures_on") if c in _columns(con, "forecasts")]
             rows = _rows(
                 con,
-                """
+                f"""
                 SELECT as_of, portfolio, horizon_days, p05, p50, p95, start_equity, model_name, model_version
+                       {"".join(", " + c for c in extra)}
                 FROM forecasts
                 WHERE portfolio = ? AND as_of = coalesce(?, (SELECT max(as_of) FROM forecasts WHERE portfolio = ?))
                   AND (? IS NULL OR horizon_days = ?)
@@ -292,23 +297,19 @@ class PortfolioService:
             ],
         }
 
-    def coverage(self, last: int = 250) -> dict[str, Any]:
-        """Band coverage and pinball loss of the last `last` matured forecasts per horizon."""
+    def kpis(self) -> dict[str, Any]:
+        """The forecast KPIs (scoring.forecasts.load_forecast_kpis): coverage, tail rates, pinball skill and
+        PIT per horizon on out-of-sample evaluations, the 1-day VaR backtest (Kupiec, Christoffersen, Basel
+        zone) and the realised max drawdown's percentile. Once per snapshot."""
         with self.reader.cursor() as con:
-            if "forecast_evaluations" not in _known_tables(self.reader, con):
-                return {}
-            rows = _rows(
-                con,
-                """
-                SELECT horizon_days, count(*) AS n, avg(CAST(covered AS DOUBLE)) AS coverage, avg(pinball) AS pinball,
-                       max(as_of) AS last_as_of
-                FROM (SELECT *, row_number() OVER (PARTITION BY horizon_days ORDER BY as_of DESC) AS rn
-                      FROM forecast_evaluations WHERE portfolio = ?)
-                WHERE rn <= ? GROUP BY horizon_days ORDER BY horizon_days
-                """,
-                [self.portfolio, last],
-            )
-        return {str(r["horizon_days"]): {**{k: _iso(v) for k, v in r.items()}} for r in rows}
+            return _memo(self.reader, ("forecast_kpis", self.portfolio), lambda: to_jsonable(
+                load_forecast_kpis(con, self.portfolio, self.cfg.var_window, self.cfg)))
+
+    def coverage(self) -> dict[str, Any]:
+        """Per horizon: evaluations, band coverage, mean pinball and the last evaluated as-of (from `kpis`)."""
+        return {h: {"horizon_days": int(h), "n": row["n"], "coverage": row["coverage"], "pinball": row["pinball"],
+                    "last_as_of": row["last_as_of"]}
+                for h, row in self.kpis()["coverage"].items()}
 
 
 class BacktestService:
@@ -319,10 +320,8 @@ class BacktestService:
         self.settings = settings
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        from backtest.runner import load_backtest_runs
-
         with self.reader.cursor() as con:
-            return load_backtest_runs(con, limit)
+            return _memo(self.reader, ("backtest_runs", limit), lambda: to_jsonable(load_backtest_runs(con, limit)))
 
     def latest(self) -> dict[str, Any] | None:
         runs = self.runs(1)
@@ -330,9 +329,6 @@ class BacktestService:
 
     def run(self, cfg=None):
         """Backtest with `cfg` (default: settings.backtest); stores the run; returns (run_id, result)."""
-        from backtest.config import BacktestSettings
-        from backtest.runner import run_backtest
-        from stores.warehouse import Warehouse
 
         if self.settings is None:
             raise RuntimeError("BacktestService.run needs the Settings (warehouse path, reports dir)")
@@ -348,6 +344,11 @@ class DashboardService:
         self.factory = factory
 
     def kpis(self) -> dict[str, Any]:
+        """Every panel, computed once per snapshot."""
+        with self.factory.reader.cursor():
+            return _memo(self.factory.reader, ("kpis",), self._kpis)
+
+    def _kpis(self) -> dict[str, Any]:
         f = self.factory
         reader = f.reader
         panels: dict[str, Any] = {}
@@ -378,8 +379,6 @@ class DashboardService:
             bars_last = con.execute("SELECT max(date) FROM bars").fetchall()[0][0] if "bars" in tables else None
             panels["monitoring"] = []
             if "monitoring_runs" in tables:
-                from monitoring.store import load_latest_monitoring
-
                 panels["monitoring"] = [{k: _iso(v) for k, v in row.items()} for row in load_latest_monitoring(con)]
         try:
             regime = f.get("RegimeService").current()
@@ -391,7 +390,9 @@ class DashboardService:
             "signals_last_date": panels.get("signals", {}).get("latest_date"),
             "snapshot_published_at": info.published_at if info else None,
         }
-        panels["forecast_coverage"] = f.get("PortfolioService").coverage()
+        portfolio = f.get("PortfolioService")
+        panels["forecast"] = portfolio.kpis()
+        panels["forecast_coverage"] = portfolio.coverage()
         latest_bt = f.get("BacktestService").latest()
         panels["backtest"] = (
             {k: latest_bt.get(k) for k in ("run_id", "strategy", "sharpe", "baseline_sharpe", "sharpe_delta",
@@ -399,6 +400,152 @@ class DashboardService:
             if latest_bt else None
         )
         return {"regime": regime, "panels": panels}
+
+    def regime_summary(self, last: int = 250) -> dict[str, Any]:
+        """The regime now, since when it has held (consecutive scored dates with the same label) and the
+        label of each of the last `last` dates (the history strip)."""
+        reader = self.factory.reader
+        with reader.cursor():
+            return _memo(reader, ("regime_summary", last), lambda: self._regime_summary(last))
+
+    def _regime_summary(self, last: int) -> dict[str, Any]:
+        regimes = self.factory.get("RegimeService")
+        current = regimes.current()
+        history = regimes.history()["regimes"]
+        labels = [r["regime"] for r in history]
+        run = 0
+        for label in reversed(labels):
+            if label != current["regime"]:
+                break
+            run += 1
+        since = history[len(history) - run]["date"] if run else current["date"]
+        strip = [{"date": r["date"], "regime": r["regime"],
+                  "probability": (r["probabilities"] or {}).get(r["regime"]) if isinstance(r["probabilities"], dict)
+                  else None} for r in history[-last:]]
+        return {"regime": current, "since": since, "duration_sessions": run, "history": strip}
+
+    def signal_skill(self, horizon: int | None = None, last_sessions: int = 250) -> dict[str, Any]:
+        """The served signal model's skill on matured signals: AUC of (forward return > 0) and mean daily
+        rank IC per month, and the reliability curve + ECE over the last `last_sessions` matured dates.
+        The forward return of date t spans the `horizon` sessions after t, from `bars.adj_close`."""
+        reader = self.factory.reader
+        signals_cfg = getattr(self.factory.settings, "signals", None)
+        h = horizon or (signals_cfg.horizon if signals_cfg is not None else 5)
+        with reader.cursor() as con:
+            return _memo(reader, ("signal_skill", h, last_sessions),
+                         lambda: self._signal_skill(con, h, last_sessions))
+
+    def _signal_skill(self, con: duckdb.DuckDBPyConnection, h: int, last_sessions: int) -> dict[str, Any]:
+        empty = {"horizon": h, "months": [], "reliability": [], "ece": None, "n_calibration": 0,
+                 "calibration_start": None, "calibration_end": None}
+        if not {"signals", "bars"} <= _known_tables(self.factory.reader, con):
+            return empty
+        frame = con.execute(
+            """
+            WITH s AS (
+                SELECT symbol, date, probability FROM signals
+                QUALIFY row_number() OVER (PARTITION BY symbol, date ORDER BY scored_at DESC, model_version DESC) = 1
+            ), b AS (
+                SELECT symbol, date,
+                       lead(adj_close, ?) OVER (PARTITION BY symbol ORDER BY date) / adj_close - 1 AS fwd_return
+                FROM bars
+            )
+            SELECT s.date, s.symbol, s.probability, b.fwd_return
+            FROM s JOIN b USING (symbol, date) WHERE b.fwd_return IS NOT NULL ORDER BY s.date, s.symbol
+            """,
+            [h],
+        ).df()
+        if frame.empty:
+            return empty
+        frame["date"] = pd.to_datetime(frame["date"])
+        frame["y"] = (frame["fwd_return"] > 0).astype(int)
+        months = []
+        for month, g in frame.groupby(frame["date"].dt.to_period("M")):
+            ic = compute_daily_rank_ic(g["date"], g["probability"].to_numpy(), g["fwd_return"].to_numpy())
+            both = g["y"].nunique() == 2
+            months.append({
+                "month": str(month), "n": int(len(g)),
+                "auc": compute_auc(g["y"].to_numpy(), g["probability"].to_numpy()) if both else None,
+                "ic": float(ic.mean()) if len(ic) else None,
+            })
+        dates = np.sort(frame["date"].unique())[-last_sessions:]
+        recent = frame[frame["date"] >= dates[0]]
+        curve = compute_reliability(recent["y"].to_numpy(), recent["probability"].to_numpy(), n_bins=10)
+        return {
+            "horizon": h,
+            "months": months,
+            "reliability": to_jsonable(curve.to_dict("records")),
+            "ece": float(compute_ece(recent["y"].to_numpy(), recent["probability"].to_numpy(), n_bins=10)),
+            "n_calibration": int(len(recent)),
+            "calibration_start": pd.Timestamp(dates[0]).date().isoformat(),
+            "calibration_end": pd.Timestamp(dates[-1]).date().isoformat(),
+        }
+
+    def forecast_fan(self, last: int = 250) -> dict[str, Any]:
+        """The realised equity of the portfolio (the start equity of each forecast origin, last `last`
+        origins) and the latest 5/50/95 fan per horizon with the model (or baseline method) that made it."""
+        reader = self.factory.reader
+        with reader.cursor() as con:
+            return _memo(reader, ("forecast_fan", last), lambda: self._forecast_fan(con, last))
+
+    def _forecast_fan(self, con: duckdb.DuckDBPyConnection, last: int) -> dict[str, Any]:
+        portfolio = self.factory.get("PortfolioService").portfolio
+        fan = self.factory.get("PortfolioService").forecast()
+        realised = _rows(
+            con,
+            """
+            SELECT as_of AS date, arg_min(start_equity, horizon_days) AS equity FROM forecasts
+            WHERE portfolio = ? GROUP BY as_of ORDER BY as_of DESC LIMIT ?
+            """,
+            [portfolio, last],
+        )
+        as_of = dt.date.fromisoformat(fan["as_of"])
+        bands = []
+        for row in fan["forecasts"]:
+            target = row.get("matures_on") or np.busday_offset(as_of, int(row["horizon_days"]), roll="forward")
+            bands.append({**row, "target_date": _iso(pd.Timestamp(target).date())})
+        return {"as_of": fan["as_of"], "portfolio": portfolio, "forecasts": bands,
+                "realised": [{"date": _iso(r["date"]), "equity": r["equity"]} for r in reversed(realised)]}
+
+    def symbol_history(self, symbol: str, last: int = 250) -> dict[str, Any]:
+        """One symbol's last `last` sessions: adjusted close, and its signal with attribution per date
+        (the most recently scored version of each date)."""
+        symbol = normalise_symbol(symbol)
+        reader = self.factory.reader
+        with reader.cursor() as con:
+            return _memo(reader, ("symbol_history", symbol, last), lambda: self._symbol_history(con, symbol, last))
+
+    def _symbol_history(self, con: duckdb.DuckDBPyConnection, symbol: str, last: int) -> dict[str, Any]:
+        tables = _known_tables(self.factory.reader, con)
+        prices = _rows(con, "SELECT date, adj_close AS close FROM bars WHERE symbol = ? ORDER BY date DESC LIMIT ?",
+                       [symbol, last]) if "bars" in tables else []
+        signals = _rows(
+            con,
+            """
+            SELECT date, probability, raw_score, attribution, model_version FROM signals WHERE symbol = ?
+            QUALIFY row_number() OVER (PARTITION BY date ORDER BY scored_at DESC, model_version DESC) = 1
+            ORDER BY date DESC LIMIT ?
+            """,
+            [symbol, last],
+        ) if "signals" in tables else []
+        if not prices and not signals:
+            raise NotFoundError(f"unknown symbol {symbol!r}: no bars and no signals for it")
+        return {
+            "symbol": symbol,
+            "prices": [{"date": _iso(r["date"]), "close": r["close"]} for r in reversed(prices)],
+            "signals": [{"date": _iso(r["date"]), "probability": r["probability"], "raw_score": r["raw_score"],
+                         "model_version": str(r["model_version"]), "attribution": _json(r["attribution"]) or []}
+                        for r in reversed(signals)],
+        }
+
+    def monitoring_report(self, model: str) -> Path:
+        """The newest kept Evidently HTML report of `model` (the path the monitoring run recorded)."""
+        for row in self.kpis()["panels"].get("monitoring") or []:
+            if row.get("model") == model:
+                if row.get("html_path"):
+                    return Path(row["html_path"])
+                raise NotFoundError(f"the newest report of {model!r} ({row.get('date')}) kept no HTML")
+        raise NotFoundError(f"no monitoring run for model {model!r}")
 
 
 class ServiceFactory:
@@ -431,14 +578,15 @@ class ServiceFactory:
 
     @classmethod
     def default(cls, reader: Reader, settings: Settings | None = None) -> ServiceFactory:
-        """The six services of ARCHITECTURE.md (PortfolioService also under the issue's name ForecastService)."""
+        """The six services: market data, signals, regimes, portfolio (also as ForecastService), dashboard,
+        backtest."""
         f = cls(reader, settings)
         universe = settings.universe if settings else "default"
-        portfolio = settings.forecasts.portfolio if settings else "equal_weight"
+        forecasts = settings.forecasts if settings else ForecastSettings()
         f.register("MarketDataService", lambda f: MarketDataService(f.reader))
         f.register("MLSignalService", lambda f: MLSignalService(f.reader))
         f.register("RegimeService", lambda f: RegimeService(f.reader, universe))
-        f.register("PortfolioService", lambda f: PortfolioService(f.reader, portfolio))
+        f.register("PortfolioService", lambda f: PortfolioService(f.reader, forecasts.portfolio, forecasts))
         f.alias("ForecastService", "PortfolioService")
         f.register("DashboardService", lambda f: DashboardService(f))
         f.register("BacktestService", lambda f: BacktestService(f.reader, f.settings))

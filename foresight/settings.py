@@ -6,53 +6,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backtest.config import BacktestSettings
 from features.config import FeatureSettings
-from marketdata.config import GuardrailSettings, SampleSettings
+from marketdata.config import AlphaVantageSettings, GuardrailSettings, SampleSettings
+from models.forecasts import ForecastSettings
 from monitoring.config import MonitoringSettings
+from registry.config import MLflowSettings
 from scoring.config import ScoringSettings
-from training.config import ForecastSettings, RegimeSettings, SignalTrainingSettings
-
-
-class MLflowSettings(BaseModel):
-    """Where runs and the model registry live (sqlite backend; a bare ./mlruns file store is refused)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
-    artifact_root: Path | None = None
-    """Unset: `artifacts/` beside the sqlite database of `tracking_uri` (mlruns/artifacts by default), or the
-    tracking server's own store (see registry.core.compute_artifact_root)."""
-    experiment_prefix: str = "foresight"
-
-
-class MongoSettings(BaseModel):
-    """MongoDB for the regimes collection; when `uri` is unset a local SecantusDB is started."""
-
-    model_config = ConfigDict(frozen=True)
-
-    uri: SecretStr | None = None
-    database: str = "foresight"
-    start_timeout_s: float = 20.0
-    server_command: str = "secantusd-py"
-    """Local MongoDB-wire-protocol server started when `uri` is unset (data under FORESIGHT_HOME/mongo)."""
-    server_timeout_ms: int = 5000
-    """pymongo server selection / connect timeout: an outage fails a step fast with a clear message."""
-
-
-class AlphaVantageSettings(BaseModel):
-    """Alpha Vantage HTTP client settings; the key is a secret and never printed."""
-
-    model_config = ConfigDict(frozen=True)
-
-    api_key: SecretStr | None = None
-    base_url: str = "https://www.alphavantage.co/query"
-    requests_per_minute: float = 5.0
-    max_retries: int = 4
-    timeout_s: float = 30.0
+from stores.config import MongoSettings
+from training.config import RegimeSettings, SignalTrainingSettings
 
 
 class _PlainEnvSource(PydanticBaseSettingsSource):

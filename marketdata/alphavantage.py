@@ -15,10 +15,10 @@ import pandas as pd
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from marketdata.calendar import sessions
+from marketdata.config import AlphaVantageSettings
 from marketdata.sources import SourceBatch, SourceError
 
 if TYPE_CHECKING:
-    from foresight.settings import AlphaVantageSettings
     from stores.warehouse import Warehouse
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 
 class SampleSettings(BaseModel):
@@ -77,3 +77,15 @@ class GuardrailSettings(BaseModel):
     reference_tolerance: float = 0.02
     max_rejected_share: float = 0.05
     """A run that quarantines more than this share of the rows it read ends `partial` (`foresight ingest` exits 6)."""
+
+
+class AlphaVantageSettings(BaseModel):
+    """Alpha Vantage HTTP client settings; the key is a secret and never printed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://www.alphavantage.co/query"
+    requests_per_minute: float = 5.0
+    max_retries: int = 4
+    timeout_s: float = 30.0

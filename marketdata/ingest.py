@@ -85,8 +85,11 @@ class IngestReport:
     status_reason: str | None = None
     exit_code: int = EXIT_OK
 
+    def as_dict(self) -> dict:
+        return asdict(self)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str)
+        return json.dumps(self.as_dict(), default=str)
 
 
 def compute_run_status(report: IngestReport, guard: GuardrailSettings) -> tuple[str, str | None, int]:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from marketdata.calendar import sessions
 from marketdata.config import SampleSettings
+from models.regimes import compute_stationary
 
 REGIME_SPECS: dict[int, list[tuple[str, float, float]]] = {
     # name, daily mean, daily vol of the market factor
@@ -40,13 +41,6 @@ class SampleMarket:
 
     bars: pd.DataFrame
     truth: pd.DataFrame
-
-
-def compute_stationary(transmat: np.ndarray) -> np.ndarray:
-    """Stationary distribution of a transition matrix (its Perron eigenvector, summing to 1)."""
-    evals, evecs = np.linalg.eig(np.asarray(transmat, dtype=float).T)
-    v = np.abs(np.real(evecs[:, np.argmin(np.abs(evals - 1.0))]))
-    return v / v.sum()
 
 
 def compute_regime_switching_returns(
@@ -193,7 +187,6 @@ __all__ = [
     "compute_garch_t5_returns",
     "compute_regime_switching_returns",
     "compute_sample_market",
-    "compute_stationary",
     "iter_symbol_chunks",
     "random_walk_settings",
     "symbol_names",

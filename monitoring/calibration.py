@@ -1,74 +1,14 @@
-"""Calibration scores of binary probabilities: ECE, Brier, log-loss, reliability curve, consistency test."""
+"""Calibration tests of a monitoring window: the cross-sectional calibration slope and the ECE consistency
+test (the scores themselves are models.metrics)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from models.metrics import compute_bin_index, compute_ece, finite_pairs
+
 _EPS = 1e-12
-
-
-def _clean_with_mask(prob, label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(probabilities clipped to [0, 1], labels, mask of the input rows kept): rows where both are finite."""
-    p = np.asarray(prob, dtype=float)
-    y = np.asarray(label, dtype=float)
-    keep = np.isfinite(p) & np.isfinite(y)
-    return np.clip(p[keep], 0.0, 1.0), y[keep], keep
-
-
-def _clean(prob, label) -> tuple[np.ndarray, np.ndarray]:
-    p, y, _ = _clean_with_mask(prob, label)
-    return p, y
-
-
-def _bin_index(p: np.ndarray, n_bins: int) -> np.ndarray:
-    # Equal-width bins on [0, 1]; p = 1 falls in the last bin.
-    return np.minimum((p * n_bins).astype(int), n_bins - 1)
-
-
-def compute_ece(prob, label, n_bins: int = 10) -> float:
-    """Expected calibration error: sum over equal-width bins of |mean(y) - mean(p)| weighted by bin share."""
-    p, y = _clean(prob, label)
-    if p.size == 0:
-        return float("nan")
-    idx = _bin_index(p, n_bins)
-    gap = np.bincount(idx, weights=y - p, minlength=n_bins)
-    return float(np.abs(gap).sum() / p.size)
-
-
-def compute_brier(prob, label) -> float:
-    """Mean squared difference between probability and outcome."""
-    p, y = _clean(prob, label)
-    return float(np.mean((p - y) ** 2)) if p.size else float("nan")
-
-
-def compute_log_loss(prob, label) -> float:
-    """Mean negative log-likelihood of the outcomes (probabilities clipped away from 0 and 1)."""
-    p, y = _clean(prob, label)
-    if p.size == 0:
-        return float("nan")
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def compute_reliability_curve(prob, label, n_bins: int = 10) -> pd.DataFrame:
-    """Per non-empty bin: bin bounds, row count, mean probability and observed frequency of the positive."""
-    p, y = _clean(prob, label)
-    idx = _bin_index(p, n_bins)
-    count = np.bincount(idx, minlength=n_bins)
-    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
-    sum_y = np.bincount(idx, weights=y, minlength=n_bins)
-    nz = count > 0
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return pd.DataFrame(
-        {
-            "bin_lower": edges[:-1][nz],
-            "bin_upper": edges[1:][nz],
-            "count": count[nz].astype(int),
-            "mean_probability": sum_p[nz] / count[nz],
-            "observed_frequency": sum_y[nz] / count[nz],
-        }
-    )
 
 
 def compute_calibration_slope(prob, label, dates=None, hac_lags: int = 0) -> tuple[float, float]:
@@ -82,7 +22,7 @@ def compute_calibration_slope(prob, label, dates=None, hac_lags: int = 0) -> tup
     Newey-West weights over `hac_lags` dates (labels over h sessions overlap h - 1 following dates).
     Without `dates` the whole window is one cross-section and rows are independent.
     """
-    p, y, keep = _clean_with_mask(prob, label)
+    y, p, keep = finite_pairs(label, prob)
     group = 0 if dates is None else pd.to_datetime(pd.Series(dates)).to_numpy()[keep]
     frame = pd.DataFrame({"g": group, "p": p, "y": y})
     if len(frame) < 3:
@@ -126,12 +66,12 @@ def compute_ece_consistency_pvalue(
     mostly rising or mostly falling sessions", not "every row independent". A model that ranks names within
     a date is calibrated only in that sense.
     """
-    p, y, keep = _clean_with_mask(prob, label)
+    y, p, keep = finite_pairs(label, prob)
     if p.size == 0:
         return float("nan")
-    observed = compute_ece(p, y, n_bins)
+    observed = compute_ece(y, p, n_bins)
     rng = np.random.default_rng(seed)
-    idx = _bin_index(p, n_bins)
+    idx = compute_bin_index(p, n_bins)
     onehot = np.zeros((p.size, n_bins))
     onehot[np.arange(p.size), idx] = 1.0
     day = None
@@ -150,11 +90,4 @@ def compute_ece_consistency_pvalue(
     return float((1 + exceed) / (n_resamples + 1))
 
 
-__all__ = [
-    "compute_brier",
-    "compute_calibration_slope",
-    "compute_ece",
-    "compute_ece_consistency_pvalue",
-    "compute_log_loss",
-    "compute_reliability_curve",
-]
+__all__ = ["compute_calibration_slope", "compute_ece_consistency_pvalue"]

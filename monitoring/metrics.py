@@ -14,12 +14,7 @@ from evidently import Dataset
 from evidently.core.metric_types import SingleValue, SingleValueCalculation, SingleValueMetric
 from evidently.core.report import Context
 
-from monitoring.calibration import (
-    compute_brier,
-    compute_ece,
-    compute_log_loss,
-    compute_reliability_curve,
-)
+from models.metrics import compute_brier, compute_ece, compute_log_loss, compute_reliability
 
 
 class _CalibrationMetric(SingleValueMetric):
@@ -62,7 +57,7 @@ class _CalibrationCalculation(SingleValueCalculation[TCal], Generic[TCal], ABC):
         m = self.metric
         if df is None or df.empty:
             return float("nan")
-        return float(self._score(df[m.probability_column], df[m.label_column]))
+        return float(self._score(df[m.label_column], df[m.probability_column]))
 
     def calculate(self, context: Context, current_data: Dataset, reference_data: Dataset | None):
         cur = _frame(current_data, self.metric)
@@ -93,7 +88,7 @@ class ExpectedCalibrationErrorCalculation(_CalibrationCalculation[ExpectedCalibr
         m = self.metric
         if df is None or df.empty:
             return float("nan")
-        return compute_ece(df[m.probability_column], df[m.label_column], m.n_bins)
+        return compute_ece(df[m.label_column], df[m.probability_column], m.n_bins)
 
     def calculate(self, context: Context, current_data: Dataset, reference_data: Dataset | None):
         out = super().calculate(context, current_data, reference_data)
@@ -118,7 +113,7 @@ def _reliability_widgets(title, m: _CalibrationMetric, cur, ref, cur_result: Sin
     for name, df in (("reference", ref), ("current", cur)):
         if df is None or df.empty:
             continue
-        curve = compute_reliability_curve(df[m.probability_column], df[m.label_column], m.n_bins)
+        curve = compute_reliability(df[m.label_column], df[m.probability_column], m.n_bins)
         fig.add_trace(
             go.Scatter(
                 x=curve["mean_probability"], y=curve["observed_frequency"], mode="lines+markers", name=name,

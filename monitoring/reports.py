@@ -20,14 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.calibration import (
-    compute_brier,
-    compute_calibration_slope,
-    compute_ece,
-    compute_ece_consistency_pvalue,
-    compute_log_loss,
-    compute_reliability_curve,
-)
+from models.metrics import compute_brier, compute_ece, compute_log_loss, compute_reliability
+from monitoring.calibration import compute_calibration_slope, compute_ece_consistency_pvalue
 from monitoring.config import MonitoringSettings
 from monitoring.dependence import (
     DATE,
@@ -35,6 +29,7 @@ from monitoring.dependence import (
     compute_location_effective_rows,
     compute_shock_paths,
 )
+from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
 
 PROBABILITY = "probability"
 LABEL = "label"
@@ -233,8 +228,6 @@ def build_signal_report(
     from evidently.metrics import DriftedColumnsCount, ValueDrift
     from evidently.tests import lte
 
-    from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
-
     method, threshold = settings.drift_method, compute_drift_threshold(settings, n_current)
     per_column = {c: float((thresholds or {}).get(c, threshold)) for c in [*features, PROBABILITY]}
     metrics: list = []
@@ -411,10 +404,10 @@ def compute_signal_report(
     if ref_rows is not None and len(ref_rows):
         slope_ref = compute_calibration_slope(ref_rows[PROBABILITY], ref_rows[LABEL], ref_rows.get(DATE), hac_lags)
     if len(ref_cal):
-        ece_ref = compute_ece(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL], settings.n_bins)
-        brier_ref = compute_brier(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL])
-        ll_ref = compute_log_loss(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL])
-        rel_ref = compute_reliability_curve(ref_cal[CAL_PROBABILITY], ref_cal[CAL_LABEL], settings.n_bins)
+        ece_ref = compute_ece(ref_cal[CAL_LABEL], ref_cal[CAL_PROBABILITY], settings.n_bins)
+        brier_ref = compute_brier(ref_cal[CAL_LABEL], ref_cal[CAL_PROBABILITY])
+        ll_ref = compute_log_loss(ref_cal[CAL_LABEL], ref_cal[CAL_PROBABILITY])
+        rel_ref = compute_reliability(ref_cal[CAL_LABEL], ref_cal[CAL_PROBABILITY], settings.n_bins)
     else:
         ece_ref, brier_ref, ll_ref = holdout.get("ece"), holdout.get("brier"), holdout.get("log_loss")
         rel_ref = pd.DataFrame()
@@ -453,16 +446,16 @@ def compute_signal_report(
         date_index, shocks = compute_calibration_null(cal, reference, settings)
         slope, slope_se = compute_calibration_slope(p, y, cal.get(DATE), hac_lags)
         kwargs.update(
-            ece=compute_ece(p, y, settings.n_bins),
+            ece=compute_ece(y, p, settings.n_bins),
             ece_pvalue=compute_ece_consistency_pvalue(
                 p, y, settings.n_bins, date_index=date_index, shocks=shocks
             ),
             ece_null="independent" if shocks is None else "market",
             calibration_slope=_finite(slope), calibration_slope_se=_finite(slope_se),
             level_gap=_finite(np.mean(y) - np.mean(p)),
-            brier=compute_brier(p, y),
-            log_loss=compute_log_loss(p, y),
-            reliability_current=compute_reliability_curve(p, y, settings.n_bins).to_dict("records"),
+            brier=compute_brier(y, p),
+            log_loss=compute_log_loss(y, p),
+            reliability_current=compute_reliability(y, p, settings.n_bins).to_dict("records"),
         )
     summary = SignalSummary(
         n_reference=int(len(ref_df)), n_current=n_current if judge_drift else 0, n_calibration=n_cal,

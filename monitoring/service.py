@@ -20,8 +20,7 @@ from monitoring.store import (
     save_monitoring_run,
     save_report_files,
 )
-
-FORECAST_MODEL = "foresight-forecast"
+from registry.core import FORECAST_MODEL
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class MonitorResult:
     def alerts(self) -> list[ModelMonitoring]:
         return [r for r in self.runs if r.status == ALERT]
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "date": self.date.isoformat() if self.date else None,
             "status": self.status,

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from registry.core import configure
 from stores.warehouse import transaction, upsert, utcnow
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
@@ -181,8 +182,6 @@ def load_reference(
     """
     import mlflow
     from mlflow.exceptions import MlflowException
-
-    from registry.core import configure
 
     client = configure(target)
     try:

@@ -1,7 +1,12 @@
-"""MLflow plumbing shared by every trainer: tracking setup, experiments, registration, aliases."""
+"""MLflow plumbing shared by the three registered models: tracking setup, experiments, aliases, tags.
+
+An adapter only: it logs, loads by alias, moves aliases and writes tags; what a model is lives in models/
+and who gets `champion` is decided in training/promotion.py. One invariant is kept here, where aliases
+move: a version never holds `champion` and `challenger` at once."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +16,14 @@ CHALLENGER = "challenger"
 SIGNAL_MODEL = "foresight-signal"
 REGIME_MODEL = "foresight-regime"
 FORECAST_MODEL = "foresight-forecast"
+
+
+class NoChampionError(LookupError):
+    """No version of a registered model holds the alias asked for (nothing trained or promoted yet)."""
+
+    def __init__(self, model_name: str, alias: str = CHAMPION, hint: str = ""):
+        self.model_name, self.alias = model_name, alias
+        super().__init__(f"no {alias!r} version of {model_name}" + (f": {hint}" if hint else ""))
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,7 @@ def version_by_alias(client, model_name: str, alias: str = CHAMPION):
 def alias_version(target: MLflowTarget, model_name: str, alias: str = CHAMPION) -> str | None:
     """The version number behind `alias`, or None when the model or alias does not exist."""
     mv = version_by_alias(configure(target), model_name, alias)
-    return None if mv is None else mv.version
+    return None if mv is None else str(mv.version)
 
 
 def read_run_artifact(run_id: str, artifact_path: str) -> bytes:
@@ -91,3 +104,63 @@ def read_run_artifact(run_id: str, artifact_path: str) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp)
         return Path(local).read_bytes()
+
+
+def set_alias(target: MLflowTarget, model_name: str, version: str, alias: str) -> None:
+    """Point `alias` at `version`. The other of champion / challenger is removed from that version, so a
+    version never holds both; a new champion is appended to the model's `champion_history` tag."""
+    client = configure(target)
+    version = str(version)
+    previous = version_by_alias(client, model_name, alias)
+    client.set_registered_model_alias(model_name, alias, version)
+    other = CHALLENGER if alias == CHAMPION else CHAMPION
+    held = version_by_alias(client, model_name, other)
+    if held is not None and str(held.version) == version:
+        client.delete_registered_model_alias(model_name, other)
+    if alias == CHAMPION:
+        history = champion_history(target, model_name)
+        if not history and previous is not None and str(previous.version) != version:
+            history.append(str(previous.version))
+        if not history or history[-1] != version:
+            history.append(version)
+        client.set_registered_model_tag(model_name, "champion_history", json.dumps(history[-50:]))
+
+
+def champion_history(target: MLflowTarget, model_name: str) -> list[str]:
+    """Versions that held `champion`, oldest first (the model's `champion_history` tag)."""
+    rm = configure(target).get_registered_model(model_name)
+    return [str(v) for v in json.loads(rm.tags.get("champion_history", "[]"))]
+
+
+def set_champion_history(target: MLflowTarget, model_name: str, history: list[str]) -> None:
+    configure(target).set_registered_model_tag(model_name, "champion_history", json.dumps(history[-50:]))
+
+
+def version_tags(target: MLflowTarget, model_name: str, version: str) -> dict[str, str]:
+    """The tags of one registered version (MlflowException when it does not exist)."""
+    return dict(configure(target).get_model_version(model_name, str(version)).tags)
+
+
+def set_version_tags(target: MLflowTarget, model_name: str, version: str, tags: dict[str, str],
+                     description: str | None = None) -> None:
+    """Write `tags` (and the description, when given) on one registered version."""
+    client = configure(target)
+    for k, v in tags.items():
+        client.set_model_version_tag(model_name, str(version), k, v)
+    if description is not None:
+        client.update_model_version(model_name, str(version), description=description)
+
+
+def register_version(target: MLflowTarget, model_name: str, model_uri: str, run_id: str,
+                     tags: dict[str, str] | None = None, description: str | None = None) -> str:
+    """Register `model_uri` as a new version of `model_name` (creating the model with `description`); no
+    alias is set here: training/promotion.py decides."""
+    from mlflow.exceptions import MlflowException
+
+    client = configure(target)
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name, description=description)
+    mv = client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags or {})
+    return str(mv.version)

@@ -7,16 +7,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.forecasts import ForecastBundle
 from registry.core import (
-    CHALLENGER,
     CHAMPION,
     FORECAST_MODEL,
     MLflowTarget,
     configure,
     ensure_experiment,
     read_run_artifact,
+    register_version,
     version_by_alias,
 )
+from registry.pyfunc import ForecastPyfunc
 
 EXPERIMENT = "forecasts"
 BUNDLE_ARTIFACT = "forecast_bundle.pkl"
@@ -27,18 +29,10 @@ PROMOTION_METRIC = "mean_champion_skill_vs_gaussian"
 class LoadedForecastModel:
     """A registered forecast bundle with its registry version and run."""
 
-    bundle: object  # training.forecasts.ForecastBundle
+    bundle: ForecastBundle
     version: str
     run_id: str
     alias: str | None = None
-
-
-def _current_champion_metric(client) -> float | None:
-    mv = version_by_alias(client, FORECAST_MODEL, CHAMPION)
-    if mv is None:
-        return None
-    run = client.get_run(mv.run_id)
-    return run.data.metrics.get(PROMOTION_METRIC)
 
 
 def log_forecast_model(
@@ -47,19 +41,14 @@ def log_forecast_model(
     run_params: dict[str, object],
     figures: dict[str, Path],
     extra_artifacts: dict[str, Path] | None = None,
-    margin: float = 0.0,
     tags: dict[str, str] | None = None,
-) -> tuple[str, str, str]:
-    """Log the run (params, holdout metrics, figures, the pickled bundle as a pyfunc model) and register
-    it as `foresight-forecast`. Returns (version, run_id, alias): the version becomes `champion` when there
-    is none yet or its mean pinball skill vs the Gaussian baseline is >= the champion's minus `margin`;
-    otherwise it is `challenger`."""
+) -> tuple[str, str]:
+    """Log the run (params, holdout metrics, figures, the pickled bundle as the pyfunc
+    registry.pyfunc.ForecastPyfunc) and register a new version of `foresight-forecast`. Returns
+    (version, run_id). No alias is set: training/promotion.py decides."""
     import mlflow
 
-    from registry.forecast_pyfunc import ForecastPyfunc
-
     ensure_experiment(target, EXPERIMENT)
-    client = configure(target)
     bundle = result.bundle
     with mlflow.start_run(run_name=f"forecasts-{bundle.portfolio}") as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params({k: str(v)[:500] for k, v in run_params.items()})
@@ -83,17 +72,11 @@ def log_forecast_model(
             pip_requirements=["numpy", "pandas", "lightgbm", "arch", "scipy", "mlflow"],
         )
         run_id = run.info.run_id
-    previous = _current_champion_metric(client)
-    mv = mlflow.register_model(info.model_uri, FORECAST_MODEL)
-    new = result.metrics.get(PROMOTION_METRIC, 0.0)
-    alias = CHAMPION if previous is None or new >= previous - margin else CHALLENGER
-    client.set_registered_model_alias(FORECAST_MODEL, alias, mv.version)
-    client.set_model_version_tag(FORECAST_MODEL, mv.version, "holdout_" + PROMOTION_METRIC, f"{new:.6f}")
-    return str(mv.version), run_id, alias
-
-
-def set_alias(target: MLflowTarget, version: str, alias: str = CHAMPION) -> None:
-    configure(target).set_registered_model_alias(FORECAST_MODEL, alias, str(version))
+    version = register_version(target, FORECAST_MODEL, info.model_uri, run_id, tags={
+        "holdout_" + PROMOTION_METRIC: f"{result.metrics.get(PROMOTION_METRIC, 0.0):.6f}"}, description=(
+        "D3 forecast: 5/50/95 percentile projections of portfolio equity per horizon, from the champion "
+        "candidate of each horizon. Aliases: champion (what nightly scoring loads), challenger."))
+    return version, run_id
 
 
 def load_forecast_model(target: MLflowTarget, alias: str = CHAMPION) -> LoadedForecastModel | None:
@@ -109,7 +92,7 @@ __all__ = [
     "BUNDLE_ARTIFACT",
     "EXPERIMENT",
     "LoadedForecastModel",
+    "PROMOTION_METRIC",
     "load_forecast_model",
     "log_forecast_model",
-    "set_alias",
 ]

@@ -16,71 +16,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.config import ForecastSettings
-from training.forecasts import (
+from features.series import load_extra_features, load_portfolio_returns
+from marketdata.calendar import sessions
+from models.forecasts import (
     BASELINES,
     METHODS,
+    ForecastSettings,
     compute_equity,
-    compute_forecast_quantiles,
-    compute_pit,
-    compute_portfolio_returns,
-    pinball_loss,
+    compute_forecast_fan,
+    compute_simulated_drawdowns,
 )
+from models.metrics import compute_pit, pinball_loss
+from models.risk import compute_var_report, drawdown_percentile, max_drawdown
+from registry.core import CHAMPION, FORECAST_MODEL, NoChampionError
+from registry.forecasts import load_forecast_model
+from stores.warehouse import transaction, upsert, utcnow
 
-MODEL_NAME = "foresight-forecast"
 EVAL_LEVELS = (0.05, 0.5, 0.95)
 
 
 # -- loading --------------------------------------------------------------------------------------------
-def load_portfolio_returns(con, cfg: ForecastSettings, as_of: dt.date | None = None) -> pd.Series:
-    """Daily returns of the configured portfolio from `bars` (adj_close), dates <= as_of."""
-    symbols = sorted(cfg.weights) if cfg.weights else None
-    bars = con.execute(
-        """
-        SELECT symbol, date, adj_close FROM bars
-        WHERE (CAST(? AS VARCHAR[]) IS NULL OR list_contains(CAST(? AS VARCHAR[]), symbol))
-          AND (CAST(? AS DATE) IS NULL OR date <= CAST(? AS DATE))
-        ORDER BY symbol, date
-        """,
-        [symbols, symbols, as_of, as_of],
-    ).df()
-    if bars.empty:
-        raise ValueError("no bars for the portfolio: run `foresight ingest` first")
-    return compute_portfolio_returns(bars, cfg.weights)
-
-
-def load_extra_features(con, cfg: ForecastSettings, universe: str | None = None) -> pd.DataFrame | None:
-    """Extra point-in-time feature columns by date, or None: today the filtered regime probabilities of
-    the most recently scored regime model version (`regime_p_<label>`), when `cfg.regime_features`."""
-    if not cfg.regime_features:
-        return None
-    names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "regimes" not in names:
-        return None
-    rows = con.execute(
-        """
-        WITH latest AS (
-            SELECT universe, model_version FROM regimes
-            WHERE CAST(? AS VARCHAR) IS NULL OR universe = ?
-            ORDER BY scored_at DESC LIMIT 1
-        )
-        SELECT r.date, CAST(r.probabilities AS VARCHAR) AS probabilities
-        FROM regimes r JOIN latest l USING (universe, model_version) ORDER BY r.date
-        """,
-        [universe, universe],
-    ).df()
-    if rows.empty:
-        return None
-    import json
-
-    probs = pd.DataFrame([json.loads(p) for p in rows["probabilities"]], index=pd.to_datetime(rows["date"]))
-    probs.columns = [f"regime_p_{c}" for c in probs.columns]
-    return probs.astype(float)
-
-
 def _session_after(as_of: dt.date, horizon: int, calendar: str) -> dt.date | None:
-    from marketdata.calendar import sessions
-
     days = sessions(as_of, as_of + dt.timedelta(days=horizon * 2 + 15), calendar)
     later = days[days > pd.Timestamp(as_of)]
     return later[horizon - 1].date() if len(later) >= horizon else None
@@ -88,26 +44,19 @@ def _session_after(as_of: dt.date, horizon: int, calendar: str) -> dt.date | Non
 
 # -- pure shaping ---------------------------------------------------------------------------------------
 def compute_forecast_rows(
-    quantiles: pd.DataFrame,
-    equity: pd.Series,
+    fan: pd.DataFrame,
     portfolio: str,
     model_version: str,
     run_id: str | None,
     calendar: str = "XNYS",
     now: dt.datetime | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(forecasts, forecast_candidates) rows from `compute_forecast_quantiles` output, in equity units."""
-    if quantiles.empty:
+    """(forecasts, forecast_candidates) rows from `models.forecasts.compute_forecast_fan` output: the
+    champion's percentiles with the session they mature on, and every candidate's."""
+    if fan.empty:
         return pd.DataFrame(), pd.DataFrame()
     now = now or _now()
-    eq = equity.copy()
-    eq.index = pd.DatetimeIndex(eq.index).date
-    q = quantiles.copy()
-    q["start_equity"] = eq.reindex(q["as_of"]).to_numpy()
-    for lvl in ("q01", "q05", "q50", "q95", "q99"):
-        q[f"p{lvl[1:]}"] = q["start_equity"] * np.exp(q[lvl]) if lvl in q else np.nan
-    ok = q[["p05", "p50", "p95", "start_equity"]].notna().all(axis=1)
-    q = q[ok]
+    q = fan
     cand = q[["as_of", "horizon_days", "method", "p01", "p05", "p50", "p95", "p99", "start_equity", "champion"]]
     cand = cand.assign(portfolio=portfolio, model_version=str(model_version), created_at=now)
     champ = q[q["champion"]].copy()
@@ -124,7 +73,7 @@ def compute_forecast_rows(
         "horizon_days": champ["horizon_days"].astype(int).to_numpy(),
         "p05": champ["p05"].to_numpy(), "p50": champ["p50"].to_numpy(), "p95": champ["p95"].to_numpy(),
         "start_equity": champ["start_equity"].to_numpy(),
-        "model_name": MODEL_NAME, "model_version": str(model_version),
+        "model_name": FORECAST_MODEL, "model_version": str(model_version),
         "method": champ["method"].to_numpy(),
         "p01": champ["p01"].to_numpy(), "p99": champ["p99"].to_numpy(),
         "sigma_daily": champ["sigma_daily"].to_numpy(),
@@ -265,8 +214,6 @@ def compute_var_kpis(
     the evaluated 1-day forecasts. With the portfolio `returns`, also the realised max drawdown of the
     last `window` sessions and its percentile among stationary-bootstrap paths drawn from the returns
     known before that window began."""
-    from backtest.var import compute_var_report, drawdown_percentile, max_drawdown
-    from training.forecasts import compute_simulated_drawdowns
 
     if evals is None or evals.empty:
         return None
@@ -299,8 +246,6 @@ def compute_var_kpis(
 
 # -- I/O ------------------------------------------------------------------------------------------------
 def _now() -> dt.datetime:
-    from stores.warehouse import utcnow
-
     return utcnow()
 
 
@@ -312,8 +257,6 @@ def save_forecasts(
     A published forecast is a record: a row already stored from another model version is kept unless
     `overwrite` (its evaluation is then refreshed by the next evaluation run).
     """
-    from stores.warehouse import transaction, upsert
-
     if forecasts.empty:
         return 0, 0
     if not overwrite:
@@ -341,8 +284,6 @@ def save_forecasts(
 
 
 def save_evaluations(con, evals: pd.DataFrame) -> int:
-    from stores.warehouse import transaction, upsert
-
     if evals.empty:
         return 0
     with transaction(con):
@@ -456,16 +397,14 @@ class ForecastRunReport:
     message: str = ""
     champions: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def as_dict(self) -> dict:
         return asdict(self)
 
 
 def _load_model(ctx):
-    from registry.forecasts import load_forecast_model
-
     loaded = load_forecast_model(ctx.mlflow)
     if loaded is None:
-        raise LookupError("no `foresight-forecast` champion: run `foresight train forecasts` first")
+        raise NoChampionError(FORECAST_MODEL, CHAMPION, "run `foresight train forecasts` first")
     return loaded
 
 
@@ -482,10 +421,9 @@ def _score_dates(
         if dates is None:
             dates = [returns.index[-1].date()]
         extra = load_extra_features(con, bundle.cfg, ctx.settings.universe)
-        quants = compute_forecast_quantiles(bundle, returns, dates, extra)
-        equity = compute_equity(returns)
+        fan = compute_forecast_fan(bundle, returns, dates, extra)
         run_id = uuid.uuid4().hex[:12]
-        fc, cand = compute_forecast_rows(quants, equity, cfg.portfolio, loaded.version, run_id, ctx.settings.calendar)
+        fc, cand = compute_forecast_rows(fan, cfg.portfolio, loaded.version, run_id, ctx.settings.calendar)
         n_fc, n_cand = save_forecasts(con, fc, cand, overwrite)
     report = ForecastRunReport(
         portfolio=cfg.portfolio, as_of=str(max(dates)) if dates else None, model_version=loaded.version,
@@ -560,7 +498,6 @@ def run_backfill_forecasts(
 
 
 __all__ = [
-    "MODEL_NAME",
     "ForecastRunReport",
     "compute_evaluations",
     "compute_forecast_rows",
@@ -568,10 +505,8 @@ __all__ = [
     "compute_var_kpis",
     "load_evaluations",
     "load_forecast_kpis",
-    "load_extra_features",
     "load_forecasts",
     "load_latest_forecast",
-    "load_portfolio_returns",
     "run_backfill_forecasts",
     "run_evaluate_forecasts",
     "run_score_forecasts",

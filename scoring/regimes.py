@@ -1,198 +1,242 @@
-"""Causal regime scoring: the hand-written forward filter, hysteresis, the volatility baseline, Sharpe."""
+"""Use case `run_score_regimes` (nightly / backfill to MongoDB + the DuckDB mirror) and mirror read helpers.
+
+Write order: MongoDB (the system of record) first, in idempotent batches; then the DuckDB mirror is
+filled from what MongoDB holds, in one transaction. A Mongo failure raises `MongoUnavailable` before
+DuckDB is touched, so the mirror never holds a row MongoDB lacks; re-running completes the work.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import asdict, dataclass
 
-import numpy as np
 import pandas as pd
 
-_LOG_2PI = float(np.log(2.0 * np.pi))
+from features.series import load_market_series
+from models.regimes import compute_regime_frame, compute_regime_sharpe
+from registry.core import REGIME_MODEL, NoChampionError
+from registry.regimes import load_regime_model
+from stores.mongo import (
+    MongoUnavailable,
+    compute_regime_documents,
+    load_regime_documents,
+    open_mongo,
+    save_regime_documents,
+)
+from stores.warehouse import transaction, upsert, utcnow
 
-
-def compute_filtered_probabilities(
-    returns: np.ndarray, means, vols, transmat, startprob, initial: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Forward (Hamilton) filter: P(s_t = i | r_1..r_t) for every t, and each day's predictive log-density.
-
-    Uses returns with date <= t only: row t is computed from row t-1 and r_t, so cutting the data at t
-    leaves rows <= t unchanged. A missing return (NaN) carries the prediction forward. Smoothed
-    probabilities (which use r_{t+1..T}) are never computed here. `initial`: the filtered probabilities
-    of the day before the first return (continuing a filter after a parameter change); the first
-    prediction is then initial @ transmat instead of `startprob`."""
-    r = np.asarray(returns, dtype=float)
-    mu, sd = np.asarray(means, dtype=float), np.asarray(vols, dtype=float)
-    tm, prior = np.asarray(transmat, dtype=float), np.asarray(startprob, dtype=float)
-    n, k = len(r), len(mu)
-    filt = np.empty((n, k))
-    logdens = np.full(n, np.nan)
-    prev = prior / prior.sum()
-    if initial is not None:
-        prev = np.asarray(initial, dtype=float) @ tm
-    for t in range(n):
-        pred = prev if t == 0 else prev @ tm
-        if np.isfinite(r[t]):
-            z = (r[t] - mu) / sd
-            loglik = -0.5 * (z * z + _LOG_2PI) - np.log(sd)
-            m = loglik.max()
-            w = pred * np.exp(loglik - m)
-            total = w.sum()
-            logdens[t] = m + np.log(total)
-            post = w / total
-        else:
-            post = pred
-        filt[t] = post
-        prev = post
-    return filt, logdens
-
-
-def compute_hysteresis(probs: np.ndarray, enter: float = 0.7, leave: float = 0.3) -> np.ndarray:
-    """Sticky state path: switch to state j when P(j) > enter, or to the argmax once P(current) < leave.
-
-    Day 0 starts in the argmax. Causal: the state at t depends on probabilities up to t only."""
-    if not 0.0 <= leave <= enter <= 1.0:
-        raise ValueError(f"hysteresis needs 0 <= leave ({leave}) <= enter ({enter}) <= 1")
-    p = np.asarray(probs)
-    out = np.empty(len(p), dtype=int)
-    cur = -1
-    for t in range(len(p)):
-        row = p[t]
-        best = int(np.argmax(row))
-        entering = best != cur and row[best] > enter
-        if cur < 0 or entering or row[cur] < leave:
-            cur = best
-        out[t] = cur
-    return out
-
-
-def compute_regime_runs(states: np.ndarray) -> np.ndarray:
-    """Age of the current state in sessions (1 on the day it is entered)."""
-    s = np.asarray(states)
-    age = np.ones(len(s), dtype=int)
-    for t in range(1, len(s)):
-        age[t] = age[t - 1] + 1 if s[t] == s[t - 1] else 1
-    return age
-
-
-def fit_vol_thresholds(rvol_train: np.ndarray, fractions: np.ndarray) -> np.ndarray:
-    """Baseline rule fit: cut the training realised volatility at the quantiles of the state frequencies.
-
-    With fractions (0.7, 0.3), the 30% most volatile days are the high-vol state."""
-    x = np.asarray(rvol_train, dtype=float)
-    x = x[np.isfinite(x)]
-    cum = np.cumsum(np.asarray(fractions, dtype=float))[:-1]
-    return np.quantile(x, np.clip(cum, 0.0, 1.0)) if len(cum) else np.array([])
-
-
-def compute_vol_threshold_states(rvol: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Baseline rule: state = number of thresholds the trailing realised volatility exceeds."""
-    x = np.asarray(rvol, dtype=float)
-    states = np.searchsorted(np.asarray(thresholds), np.nan_to_num(x, nan=-np.inf), side="right")
-    return states.astype(int)
-
-
-def compute_accuracy(pred_labels, true_labels) -> float:
-    """Share of days where the label matches."""
-    a, b = np.asarray(pred_labels), np.asarray(true_labels)
-    return float(np.mean(a == b)) if len(a) else float("nan")
-
-
-def compute_switches_per_year(states: np.ndarray, sessions_per_year: float = 252.0) -> float:
-    s = np.asarray(states)
-    if len(s) < 2:
-        return 0.0
-    return float(np.sum(s[1:] != s[:-1]) * sessions_per_year / (len(s) - 1))
-
-
-def compute_param_schedule(params) -> list[tuple[dt.date | None, tuple[np.ndarray, ...]]]:
-    """(fit_end, (means, vols, transmat, startprob)) for the walk-forward refits stored in
-    params.extra["walk_forward"] (oldest first), then the final parameters. Without a schedule: the final
-    parameters alone."""
-    entries = []
-    for p in params.extra.get("walk_forward", []) or []:
-        entries.append((dt.date.fromisoformat(p["train_end"]),
-                        (np.asarray(p["means"]), np.asarray(p["vols"]), np.asarray(p["transmat"]),
-                         np.asarray(p["startprob"]))))
-    end = dt.date.fromisoformat(params.train_end) if params.train_end else None
-    entries.append((end, params.arrays()))
-    return entries
-
-
-def compute_scheduled_probabilities(dates, returns: np.ndarray, params) -> tuple[np.ndarray, np.ndarray, list]:
-    """Filtered probabilities with the parameters in force each day: the latest refit whose fit ended before
-    that day (days before the first refit use the first; they are in-sample). The filter state carries
-    across refits. Returns (probs, log-densities, fit_end per day). Causal by construction."""
-    schedule = compute_param_schedule(params)
-    days = pd.to_datetime(pd.Series(dates)).dt.date.to_list()
-    ends = [e for e, _ in schedule]
-    # entry j was fitted on sessions <= ends[j]: it is in force on the days after ends[j]
-    idx = np.zeros(len(days), dtype=int)
-    for j, e in enumerate(ends):
-        if e is not None:
-            idx[np.asarray([d > e for d in days], dtype=bool)] = j
-    r = np.asarray(returns, dtype=float)
-    k = len(schedule[0][1][0])
-    probs, logdens = np.empty((len(r), k)), np.empty(len(r))
-    start, prev = 0, None
-    while start < len(r):
-        stop = start
-        while stop < len(r) and idx[stop] == idx[start]:
-            stop += 1
-        mu, sd, tm, sp = schedule[idx[start]][1]
-        probs[start:stop], logdens[start:stop] = compute_filtered_probabilities(
-            r[start:stop], mu, sd, tm, sp, initial=prev)
-        prev = probs[stop - 1]
-        start = stop
-    return probs, logdens, [ends[i] for i in idx]
-
-
-def compute_regime_frame(
-    dates, returns: np.ndarray, params, enter: float = 0.7, leave: float = 0.3
-) -> pd.DataFrame:
-    """One row per date: filtered probabilities (JSON by label), the argmax (`raw_regime`), the
-    hysteresis `regime`, its filtered probability, its age in sessions and `fit_end` (the last session the
-    parameters in force were fitted on; a row is out of sample when its date is after it). Pure."""
-    probs, logdens, fit_end = compute_scheduled_probabilities(dates, returns, params)
-    labels = np.asarray(params.labels, dtype=object)
-    sticky = compute_hysteresis(probs, enter, leave)
-    raw = probs.argmax(axis=1)
-    out = pd.DataFrame({"date": pd.to_datetime(pd.Series(dates)).dt.date.to_numpy()})
-    out["regime"] = labels[sticky]
-    out["regime_probability"] = probs[np.arange(len(probs)), sticky]
-    out["raw_regime"] = labels[raw]
-    out["raw_probability"] = probs.max(axis=1)
-    out["regime_age"] = compute_regime_runs(sticky)
-    out["probabilities"] = [
-        json.dumps({str(lab): round(float(v), 10) for lab, v in zip(labels, row, strict=True)}) for row in probs
-    ]
-    out["log_density"] = logdens
-    out["fit_end"] = fit_end
-    out["in_sample"] = [bool(e is not None and d <= e) for d, e in zip(out["date"], fit_end, strict=True)]
-    return out
-
-
-def compute_regime_sharpe(returns: pd.Series, regimes: pd.Series, periods: float = 252.0) -> pd.DataFrame:
-    """Annualised Sharpe of the market return on the days labelled with each regime (aligned by index).
-
-    The return on day t is attributed to the regime known at the close of t-1 (what a trader could act on)."""
-    df = pd.DataFrame({"ret": returns, "regime": regimes.shift(1)}).dropna()
-    g = df.groupby("regime")["ret"]
-    out = pd.DataFrame({"sessions": g.size(), "mean": g.mean(), "vol": g.std()})
-    out["sharpe"] = np.where(out["vol"] > 0, out["mean"] / out["vol"] * np.sqrt(periods), np.nan)
-    return out.reset_index()
-
-
-__all__ = [
-    "compute_accuracy",
-    "compute_filtered_probabilities",
-    "compute_param_schedule",
-    "compute_hysteresis",
-    "compute_regime_frame",
-    "compute_regime_runs",
-    "compute_regime_sharpe",
-    "compute_scheduled_probabilities",
-    "compute_switches_per_year",
-    "compute_vol_threshold_states",
-    "fit_vol_thresholds",
+MIRROR_COLUMNS = [
+    "date", "universe", "regime", "probabilities", "model_name", "model_version", "scored_at",
+    "regime_probability", "raw_regime", "raw_probability", "regime_age", "market_return", "in_sample",
+    "enter_threshold", "leave_threshold", "run_id", "fit_end",
 ]
+_KEY = ["universe", "date", "model_version"]
+
+
+@dataclass(frozen=True)
+class ScoreRegimesReport:
+    """What a regimes scoring run wrote."""
+
+    universe: str
+    start: dt.date
+    end: dt.date
+    model_version: str
+    rows: int
+    mongo_inserted: int
+    mongo_updated: int
+    mongo_unchanged: int
+    duckdb_inserted: int
+    duckdb_updated: int
+    duckdb_unchanged: int
+    last_regime: str | None
+
+    def as_dict(self) -> dict:
+        return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(self).items()}
+
+
+def compute_mirror_rows(frame: pd.DataFrame, series: pd.DataFrame, *, universe: str, model_name: str,
+                        model_version: str, run_id: str, train_end: str | None,
+                        scored_at: dt.datetime) -> pd.DataFrame:
+    """Rows of the `regimes` contract from a scored frame (pure)."""
+    out = frame.drop(columns=["log_density"]).copy()
+    out["market_return"] = series["ret"].to_numpy()
+    out["universe"] = universe
+    out["model_name"] = model_name
+    out["model_version"] = str(model_version)
+    out["run_id"] = run_id
+    out["scored_at"] = scored_at
+    if "fit_end" not in out:
+        cut = dt.date.fromisoformat(train_end) if train_end else None
+        out["fit_end"] = cut
+        out["in_sample"] = [bool(cut is not None and d <= cut) for d in out["date"]]
+    # in_sample: the parameters in force were fitted on data including this day (filtered, not out of sample)
+    out["regime_age"] = out["regime_age"].astype("int64")
+    return out[MIRROR_COLUMNS]
+
+
+def _mirror_from_documents(docs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for d in docs:
+        row = {c: d.get(c) for c in MIRROR_COLUMNS}
+        row["date"] = d["date"].date() if isinstance(d["date"], dt.datetime) else d["date"]
+        row["probabilities"] = json.dumps(d["probabilities"], sort_keys=True)
+        if isinstance(row["fit_end"], dt.datetime):
+            row["fit_end"] = row["fit_end"].date()
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=MIRROR_COLUMNS)
+    return frame
+
+
+def run_score_regimes(ctx, start: dt.date | None = None, end: dt.date | None = None, *,
+                      mongo_db=None, alias: str = "champion") -> ScoreRegimesReport:
+    """Score regimes for [start, end] with the `alias` model and write MongoDB, then the DuckDB mirror.
+
+    Nightly: no arguments = the last session in `bars` (the as-of date). Backfill: a range. The forward
+    filter always runs from the first session of history so a day's row is the same whether it was
+    written by the nightly run or a backfill, and uses sessions <= that day only; each day uses the
+    model's walk-forward parameters in force (fitted on earlier sessions; `fit_end`, `in_sample`). Re-runs change nothing
+    (identical rows are left untouched, scored_at included). `mongo_db`: a pymongo Database to use instead
+    of opening one from settings (tests, flows holding a connection)."""
+
+    s = ctx.settings
+    cfg = s.regimes
+    ctx.warehouse.migrate()
+    model = load_regime_model(ctx.mlflow, alias)
+    if model is None:
+        raise NoChampionError(REGIME_MODEL, alias, "run `foresight train regimes` first")
+    params = model.params
+    benchmark = params.extra.get("benchmark_symbol", cfg.benchmark_symbol)
+    vol_window = int(params.extra.get("vol_window", cfg.vol_window))
+    with ctx.warehouse.session(read_only=True) as con:
+        series = load_market_series(con, benchmark, vol_window, end=end)
+    series = series.dropna(subset=["ret"]).reset_index(drop=True)
+    if series.empty:
+        raise ValueError("no market returns to score")
+    last = series["date"].iloc[-1].date()
+    end_d = min(pd.Timestamp(end).date(), last) if end is not None else last
+    start_d = pd.Timestamp(start).date() if start is not None else end_d
+    if start_d > end_d:
+        # e.g. a nightly run on a holiday: no session in [start, end], nothing to write
+        return ScoreRegimesReport(s.universe, start_d, end_d, model.version, 0, 0, 0, 0, 0, 0, 0, None)
+    frame = compute_regime_frame(series["date"], series["ret"].to_numpy(), params)
+    rows = compute_mirror_rows(
+        frame, series, universe=s.universe, model_name=REGIME_MODEL, model_version=model.version,
+        run_id=model.run_id, train_end=params.train_end, scored_at=utcnow(),
+    )
+    rows = rows[(rows["date"] >= start_d) & (rows["date"] <= end_d)].reset_index(drop=True)
+    docs = compute_regime_documents(rows.to_dict("records"))
+
+    def _write(db):
+        from pymongo.errors import PyMongoError
+
+        res = save_regime_documents(db, docs, cfg.mongo_batch_size)
+        try:
+            stored = load_regime_documents(db, s.universe, start_d, end_d, model.version)
+        except PyMongoError as exc:
+            raise MongoUnavailable(
+                f"MongoDB read-back of regimes failed ({type(exc).__name__}); the DuckDB mirror was not "
+                "changed. Re-run once the server answers (writes are idempotent)."
+            ) from exc
+        return res, stored
+
+    if mongo_db is not None:
+        mres, stored = _write(mongo_db)
+    else:
+        with open_mongo(s.mongodb, s.home) as db:
+            mres, stored = _write(db)
+    mirror = _mirror_from_documents(stored)
+    with ctx.warehouse.session() as con, transaction(con):
+        dres = upsert(con, "regimes", mirror, _KEY, ignore_in_compare=("scored_at",))
+    return ScoreRegimesReport(
+        universe=s.universe, start=start_d, end=end_d, model_version=model.version, rows=len(rows),
+        mongo_inserted=mres.inserted, mongo_updated=mres.updated, mongo_unchanged=mres.unchanged,
+        duckdb_inserted=dres.inserted, duckdb_updated=dres.updated, duckdb_unchanged=dres.unchanged,
+        last_regime=str(rows["regime"].iloc[-1]) if len(rows) else None,
+    )
+
+
+# -- read helpers (the API / DashboardService read the DuckDB mirror) --------------------------------------
+# Several model versions can score one date (each version's backfill, the nightly champion): the row that
+# is "the regime of the date" is the out-of-sample one first (its parameters never saw the day), then the
+# most recently scored version, then the higher version. The API, the backtest and forecasts read it so.
+REGIME_ROW_ORDER = ("in_sample IS TRUE, scored_at DESC NULLS LAST, "
+                    "TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC")
+
+
+def _latest_version_clause() -> str:
+    return f"QUALIFY row_number() OVER (PARTITION BY date ORDER BY {REGIME_ROW_ORDER}) = 1"
+
+
+def _version_filter(sql: str, args: list, model_version: str | None) -> str:
+    if model_version is None:
+        return sql
+    args.append(str(model_version))
+    return sql + " AND model_version = ?"
+
+
+def load_regime_history(con, universe: str, start=None, end=None, model_version: str | None = None) -> pd.DataFrame:
+    """Mirror rows of `universe` between start and end inclusive (one per date by REGIME_ROW_ORDER, or the
+    rows of `model_version`), oldest first; `probabilities` decoded to dicts."""
+    args: list = [universe]
+    sql = _version_filter("SELECT * FROM regimes WHERE universe = ?", args, model_version)
+    if start is not None:
+        sql += " AND date >= ?"
+        args.append(pd.Timestamp(start).date())
+    if end is not None:
+        sql += " AND date <= ?"
+        args.append(pd.Timestamp(end).date())
+    df = con.execute(sql + f" {_latest_version_clause()} ORDER BY date", args).df()
+    if not df.empty:
+        df["date"] = pd.to_datetime(df["date"]).dt.date
+        df["probabilities"] = [json.loads(p) if isinstance(p, str) else p for p in df["probabilities"]]
+    return df
+
+
+def load_current_regime(con, universe: str, date=None, model_version: str | None = None) -> dict | None:
+    """The regime as of `date` (the latest row with date <= `date`; None = the latest row), or None.
+
+    Keys: date, universe, regime, probability (of that regime), probabilities, raw_regime, age_sessions,
+    model_name, model_version, scored_at, in_sample. `date` in the answer tells whether it is an exact hit."""
+    args: list = [universe]
+    sql = _version_filter("SELECT * FROM regimes WHERE universe = ?", args, model_version)
+    if date is not None:
+        sql += " AND date <= ?"
+        args.append(pd.Timestamp(date).date())
+    rows = con.execute(sql + f" {_latest_version_clause()} ORDER BY date DESC LIMIT 1", args).df()
+    if rows.empty:
+        return None
+    r = rows.iloc[0]
+    probs = r["probabilities"]
+
+    def known(value, cast):  # a column a row may lack (rows written before it existed): None
+        return None if pd.isna(value) else cast(value)
+
+    return {
+        "date": pd.Timestamp(r["date"]).date(),
+        "universe": r["universe"],
+        "regime": r["regime"],
+        "probability": known(r["regime_probability"], float),
+        "probabilities": json.loads(probs) if isinstance(probs, str) else probs,
+        "raw_regime": known(r["raw_regime"], str),
+        "age_sessions": known(r["regime_age"], int),
+        "model_name": r["model_name"],
+        "model_version": r["model_version"],
+        "scored_at": known(r["scored_at"], lambda v: pd.Timestamp(v).to_pydatetime()),
+        "in_sample": known(r["in_sample"], bool),
+    }
+
+
+def load_regime_sharpe(con, universe: str, end=None, model_version: str | None = None) -> pd.DataFrame:
+    """Each regime's historical annualised Sharpe of the market return (regime known at t-1, return at t),
+    over the mirror's history up to `end`: columns regime, sessions, mean, vol, sharpe."""
+    hist = load_regime_history(con, universe, None, end, model_version)
+    if hist.empty:
+        return pd.DataFrame(columns=["regime", "sessions", "mean", "vol", "sharpe"])
+    idx = pd.to_datetime(hist["date"])
+    return compute_regime_sharpe(pd.Series(hist["market_return"].to_numpy(), index=idx),
+                                 pd.Series(hist["regime"].to_numpy(), index=idx))
+
+
+__all__ = ["REGIME_ROW_ORDER", "ScoreRegimesReport", "compute_mirror_rows", "load_current_regime", "load_regime_history",
+           "load_regime_sharpe", "run_score_regimes"]

@@ -1,87 +1,27 @@
-"""Batch signal scoring: calibrated probability, raw score and TreeSHAP attribution per symbol and date.
-
-Attribution explains the base model's raw score (log-odds), not the probability: calibration maps the
-raw score to the probability afterwards. For each row, `base_value + sum(contribution of the top-k
-features and the "other" term) = raw_score` (to 1e-6). `attribution` is a JSON list of
-{"feature", "value", "contribution"} ordered by |contribution|, the last item being
-{"feature": "other", "value": null, "contribution": <sum of the remaining features>}.
-"""
+"""Batch signal scoring (`run_score_signals`): the champion's calibrated probability, raw score and TreeSHAP
+attribution per symbol and date, upserted into `signals`. The scores themselves are
+`models.signals.compute_signal_scores`, the same code the registered pyfunc runs."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from registry.core import SIGNAL_MODEL
+import features
+from models.signals import compute_signal_scores
+from registry.core import SIGNAL_MODEL, NoChampionError
+from registry.signals import load_signal_model
+from stores.warehouse import transaction, upsert, utcnow
 
 SIGNAL_COLUMNS = [
     "symbol", "date", "model_name", "model_version", "probability", "raw_score", "base_value",
     "attribution", "feature_set", "horizon", "run_id", "scored_at",
 ]
 SIGNAL_KEYS = ["symbol", "date", "model_name", "model_version"]
-
-
-def _num(x: float) -> str:
-    return repr(float(x)) if math.isfinite(x) else "null"
-
-
-def compute_attribution_json(names: Sequence[str], values: np.ndarray, contrib: np.ndarray, top_k: int) -> list[str]:
-    """JSON attribution per row from feature values (n, p) and contributions (n, p) without the base column."""
-    n, p = contrib.shape
-    k = max(0, min(top_k, p))
-    if k == 0:
-        top = np.empty((n, 0), dtype=int)
-    else:
-        # argpartition then sort the k kept columns by |contribution| descending.
-        part = np.argpartition(-np.abs(contrib), k - 1, axis=1)[:, :k]
-        kept = np.take_along_axis(np.abs(contrib), part, axis=1)
-        top = np.take_along_axis(part, np.argsort(-kept, axis=1, kind="stable"), axis=1)
-    top_c = np.take_along_axis(contrib, top, axis=1)
-    top_v = np.take_along_axis(values, top, axis=1)
-    other = contrib.sum(axis=1) - top_c.sum(axis=1)
-    quoted = [json.dumps(str(nm)) for nm in names]
-    out = []
-    for i in range(n):
-        items = [
-            f'{{"feature": {quoted[j]}, "value": {_num(v)}, "contribution": {_num(c)}}}'
-            for j, v, c in zip(top[i], top_v[i], top_c[i], strict=True)
-        ]
-        items.append(f'{{"feature": "other", "value": null, "contribution": {_num(other[i])}}}')
-        out.append("[" + ", ".join(items) + "]")
-    return out
-
-
-def compute_signal_scores(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
-    """Score `frame` (symbol, date, the model's feature columns) with a fitted `training.models.SignalModel`.
-
-    Returns symbol, date, probability (calibrated), raw_score (log-odds of the base model), base_value and
-    attribution (JSON). Pure: no I/O.
-    """
-    if frame.empty:
-        return pd.DataFrame(columns=["symbol", "date", "probability", "raw_score", "base_value", "attribution"])
-    contrib = model.contributions(frame)
-    raw = contrib.sum(axis=1)
-    out = pd.DataFrame({"symbol": frame["symbol"].to_numpy(), "date": frame["date"].to_numpy()})
-    out["probability"] = model.calibrator.predict(raw)
-    out["raw_score"] = raw
-    out["base_value"] = contrib[:, -1]
-    out["attribution"] = compute_attribution_json(
-        # The reported value is the feature as stored (the booster may have seen its cross-sectional rank).
-        model.feature_columns, frame[model.feature_columns].to_numpy(dtype=float), contrib[:, :-1], top_k
-    )
-    return out
-
-
-def attribution_total(attribution_json: str, base_value: float) -> float:
-    """base + sum of the stored contributions (equals raw_score): the additivity check, for tests and audits."""
-    return float(base_value) + sum(item["contribution"] for item in json.loads(attribution_json))
 
 
 @dataclass
@@ -109,10 +49,6 @@ class SignalScoreReport:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.__dict__.items()}
 
 
-class NoChampionError(RuntimeError):
-    """No `champion` version of the signal model is registered yet."""
-
-
 def run_score_signals(
     ctx,
     start: dt.date | None = None,
@@ -130,17 +66,12 @@ def run_score_signals(
     are skipped for that date and reported. Idempotent: a re-run with the same model changes nothing.
     Raises NoChampionError when no model has been trained and promoted yet.
     """
-    import features
-    from registry.signals import load_signal_model
-    from stores.warehouse import transaction, upsert, utcnow
 
     settings = ctx.settings
     bundle = load_signal_model(ctx.mlflow, alias=alias)
     if bundle is None:
-        raise NoChampionError(
-            f"no '{alias}' version of {SIGNAL_MODEL} in the MLflow registry at {ctx.mlflow.tracking_uri}: "
-            "train one first with `foresight train signals`"
-        )
+        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.tracking_uri}; "
+                              "train one first with `foresight train signals`")
     model = bundle.model
     min_hist = settings.scoring.min_history_sessions
     top_k = settings.scoring.top_k_attribution
@@ -218,12 +149,47 @@ def run_score_signals(
     )
 
 
+
+# -- readers (the API, monitoring and the dashboard read the signal of a date here) -------------------------
+# Several model versions can score one symbol and date (a backfill beside the nightly): the most recently
+# scored row wins, then the higher version.
+SIGNAL_ROW_ORDER = "scored_at DESC, TRY_CAST(model_version AS INTEGER) DESC NULLS LAST, model_version DESC"
+
+
+def _records(con, sql: str, args: list) -> list[dict[str, Any]]:
+    cur = con.execute(sql, args)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def load_signal(con, symbol: str, date: dt.date | None = None) -> dict[str, Any] | None:
+    """The `signals` row of `symbol` on `date` (default: its latest date), or None."""
+    rows = _records(con, f"""
+        SELECT * FROM signals WHERE symbol = ? AND (CAST(? AS DATE) IS NULL OR date = ?)
+        ORDER BY date DESC, {SIGNAL_ROW_ORDER} LIMIT 1""", [symbol, date, date])
+    return rows[0] if rows else None
+
+
+def load_signal_cross_section(con, date: dt.date | None = None,
+                              top: int | None = None) -> tuple[dt.date | None, list[dict[str, Any]]]:
+    """(date, rows): every symbol's signal on `date` (default: the latest scored date), one row per symbol,
+    ranked by probability (highest first), at most `top`."""
+    if date is None:
+        date = con.execute("SELECT max(date) FROM signals").fetchall()[0][0]
+        if date is None:
+            return None, []
+    rows = _records(con, f"""
+        SELECT * FROM signals WHERE date = ?
+        QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY {SIGNAL_ROW_ORDER}) = 1
+        ORDER BY probability DESC, symbol LIMIT ?""", [date, top if top is not None else 2**31 - 1])
+    return date, rows
+
 __all__ = [
+    "SIGNAL_ROW_ORDER",
+    "load_signal",
+    "load_signal_cross_section",
     "SIGNAL_COLUMNS",
     "NoChampionError",
     "SignalScoreReport",
-    "attribution_total",
-    "compute_attribution_json",
-    "compute_signal_scores",
     "run_score_signals",
 ]

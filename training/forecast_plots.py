@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.forecasts import METHODS
+from marketdata.calendar import sessions
+from models.forecasts import METHODS
 
 
 def save_fan_chart(
@@ -21,8 +22,6 @@ def save_fan_chart(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from marketdata.calendar import sessions
 
     hist = equity.iloc[-history:]
     last = pd.Timestamp(hist.index[-1])

@@ -1,647 +1,151 @@
-"""Probabilistic portfolio-equity forecasts: candidates, rolling causal conformal calibration, holdout choice.
-
-Timing, everywhere in this module: an origin `t` sees portfolio returns of sessions <= t only; the target
-of origin t is the log equity change over the H sessions (t, t+H]; a conformity score of origin s is
-usable at origin t only once it has matured, i.e. s + H <= t.
-
-Candidates (all give quantiles of the H-session log return, turned into equity as start * exp(q)):
-- `lightgbm_cqr`: one LightGBM quantile model per quantile on portfolio features, fitted on the return
-  standardised by the EWMA volatility, then made valid by rolling causal conformalized quantile
-  regression (CQR) over the most recent matured scores, per quantile (asymmetric, so each tail is
-  calibrated on its own);
-- `bootstrap`: a stationary block bootstrap (arch) of the trailing portfolio returns;
-- `gaussian`: zero-mean normal with the trailing volatility times sqrt(H).
-Quantiles of every candidate are rearranged row-wise (sorted), so they never cross.
-
-The conformal step is hand-written rather than taken from mapie: mapie's ConformalizedQuantileRegressor
-conformalizes once on a fixed calibration set, while here every origin needs its own correction from
-the scores that have matured by then (a sliding, lagged window), which would mean re-conformalizing a
-mapie estimator thousands of times for the same few lines of order statistics.
-"""
+"""Use case `run_train_forecasts`: train, compare, plot, register and promote the forecast model."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from scipy import stats
-
-from training.config import ForecastSettings
-
-METHODS = ("lightgbm_cqr", "bootstrap", "gaussian")
-LEARNED = "lightgbm_cqr"
-BASELINES = ("bootstrap", "gaussian")
-EWMA_LAMBDA = 0.94
-
-
-# -- portfolio ------------------------------------------------------------------------------------------
-def compute_portfolio_returns(bars: pd.DataFrame, weights: dict[str, float] | None = None) -> pd.Series:
-    """Daily simple returns of a daily-rebalanced portfolio from long `bars` (symbol, date, adj_close).
-
-    `weights` None = equal weight over every symbol. On a date where some symbols have no return, the
-    weights of those present are renormalised (a symbol listed later joins when it has two prices).
-    """
-    wide = bars.pivot_table(index="date", columns="symbol", values="adj_close", aggfunc="last").sort_index()
-    wide.index = pd.to_datetime(wide.index)
-    rets = wide.pct_change(fill_method=None)
-    if weights is None:
-        w = pd.Series(1.0, index=rets.columns)
-    else:
-        missing = sorted(set(weights) - set(rets.columns))
-        if missing:
-            raise ValueError(f"portfolio symbols not in bars: {missing[:5]}")
-        w = pd.Series(weights, dtype=float)
-        rets = rets[w.index]
-    present = rets.notna()
-    wsum = present.mul(w, axis=1).sum(axis=1)
-    port = rets.fillna(0.0).mul(w, axis=1).sum(axis=1) / wsum.replace(0.0, np.nan)
-    return port.iloc[1:].dropna().rename("return")
-
-
-def compute_equity(returns: pd.Series, start: float = 100.0) -> pd.Series:
-    """Equity index: `start` on the session before the first return, compounded daily."""
-    eq = start * np.cumprod(1.0 + returns.to_numpy())
-    return pd.Series(eq, index=returns.index, name="equity")
-
-
-# -- features and targets -------------------------------------------------------------------------------
-def compute_forecast_features(returns: pd.Series, extra: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Portfolio features per date from returns of sessions <= date (realised vol, momentum, drawdown...).
-
-    `extra` (indexed by date, e.g. regime probabilities) is left-joined as more columns; it must itself
-    be point-in-time (values known at the close of its date).
-    """
-    lr = np.log1p(returns.astype(float))
-    out = pd.DataFrame(index=returns.index)
-    for w in (5, 21, 63, 126):
-        out[f"vol_{w}"] = lr.rolling(w, min_periods=max(w // 2, 3)).std()
-    out["vol_ewma"] = np.sqrt((lr**2).ewm(alpha=1 - EWMA_LAMBDA, adjust=True, min_periods=10).mean())
-    for w in (5, 21, 63, 126):
-        out[f"mom_{w}"] = lr.rolling(w, min_periods=max(w // 2, 3)).sum()
-    log_eq = lr.cumsum()
-    out["drawdown_252"] = log_eq - log_eq.rolling(252, min_periods=21).max()
-    out["vol_ratio_5_63"] = out["vol_5"] / out["vol_63"]
-    out["vol_ratio_21_126"] = out["vol_21"] / out["vol_126"]
-    out["ret_1"] = lr
-    out["abs_ret_1_z"] = lr.abs() / out["vol_63"]
-    out["skew_63"] = lr.rolling(63, min_periods=42).skew()
-    if extra is not None and not extra.empty:
-        ext = extra.copy()
-        ext.index = pd.to_datetime(ext.index)
-        clash = set(ext.columns) & set(out.columns)
-        if clash:
-            raise ValueError(f"extra feature columns clash with portfolio features: {sorted(clash)}")
-        out = out.join(ext, how="left")
-    return out
-
-
-def compute_log_targets(returns: pd.Series, horizon: int) -> pd.Series:
-    """log(E[t+H] / E[t]) at origin t; NaN for the last H origins (not matured)."""
-    lr = np.log1p(returns.astype(float)).to_numpy()
-    csum = np.concatenate([[0.0], np.cumsum(lr)])
-    n = len(lr)
-    y = np.full(n, np.nan)
-    if n > horizon:
-        y[: n - horizon] = csum[1 + horizon : n + 1] - csum[1 : n + 1 - horizon]
-    return pd.Series(y, index=returns.index, name=f"y_{horizon}")
-
-
-# -- quantile helpers -----------------------------------------------------------------------------------
-def rearrange_quantiles(q: np.ndarray) -> np.ndarray:
-    """Row-wise monotone rearrangement (Chernozhukov et al. 2010): sort each row's quantiles.
-
-    Rows are origins, columns are increasing quantile levels; NaN rows stay NaN.
-    """
-    arr = np.asarray(q, dtype=float)
-    return np.sort(arr, axis=-1)
-
-
-def pinball_loss(y: np.ndarray, q: np.ndarray, tau: float) -> np.ndarray:
-    """Pinball (quantile) loss of quantile forecast `q` at level `tau` for outcome `y`, elementwise."""
-    d = np.asarray(y, dtype=float) - np.asarray(q, dtype=float)
-    return np.maximum(tau * d, (tau - 1.0) * d)
-
-
-def mean_pinball(y: np.ndarray, q: np.ndarray, quantiles: tuple[float, ...]) -> float:
-    """Mean pinball loss over rows with a finite outcome and forecast, averaged over quantile levels."""
-    y = np.asarray(y, dtype=float)
-    q = np.asarray(q, dtype=float)
-    ok = np.isfinite(y) & np.all(np.isfinite(q), axis=1)
-    if not ok.any():
-        return float("nan")
-    return float(np.mean([pinball_loss(y[ok], q[ok, j], t).mean() for j, t in enumerate(quantiles)]))
-
-
-def compute_pit(value: np.ndarray, qs: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
-    """Probability integral transform from a few quantiles: the CDF interpolated linearly between the
-    given (quantile, level) points and extrapolated with the outer segments' slopes, clipped to [0, 1]."""
-    value = np.atleast_1d(np.asarray(value, dtype=float))
-    qs = np.atleast_2d(np.asarray(qs, dtype=float))
-    lv = np.asarray(levels, dtype=float)
-    out = np.full(len(value), np.nan)
-    for i, (v, row) in enumerate(zip(value, qs, strict=True)):
-        if not (np.isfinite(v) and np.all(np.isfinite(row))):
-            continue
-        x = np.maximum.accumulate(row)
-        if v <= x[0]:
-            slope = (lv[1] - lv[0]) / max(x[1] - x[0], 1e-12)
-            out[i] = lv[0] - slope * (x[0] - v)
-        elif v >= x[-1]:
-            slope = (lv[-1] - lv[-2]) / max(x[-1] - x[-2], 1e-12)
-            out[i] = lv[-1] + slope * (v - x[-1])
-        else:
-            out[i] = np.interp(v, x, lv)
-    return np.clip(out, 0.0, 1.0)
-
-
-# -- baselines ------------------------------------------------------------------------------------------
-def compute_gaussian_quantiles(
-    returns: pd.Series, horizon: int, quantiles: tuple[float, ...], window: int
-) -> np.ndarray:
-    """Zero-mean normal quantiles of the H-session log return: z_tau * sigma_trailing * sqrt(H)."""
-    lr = np.log1p(returns.astype(float))
-    sigma = lr.rolling(window, min_periods=max(window // 2, 10)).std().to_numpy()
-    z = stats.norm.ppf(np.asarray(quantiles))
-    return sigma[:, None] * np.sqrt(horizon) * z[None, :]
-
-
-def compute_bootstrap_quantiles(
-    returns: pd.Series,
-    horizons: tuple[int, ...],
-    quantiles: tuple[float, ...],
-    positions: np.ndarray,
-    cfg: ForecastSettings,
-    refit_every: int = 1,
-) -> dict[int, np.ndarray]:
-    """Stationary block bootstrap (arch) of the trailing log returns: quantiles of the H-session sum.
-
-    At each origin in `positions` the last `bootstrap_window` returns (sessions <= origin) are resampled
-    with mean block `bootstrap_block`; each draw's first H returns are summed. The draw is seeded by
-    (seed, origin date) so a re-run, a backfill and the nightly score give the same numbers. With
-    `refit_every` > 1 a draw is reused for the following origins (cheaper holdout evaluation).
-    Returns {H: array (len(positions), len(quantiles))}, NaN where history is too short.
-    """
-    from arch.bootstrap import StationaryBootstrap
-
-    lr = np.log1p(returns.astype(float)).to_numpy()
-    dates = returns.index
-    positions = np.asarray(positions, dtype=int)
-    hmax = max(horizons)
-    out = {h: np.full((len(positions), len(quantiles)), np.nan) for h in horizons}
-    last: dict[int, np.ndarray] | None = None
-    last_pos = -(10**9)
-    for k, t in enumerate(positions):
-        if last is not None and t - last_pos < refit_every and t >= last_pos:
-            for h in horizons:
-                out[h][k] = last[h]
-            continue
-        lo = max(0, t - cfg.bootstrap_window + 1)
-        window = lr[lo : t + 1]
-        if len(window) < max(cfg.bootstrap_min_obs, hmax):
-            last = None
-            continue
-        rng = np.random.default_rng([cfg.seed, pd.Timestamp(dates[t]).toordinal()])
-        bs = StationaryBootstrap(cfg.bootstrap_block, window, seed=rng)
-        idx = np.stack([bs.update_indices()[:hmax] for _ in range(cfg.bootstrap_reps)])
-        csum = np.cumsum(window[idx], axis=1)
-        last = {h: np.quantile(csum[:, h - 1], quantiles) for h in horizons}
-        last_pos = t
-        for h in horizons:
-            out[h][k] = last[h]
-    return out
-
-
-# -- learned model --------------------------------------------------------------------------------------
-def _lgbm_params(cfg: ForecastSettings, tau: float) -> dict:
-    return {
-        "objective": "quantile",
-        "alpha": tau,
-        "learning_rate": cfg.lgbm_learning_rate,
-        "num_leaves": cfg.lgbm_num_leaves,
-        "min_data_in_leaf": cfg.lgbm_min_data_in_leaf,
-        "feature_fraction": 0.9,
-        "verbose": -1,
-        "num_threads": cfg.n_jobs,
-        "deterministic": True,
-        "force_row_wise": True,
-        "seed": cfg.seed,
-    }
-
-
-def fit_quantile_boosters(
-    x: pd.DataFrame, z: np.ndarray, quantiles: tuple[float, ...], cfg: ForecastSettings
-) -> dict[float, str]:
-    """One LightGBM quantile model per level on the vol-standardised target; returns model strings."""
-    import lightgbm as lgb
-
-    out: dict[float, str] = {}
-    for tau in quantiles:
-        ds = lgb.Dataset(x.to_numpy(dtype=float), label=z, feature_name=list(x.columns), free_raw_data=True)
-        booster = lgb.train(_lgbm_params(cfg, tau), ds, num_boost_round=cfg.lgbm_rounds)
-        out[float(tau)] = booster.model_to_string()
-    return out
-
-
-def predict_quantile_boosters(boosters: dict[float, str], x: pd.DataFrame) -> np.ndarray:
-    """Raw (uncalibrated, standardised) quantile predictions, columns in increasing level order."""
-    import lightgbm as lgb
-
-    cols = []
-    for tau in sorted(boosters):
-        b = lgb.Booster(model_str=boosters[tau])
-        cols.append(b.predict(x.to_numpy(dtype=float), num_threads=1))
-    return np.column_stack(cols)
-
-
-def compute_rolling_conformal(
-    raw: np.ndarray,
-    target: np.ndarray,
-    horizon: int,
-    quantiles: tuple[float, ...],
-    window: int,
-    min_scores: int,
-    start: int = 0,
-) -> np.ndarray:
-    """Rolling causal CQR: at row t each quantile q_tau is shifted by the tau-quantile of the residuals
-    y_s - q_tau(x_s) of the last `window` rows s with s + H <= t (matured) and finite target.
-
-    Rows are consecutive origins. The order statistic is the conservative finite-sample one (rank
-    ceil((n+1) tau) for upper levels, floor((n+1) tau) for lower levels), so each tail's miss rate is
-    at most its nominal level under exchangeability of the scores. Rows < `start` or with fewer than
-    `min_scores` matured scores are NaN. Output is rearranged (never crossing).
-    """
-    raw = np.asarray(raw, dtype=float)
-    y = np.asarray(target, dtype=float)
-    n, k = raw.shape
-    resid = y[:, None] - raw
-    valid = np.isfinite(y) & np.all(np.isfinite(raw), axis=1)
-    valid_idx = np.flatnonzero(valid)
-    out = np.full_like(raw, np.nan)
-    for t in range(max(start, 0), n):
-        if not np.all(np.isfinite(raw[t])):
-            continue
-        hi = np.searchsorted(valid_idx, t - horizon, side="right")
-        lo = max(0, hi - window)
-        m = hi - lo
-        if m < min_scores:
-            continue
-        r = resid[valid_idx[lo:hi]]
-        for j, tau in enumerate(quantiles):
-            col = np.sort(r[:, j])
-            if tau > 0.5:
-                rank = min(int(np.ceil((m + 1) * tau)), m)
-            elif tau < 0.5:
-                rank = max(int(np.floor((m + 1) * tau)), 1)
-            else:
-                rank = int(np.ceil(m / 2))
-            out[t, j] = raw[t, j] + col[rank - 1]
-    return rearrange_quantiles(out)
-
-
-# -- training -------------------------------------------------------------------------------------------
-@dataclass
-class HorizonModel:
-    """What scoring needs for one horizon: the champion, the boosters and the holdout record."""
-
-    horizon: int
-    quantiles: tuple[float, ...]
-    champion: str
-    boosters: dict[float, str]
-    holdout_pinball: dict[str, float]
-    holdout_coverage: dict[str, float]
-    holdout_tails: dict[str, tuple[float, float]]
-    holdout_n: int
-    skill: dict[str, float]
-    note: str
-    train_end: dt.date | None = None
-    """Last origin the production boosters were fitted on (their scores up to it are in-sample)."""
+from features.series import load_extra_features, load_portfolio_returns
+from models.forecasts import (
+    ForecastBundle,
+    ForecastSettings,
+    compute_equity,
+    compute_forecast_fan,
+    compute_holdout_metrics,
+    compute_holdout_var_report,
+    train_forecast_models,
+)
+from registry.core import CHAMPION
+from registry.forecasts import PROMOTION_METRIC, load_forecast_model, log_forecast_model
+from stores.jsonable import to_jsonable
+from training.forecast_plots import save_calibration_plot, save_coverage_plot, save_fan_chart
+from training.promotion import compute_forecast_promotion, record_promotion
 
 
 @dataclass
-class ForecastBundle:
-    """A trained forecast model: per-horizon champions, LightGBM model strings, settings, timing."""
+class ForecastTrainReport:
+    """What a training run produced: version, alias, per-horizon champions and holdout numbers."""
 
+    model_version: str
+    run_id: str
+    alias: str
     portfolio: str
-    weights: dict[str, float] | None
-    settings: dict
-    feature_columns: list[str]
-    horizons: dict[int, HorizonModel]
-    train_end: dt.date
-    """Last origin used to fit the production boosters; conformal scores after it are out of sample."""
-    data_end: dt.date
-    notes: list[str] = field(default_factory=list)
+    data_end: str
+    train_end: str
+    champions: dict[str, str]
+    holdout: dict[str, dict]
+    notes: list[str]
+    var: dict | None = None
+    backfill: dict | None = None
+    kpis: dict | None = None
+    promotion: str = ""
+    report_path: str | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def cfg(self) -> ForecastSettings:
-        return ForecastSettings(**self.settings)
-
-
-@dataclass
-class TrainResult:
-    """The bundle plus holdout frames (per horizon: date, y, start sigma, each method's quantiles)."""
-
-    bundle: ForecastBundle
-    holdout: dict[int, pd.DataFrame]
-    metrics: dict[str, float]
-    var_report: dict | None = None
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
-def _standardiser(features: pd.DataFrame, horizon: int) -> np.ndarray:
-    return features["vol_ewma"].to_numpy() * np.sqrt(horizon)
-
-
-def conformal_window(cfg: ForecastSettings, horizon: int) -> int:
-    """Scores used at horizon H: max(conformal_window, conformal_blocks x H) (see ForecastSettings)."""
-    return max(cfg.conformal_window, cfg.conformal_blocks * horizon)
-
-
-def _horizon_quantiles(cfg: ForecastSettings, horizon: int) -> tuple[float, ...]:
-    return tuple(cfg.var_quantiles) if horizon == cfg.var_horizon else tuple(cfg.quantiles)
-
-
-def _coverage(y: np.ndarray, q: np.ndarray, quantiles: tuple[float, ...]) -> tuple[float, float, float]:
-    """(band coverage between the outer 5% and 95% levels, lower-tail rate, upper-tail rate)."""
-    lo_j = quantiles.index(0.05) if 0.05 in quantiles else 0
-    hi_j = quantiles.index(0.95) if 0.95 in quantiles else len(quantiles) - 1
-    ok = np.isfinite(y) & np.all(np.isfinite(q), axis=1)
-    if not ok.any():
-        return float("nan"), float("nan"), float("nan")
-    below = y[ok] < q[ok, lo_j]
-    above = y[ok] > q[ok, hi_j]
-    return float(np.mean(~below & ~above)), float(np.mean(below)), float(np.mean(above))
-
-
-def train_forecast_models(
-    returns: pd.Series, cfg: ForecastSettings, extra: pd.DataFrame | None = None, portfolio: str | None = None
-) -> TrainResult:
-    """Fit and compare the candidates per horizon (plus the 1-day VaR horizon) on a causal holdout.
-
-    Layout over origins with matured targets: [train | purge H | calibration warm-up | holdout]. The
-    boosters evaluated on the holdout see only the train segment; conformal scores come from the
-    warm-up and then from matured holdout origins (window `conformal_window(cfg, H)`). The production
-    boosters are refitted on every origin up to `conformal_window + H` sessions before the data end;
-    scoring calibrates them with scores of later origins only (out of sample). Champion per horizon = lowest mean pinball loss on the holdout.
-    """
-    returns = returns.sort_index().astype(float)
-    features = compute_forecast_features(returns, extra)
-    feat_cols = list(features.columns)
-    n = len(returns)
-    horizons = tuple(sorted({*cfg.horizons, cfg.var_horizon}))
-    usable = features["vol_63"].notna().to_numpy() & features["vol_ewma"].notna().to_numpy()
-    first = int(np.argmax(usable)) if usable.any() else n
-    models: dict[int, HorizonModel] = {}
-    holdout_frames: dict[int, pd.DataFrame] = {}
-    notes: list[str] = []
-    prod_train_end_pos = n - 1
-    for h in horizons:
-        qs = _horizon_quantiles(cfg, h)
-        y = compute_log_targets(returns, h).to_numpy()
-        scale = _standardiser(features, h)
-        z = y / scale
-        matured = np.flatnonzero(np.isfinite(z) & (np.arange(n) >= first))
-        if len(matured) < cfg.min_train_rows + cfg.calibration_sessions + h + 50:
-            raise ValueError(
-                f"horizon {h}: {len(matured)} usable origins; need at least "
-                f"{cfg.min_train_rows + cfg.calibration_sessions + h + 50} (more history or smaller settings)"
-            )
-        hold_start = matured[int(len(matured) * (1 - cfg.holdout_fraction))]
-        cal_start = hold_start - cfg.calibration_sessions
-        train_end = cal_start - h  # purge: train labels end before the warm-up's first origin
-        train_rows = matured[matured < train_end]
-        if len(train_rows) < cfg.min_train_rows:
-            raise ValueError(f"horizon {h}: {len(train_rows)} training origins < {cfg.min_train_rows}")
-        x_all = features[feat_cols]
-        boosters = fit_quantile_boosters(x_all.iloc[train_rows], z[train_rows], qs, cfg)
-        raw = predict_quantile_boosters(boosters, x_all)
-        cal = compute_rolling_conformal(
-            raw, np.where(np.arange(n) >= cal_start, z, np.nan), h, qs,
-            conformal_window(cfg, h), cfg.conformal_min_scores, start=hold_start,
-        )
-        learned = cal * scale[:, None]
-        gauss = rearrange_quantiles(compute_gaussian_quantiles(returns, h, qs, cfg.vol_window))
-        hold_pos = np.arange(hold_start, n)
-        boot = compute_bootstrap_quantiles(returns, (h,), qs, hold_pos, cfg, cfg.bootstrap_refit_every)[h]
-        boot = rearrange_quantiles(boot)
-        cand = {LEARNED: learned[hold_pos], "bootstrap": boot, "gaussian": gauss[hold_pos]}
-        y_hold = y[hold_pos]
-        common = np.isfinite(y_hold)
-        for q in cand.values():
-            common &= np.all(np.isfinite(q), axis=1)
-        pin = {m: mean_pinball(y_hold[common], q[common], qs) for m, q in cand.items()}
-        cov = {m: _coverage(y_hold[common], q[common], qs) for m, q in cand.items()}
-        champion = min(pin, key=lambda m: pin[m])
-        beats = all(pin[LEARNED] < pin[b] for b in BASELINES)
-        if beats:
-            note = f"H={h}: lightgbm_cqr beats both baselines on the holdout (pinball {pin[LEARNED]:.5f})"
-        else:
-            note = (
-                f"H={h}: lightgbm_cqr does not beat both baselines (pinball {pin[LEARNED]:.5f} vs "
-                f"bootstrap {pin['bootstrap']:.5f}, gaussian {pin['gaussian']:.5f}); champion is the "
-                f"baseline {champion}"
-            )
-        notes.append(note)
-        skill = {
-            f"{m}_vs_{b}": 1.0 - pin[m] / pin[b] for m in METHODS for b in BASELINES if m != b and pin[b] > 0
+def run_train_forecasts(ctx, on_step: Callable[[str], None] | None = None) -> ForecastTrainReport:
+    """Train the candidates on the warehouse's portfolio equity, pick per-horizon champions on the
+    holdout, log figures and the bundle to MLflow as `foresight-forecast`, and decide champion /
+    challenger (training.promotion.compute_forecast_promotion). The backfill of the new champion's
+    history is scoring's (flows.train.run_forecast_training runs both)."""
+    step = on_step or (lambda _msg: None)
+    cfg: ForecastSettings = ctx.settings.forecasts
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ctx.warehouse.migrate()
+    with ctx.warehouse.session(read_only=True) as con:
+        returns = load_portfolio_returns(con, cfg)
+        extra = load_extra_features(con, cfg, ctx.settings.universe)
+    step(f"portfolio {cfg.portfolio}: {len(returns)} sessions to {returns.index[-1].date()}")
+    result = train_forecast_models(returns, cfg, extra)
+    timings["train"] = time.perf_counter() - t0
+    step("candidates compared on the holdout")
+    t1 = time.perf_counter()
+    var = compute_holdout_var_report(result, returns, cfg)
+    result.var_report = var
+    if var:
+        result.metrics.update({
+            "var95_kupiec_p": var["var95"]["kupiec_p"], "var99_kupiec_p": var["var99"]["kupiec_p"],
+            "var95_cc_p": var["var95"]["cc_p"], "var99_cc_p": var["var99"]["cc_p"],
+            "var99_basel_exceptions": var["basel_exceptions"],
+            "max_drawdown_percentile": var["max_drawdown_percentile"] if var["max_drawdown_percentile"] is not None else float("nan"),
+        })
+    bundle = result.bundle
+    equity = compute_equity(returns)
+    last = compute_forecast_fan(bundle, returns, [returns.index[-1]], extra)
+    fan = last[last["champion"]]
+    quantiles = {h: hm.quantiles for h, hm in bundle.horizons.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        figures = {
+            "fan": save_fan_chart(equity, fan[fan["horizon_days"] != cfg.var_horizon] if len(fan) > 1 else fan,
+                                  d / "fan_chart.png", title=f"{cfg.portfolio}: equity and forecast fan"),
+            "calibration": save_calibration_plot(result.holdout, quantiles, d / "calibration.png"),
+            "coverage": save_coverage_plot(result.holdout, quantiles, d / "rolling_coverage.png"),
         }
-        # Production boosters: every origin whose label matured before the last conformal window.
-        prod_end = matured[-1] - cfg.conformal_window - h
-        prod_rows = matured[matured <= prod_end]
-        if len(prod_rows) < cfg.min_train_rows:
-            prod_rows = train_rows
-        prod_train_end_pos = min(prod_train_end_pos, int(prod_rows[-1]))
-        prod_boosters = fit_quantile_boosters(x_all.iloc[prod_rows], z[prod_rows], qs, cfg)
-        models[h] = HorizonModel(
-            horizon=h, quantiles=qs, champion=champion, boosters=prod_boosters,
-            holdout_pinball=pin, holdout_coverage={m: c[0] for m, c in cov.items()},
-            holdout_tails={m: (c[1], c[2]) for m, c in cov.items()}, holdout_n=int(common.sum()),
-            skill=skill, note=note, train_end=returns.index[int(prod_rows[-1])].date(),
+        holdout_json = d / "holdout_summary.json"
+        holdout = {
+            str(h): {
+                "champion": hm.champion, "n": hm.holdout_n, "pinball": hm.holdout_pinball,
+                "coverage": hm.holdout_coverage, "tails": hm.holdout_tails, "skill": hm.skill, "note": hm.note,
+            }
+            for h, hm in bundle.horizons.items()
+        }
+        holdout_json.write_text(json.dumps(to_jsonable({"holdout": holdout, "var": var}), indent=2), encoding="utf-8")
+        timings["plots_var"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        champion = load_forecast_model(ctx.mlflow, CHAMPION)
+        version, run_id = log_forecast_model(
+            ctx.mlflow, result,
+            run_params={**cfg.model_dump(mode="json"), "n_sessions": len(returns),
+                        "data_end": str(bundle.data_end), "train_end": str(bundle.train_end)},
+            figures=figures, extra_artifacts={"holdout": holdout_json},
         )
-        frame = pd.DataFrame({"date": returns.index[hold_pos], "y": y_hold, "scale": scale[hold_pos],
-                              "sigma": returns.pipe(np.log1p).rolling(cfg.vol_window).std().to_numpy()[hold_pos],
-                              "common": common})
-        for m, q in cand.items():
-            for j, tau in enumerate(qs):
-                frame[f"{m}_q{int(round(tau * 100)):02d}"] = q[:, j]
-        holdout_frames[h] = frame
-    bundle = ForecastBundle(
-        portfolio=portfolio or cfg.portfolio, weights=cfg.weights, settings=cfg.model_dump(mode="json"),
-        feature_columns=feat_cols, horizons=models,
-        train_end=returns.index[prod_train_end_pos].date(), data_end=returns.index[-1].date(), notes=notes,
+        champion_skill = None
+        if champion is not None:
+            champion_skill = _champion_metric(champion.bundle)
+        hold_dates = [f["date"] for f in result.holdout.values() if len(f)]
+        window = (str(min(x.min() for x in hold_dates).date()), str(max(x.max() for x in hold_dates).date())) \
+            if hold_dates else (str(bundle.train_end), str(bundle.data_end))
+        decision = record_promotion(ctx.mlflow, compute_forecast_promotion(
+            result.metrics.get(PROMOTION_METRIC, 0.0), champion_skill, new_version=version,
+            champion_version=None if champion is None else champion.version, margin=cfg.promotion_margin,
+            window=window, rows=int(sum(hm.holdout_n for hm in bundle.horizons.values())),
+        ))
+        timings["register"] = time.perf_counter() - t2
+        reports = ctx.settings.reports_dir / "forecasts"
+        reports.mkdir(parents=True, exist_ok=True)
+        for p in figures.values():
+            (reports / p.name).write_bytes(p.read_bytes())
+    step(f"registered foresight-forecast v{version} as {decision.alias}: {decision.reason}")
+    return ForecastTrainReport(
+        model_version=version, run_id=run_id, alias=decision.alias, portfolio=cfg.portfolio,
+        data_end=str(bundle.data_end), train_end=str(bundle.train_end),
+        champions={str(h): hm.champion for h, hm in bundle.horizons.items()},
+        holdout=to_jsonable(holdout), notes=bundle.notes, var=to_jsonable(var) if var else None,
+        promotion=decision.describe(), timings_s=timings,
     )
-    metrics = _holdout_metrics(models)
-    return TrainResult(bundle=bundle, holdout=holdout_frames, metrics=metrics)
 
 
-def _holdout_metrics(models: dict[int, HorizonModel]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for h, m in models.items():
-        for meth, v in m.holdout_pinball.items():
-            out[f"h{h}_pinball_{meth}"] = v
-        for meth, v in m.holdout_coverage.items():
-            out[f"h{h}_coverage_{meth}"] = v
-        for meth, (lo, hi) in m.holdout_tails.items():
-            out[f"h{h}_lower_tail_{meth}"] = lo
-            out[f"h{h}_upper_tail_{meth}"] = hi
-        for k, v in m.skill.items():
-            out[f"h{h}_skill_{k}"] = v
-        champ = m.champion
-        out[f"h{h}_champion_is_learned"] = float(champ == LEARNED)
-        out[f"h{h}_champion_skill_vs_gaussian"] = (
-            0.0 if champ == "gaussian" else m.skill.get(f"{champ}_vs_gaussian", 0.0)
-        )
-    skills = [v for k, v in out.items() if k.endswith("_champion_skill_vs_gaussian")]
-    out["mean_champion_skill_vs_gaussian"] = float(np.mean(skills)) if skills else 0.0
+def _champion_metric(bundle: ForecastBundle) -> float:
+    """The champion's own holdout skill, as it was measured when it was trained."""
+    return float(compute_holdout_metrics(bundle.horizons).get(PROMOTION_METRIC, 0.0))
+
+
+def save_train_report(report: ForecastTrainReport, reports_dir: Path) -> Path:
+    """Write `report` as reports_dir/forecasts/train_report.json; returns the path."""
+    out = reports_dir / "forecasts" / "train_report.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report.report_path = str(out)
+    out.write_text(json.dumps(to_jsonable(report.as_dict()), indent=2, default=str), encoding="utf-8")
     return out
 
 
-# -- scoring (pure) -------------------------------------------------------------------------------------
-def compute_forecast_quantiles(
-    bundle: ForecastBundle,
-    returns: pd.Series,
-    as_of_dates: list[dt.date] | pd.DatetimeIndex,
-    extra: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Every candidate's quantiles at each as-of date, from returns of sessions <= as-of only.
-
-    Long frame: as_of, horizon_days, method, champion (bool), level -> log-return quantile columns
-    `q{level}`, plus sigma_daily and in_sample (the as-of, or its label window, lies in the production
-    boosters' training origins). The learned candidate is NaN until `conformal_min_scores` out-of-sample
-    scores have matured after the boosters' training end. Dates that are not
-    sessions of `returns` are skipped.
-    """
-    cfg = bundle.cfg
-    returns = returns.sort_index().astype(float)
-    features = compute_forecast_features(returns, extra)
-    missing = [c for c in bundle.feature_columns if c not in features.columns]
-    if missing:
-        raise ValueError(f"feature columns the model needs are missing: {missing}")
-    x_all = features[bundle.feature_columns]
-    idx = pd.DatetimeIndex(returns.index)
-    wanted = pd.DatetimeIndex(pd.to_datetime(list(as_of_dates)))
-    positions = np.array(sorted(set(idx.get_indexer(wanted)) - {-1}), dtype=int)
-    if len(positions) == 0:
-        return pd.DataFrame()
-    sigma = np.log1p(returns).rolling(cfg.vol_window, min_periods=max(cfg.vol_window // 2, 10)).std().to_numpy()
-    horizons = tuple(sorted(bundle.horizons))
-    boot_all = compute_bootstrap_quantiles(returns, horizons, tuple(sorted(_all_levels(bundle))), positions, cfg)
-    all_levels = tuple(sorted(_all_levels(bundle)))
-    rows = []
-    for h, hm in bundle.horizons.items():
-        qs = hm.quantiles
-        h_end = hm.train_end or bundle.train_end
-        train_end_pos = int(np.searchsorted(idx, pd.Timestamp(h_end), side="right")) - 1
-        y = compute_log_targets(returns, h).to_numpy()
-        scale = _standardiser(features, h)
-        raw = predict_quantile_boosters(hm.boosters, x_all)
-        # Only out-of-sample scores: origins after the production boosters' training end plus the
-        # purge H; compute_rolling_conformal adds the maturity lag per row.
-        oos = np.where(np.arange(len(y)) > train_end_pos + h, y / scale, np.nan)
-        cal = compute_rolling_conformal(
-            raw, oos, h, qs, conformal_window(cfg, h), cfg.conformal_min_scores, start=int(positions.min())
-        )
-        learned = cal * scale[:, None]
-        gauss = rearrange_quantiles(compute_gaussian_quantiles(returns, h, qs, cfg.vol_window))
-        cols = [all_levels.index(t) for t in qs]
-        boot = rearrange_quantiles(boot_all[h][:, cols])
-        cand = {LEARNED: learned[positions], "bootstrap": boot, "gaussian": gauss[positions]}
-        # The published row is the holdout champion; where it cannot forecast (e.g. the learned model
-        # before enough out-of-sample scores matured) the next candidate by holdout pinball stands in.
-        ranking = sorted(cand, key=lambda m: (m != hm.champion, hm.holdout_pinball.get(m, np.inf)))
-        chosen = np.full(len(positions), "", dtype=object)
-        for m in ranking:
-            free = (chosen == "") & np.all(np.isfinite(cand[m]), axis=1)
-            chosen[free] = m
-        for m, q in cand.items():
-            frame = pd.DataFrame(q, columns=[_qcol(t) for t in qs])
-            frame["as_of"] = idx[positions].date
-            frame["horizon_days"] = h
-            frame["method"] = m
-            frame["champion"] = chosen == m
-            frame["sigma_daily"] = sigma[positions]
-            # The as-of itself (or its label window) was among the boosters' training origins.
-            frame["in_sample"] = positions <= train_end_pos + h
-            rows.append(frame)
-    out = pd.concat(rows, ignore_index=True)
-    return out
-
-
-def _all_levels(bundle: ForecastBundle) -> set[float]:
-    return {t for hm in bundle.horizons.values() for t in hm.quantiles}
-
-
-def _qcol(tau: float) -> str:
-    return f"q{int(round(tau * 100)):02d}"
-
-
-# -- VaR on the holdout ---------------------------------------------------------------------------------
-def compute_simulated_drawdowns(
-    returns: pd.Series, end_pos: int, length: int, cfg: ForecastSettings
-) -> np.ndarray:
-    """Max drawdowns of `mdd_paths` stationary-bootstrap paths of `length` sessions, resampled from the
-    `bootstrap_window` returns up to position `end_pos` (what was known before the window began)."""
-    from arch.bootstrap import StationaryBootstrap
-
-    from backtest.var import max_drawdowns
-
-    r = returns.to_numpy(dtype=float)[max(0, end_pos - cfg.bootstrap_window + 1) : end_pos + 1]
-    if len(r) < 20 or length < 1:
-        return np.array([])
-    bs = StationaryBootstrap(cfg.bootstrap_block, r, seed=np.random.default_rng(cfg.seed))
-    reps = -(-length // len(r))
-    paths = np.stack([
-        np.concatenate([r[bs.update_indices()] for _ in range(reps)])[:length] for _ in range(cfg.mdd_paths)
-    ])
-    return max_drawdowns(paths)
-
-
-def compute_holdout_var_report(result: TrainResult, returns: pd.Series, cfg: ForecastSettings) -> dict | None:
-    """1-day 95% / 99% VaR of the var-horizon champion on the holdout vs realised 1-day returns: Kupiec,
-    Christoffersen, Basel zone (last `var_window` sessions) and the realised max drawdown's percentile
-    among bootstrap-simulated max drawdowns of the same length."""
-    from backtest.var import compute_var_report
-
-    h = cfg.var_horizon
-    if h not in result.holdout or 0.01 not in result.bundle.horizons[h].quantiles:
-        return None
-    f = result.holdout[h]
-    f = f[f["common"].to_numpy(dtype=bool)]
-    champ = result.bundle.horizons[h].champion
-    pnl = np.expm1(f["y"].to_numpy())
-    var95 = -np.expm1(f[f"{champ}_q05"].to_numpy())
-    var99 = -np.expm1(f[f"{champ}_q01"].to_numpy())
-    idx = pd.DatetimeIndex(returns.index)
-    start_pos = int(idx.get_indexer([pd.Timestamp(f["date"].iloc[0])])[0])
-    sims = compute_simulated_drawdowns(returns, start_pos - 1, len(pnl), cfg)
-    rep = compute_var_report(pnl, var95, var99, sims, cfg.var_window)
-    rep["method"] = champ
-    return rep
-
-
-__all__ = [
-    "BASELINES",
-    "LEARNED",
-    "METHODS",
-    "ForecastBundle",
-    "HorizonModel",
-    "TrainResult",
-    "compute_bootstrap_quantiles",
-    "conformal_window",
-    "compute_equity",
-    "compute_forecast_features",
-    "compute_forecast_quantiles",
-    "compute_gaussian_quantiles",
-    "compute_holdout_var_report",
-    "compute_simulated_drawdowns",
-    "compute_log_targets",
-    "compute_pit",
-    "compute_portfolio_returns",
-    "compute_rolling_conformal",
-    "fit_quantile_boosters",
-    "mean_pinball",
-    "pinball_loss",
-    "predict_quantile_boosters",
-    "rearrange_quantiles",
-    "train_forecast_models",
-]
+__all__ = ["ForecastTrainReport", "run_train_forecasts", "save_train_report"]

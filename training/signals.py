@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.config import SignalTrainingSettings
-from training.metrics import (
+from models.metrics import (
     compute_auc,
     compute_auc_se_by_date,
     compute_auc_se_null,
@@ -26,7 +25,7 @@ from training.metrics import (
     compute_reliability,
     compute_signal_metrics,
 )
-from training.models import (
+from models.signals import (
     SignalModel,
     _sigmoid,
     feature_importance,
@@ -36,6 +35,7 @@ from training.models import (
     prepare_features,
     strip_prefix,
 )
+from training.config import SignalTrainingSettings
 from training.splits import SplitPlan, compute_split_plan
 
 CALIBRATION_METHODS = ("platt", "isotonic")
@@ -232,12 +232,70 @@ def train_signal_model(
     )
 
 
+@dataclass(frozen=True)
+class SignalRunRecord:
+    """What a training logs on its MLflow run and registered version (registry.signals.log_signal_model)."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    documents: dict[str, Any]
+    texts: dict[str, str]
+    version_tags: dict[str, str]
+
+
+def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {f"{prefix}{k}": float(v) for k, v in values.items()
+            if isinstance(v, int | float | np.floating) and not isinstance(v, bool)}
+
+
+def compute_signal_run_record(result: SignalTrainingResult, tuning, meta: dict[str, Any]) -> SignalRunRecord:
+    """The run's params, metrics (holdout_*, control_*, calibration_*, tuning_*, holdout_<year>_*), tags,
+    evaluation.json / feature_importance.csv and the version's tags, from a training and its study.
+
+    `meta`: feature_set, feature_set_version, horizon, entry_lag, data_source, code_version, ... (also
+    written into the model's own meta, so the served model knows what it was trained on)."""
+    model = result.model
+    model.meta = {**model.meta, **{k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}}
+    params = {**{f"best.{k}": v for k, v in tuning.best_params.items()}, **result.plan.describe(),
+              **{k: v for k, v in meta.items() if v is not None}, "family": model.family,
+              "calibration_method": result.calibration["method"], "n_features": len(model.feature_columns),
+              "data_fingerprint": result.fingerprint, "cs_rank": model.cs_rank}
+    metrics = {**_prefixed(result.metrics, "holdout_"), **_prefixed(result.controls, "control_"),
+               **_prefixed(result.calibration, "calibration_"),
+               "tuning_best_mean_fold_log_loss": tuning.best_value, "tuning_trials": tuning.n_trials,
+               "tuning_pruned": tuning.n_pruned}
+    for year, m in result.metrics_by_year.items():
+        metrics.update(_prefixed(m, f"holdout_{year}_"))
+    tags = {
+        "suspect": str(result.suspect).lower(),
+        "suspicion_reasons": "; ".join(result.suspicion_reasons) or "none",
+        "control_shuffled_passed": str(result.controls.get("shuffled_passed")).lower(),
+        "data_fingerprint": result.fingerprint,
+        "code_version": str(meta.get("code_version")),
+        "feature_set": str(meta.get("feature_set")),
+        "feature_set_version": str(meta.get("feature_set_version")),
+        "horizon": str(meta.get("horizon")),
+    }
+    documents = {"evaluation.json": {
+        "metrics": result.metrics, "metrics_by_year": {str(k): v for k, v in result.metrics_by_year.items()},
+        "controls": result.controls, "calibration": result.calibration, "counts": result.counts,
+        "suspicion_reasons": result.suspicion_reasons,
+    }}
+    texts = {"feature_importance.csv": result.importance.to_csv(header=["importance"])}
+    version_tags = {"suspect": tags["suspect"], "data_fingerprint": result.fingerprint,
+                    "feature_set": tags["feature_set"], "horizon": tags["horizon"]}
+    return SignalRunRecord(params, metrics, tags, documents, texts, version_tags)
+
+
 def compute_log_loss_vs_base(metrics: dict[str, float]) -> float:
     """Holdout log-loss improvement over the constant base-rate forecast (positive = better)."""
     return metrics["log_loss_base_rate"] - metrics["log_loss"]
 
 
 __all__ = [
+    "SignalRunRecord",
+    "compute_signal_run_record",
     "SignalTrainingResult",
     "compute_dataset_fingerprint",
     "compute_log_loss_vs_base",

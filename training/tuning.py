@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.metrics import compute_auc, compute_log_loss
-from training.models import _sigmoid, fit_booster, predict_raw, prepare_features, suggest_params
+from models.metrics import compute_auc, compute_log_loss
+from models.signals import _sigmoid, fit_booster, predict_raw, prepare_features, suggest_params
 from training.splits import SplitPlan
 
 

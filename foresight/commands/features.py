@@ -30,7 +30,7 @@ def features(
     with progress_bar("features " + ("full rebuild" if full else "incremental"), None):
         summary = run_features(ctx.warehouse, s.features, full=full)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
+        typer.echo(json.dumps(summary.as_dict(), indent=2, default=str))
         return
     t = Table(title=f"features run {summary.run_id} ({summary.mode}) in {summary.seconds:.2f} s")
     for col in ("set", "mode", "symbols", "rows", "from", "seconds"):

@@ -28,7 +28,7 @@ def monitor(
     with console.status("monitoring: building Evidently reports"):
         result = run_monitor(ctx, day)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
     else:
         if not result.runs:
             console.print("nothing to monitor yet: no signals and no forecast evaluations in the warehouse")

@@ -47,14 +47,11 @@ def score(
     try:
         if not regimes_only:
             with console.status(f"scoring signals {d0 or 'first'} .. {d1 or 'last'}"):
-                done["signals"] = steps.step_signals(ctx, d0, d1)
+                done["signals"] = steps.step_signals(ctx, d0, d1).as_dict()
         with console.status("scoring regimes"):
-            try:
-                done["regimes"] = steps.step_regimes(ctx, d0, d1)
-            except steps.StepUnavailable as exc:
-                done["regimes"] = {"skipped": str(exc)}
-        done["publish"] = steps.step_publish(ctx)
-    except (steps.StepFailed, steps.StepUnavailable) as exc:
+            done["regimes"] = steps.step_regimes(ctx, d0, d1).as_dict()
+        done["publish"] = steps.step_publish(ctx).as_dict()
+    except steps.StepFailed as exc:
         raise fail(str(exc)) from exc
     _print_steps(done, f"backfill {d0 or '..'} -> {d1 or '..'}")
 

@@ -45,19 +45,19 @@ def train_forecasts(
         evaluated = run_evaluate_forecasts(ctx, day)
         with ctx.warehouse.session(read_only=True) as con:
             kpis = load_forecast_kpis(con, ctx.settings.forecasts.portfolio, cfg=ctx.settings.forecasts)
-        console.print_json(json.dumps({"score": scored.to_dict(), "evaluate": evaluated.to_dict(), "kpis": kpis},
+        console.print_json(json.dumps({"score": scored.as_dict(), "evaluate": evaluated.as_dict(), "kpis": kpis},
                                       default=str))
         return
 
-    from training.forecast_jobs import run_train_forecasts
+    from flows.train import run_forecast_training
 
     try:
         with console.status("training forecast candidates") as status:
-            report = run_train_forecasts(ctx, backfill, on_step=lambda msg: status.update(msg), overwrite=overwrite)
+            report = run_forecast_training(ctx, backfill, on_step=lambda msg: status.update(msg), overwrite=overwrite)
     except ValueError as exc:
         raise fail(str(exc), 2) from exc
     if as_json:
-        console.print_json(json.dumps(report.to_dict(), default=str))
+        console.print_json(json.dumps(report.as_dict(), default=str))
         return
     t = Table(title=f"foresight-forecast v{report.model_version} ({report.alias}), data to {report.data_end}")
     for col in ("H", "champion", "pinball lgbm+CQR", "pinball bootstrap", "pinball gaussian", "coverage (champ)", "n"):

@@ -18,7 +18,7 @@ def train_regimes(
     (log-likelihood, accuracy vs truth and the volatility baseline when known) and register it in MLflow as
     `foresight-regime` (challenger; champion when it beats the current champion)."""
     from foresight.context import build_context
-    from training.regime_jobs import run_train_regimes
+    from training.regimes import run_train_regimes
 
     ctx = build_context()
     updates = {"n_states": n_states, "n_starts": starts, "benchmark_symbol": benchmark,

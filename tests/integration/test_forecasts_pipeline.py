@@ -12,7 +12,7 @@ from foresight.context import build_context
 from marketdata.config import SampleSettings
 from marketdata.ingest import run_ingest
 from marketdata.sources import SampleSource
-from training.config import ForecastSettings
+from models.forecasts import ForecastSettings
 
 SMALL = ForecastSettings(
     bootstrap_reps=150, calibration_sessions=120, conformal_window=120, conformal_min_scores=40,
@@ -30,9 +30,9 @@ def trained(tmp_path_factory):
     mp.setenv("FORESIGHT_MLFLOW__ARTIFACT_ROOT", str(tmp / "mlruns" / "artifacts"))
     ctx = build_context(forecasts=SMALL)
     run_ingest(ctx.warehouse, SampleSource(SampleSettings(n_symbols=12, n_years=4)), ctx.settings.guardrails)
-    from training.forecast_jobs import run_train_forecasts
+    from flows.train import run_forecast_training
 
-    report = run_train_forecasts(ctx)
+    report = run_forecast_training(ctx)
     yield ctx, report
     mp.undo()
 
@@ -68,14 +68,40 @@ def test_training_registers_champion_with_figures(trained):
     # the generic pyfunc face gives the champion's quantiles at the last date of the input returns
     import mlflow.pyfunc
 
-    from scoring.forecasts import load_portfolio_returns
+    from features import load_portfolio_returns
 
     with ctx.warehouse.session(read_only=True) as con:
         r = load_portfolio_returns(con, ctx.settings.forecasts)
     model = mlflow.pyfunc.load_model(f"models:/{FORECAST_MODEL}@champion")
     out = model.predict(pd.DataFrame({"date": r.index, "return": r.to_numpy()}))
     assert sorted(out["horizon_days"]) == [1, 5, 21, 63]
-    assert (out["q05"] <= out["q50"]).all() and (out["q50"] <= out["q95"]).all()
+    assert (out["p05"] <= out["p50"]).all() and (out["p50"] <= out["p95"]).all()
+
+
+def test_registered_champion_is_what_the_night_wrote(trained):
+    import mlflow.pyfunc
+
+    from features import load_portfolio_returns
+    from registry.core import FORECAST_MODEL
+
+    ctx, report = trained
+    # Given the fans the backfill and the nights published with the champion
+    with ctx.warehouse.session(read_only=True) as con:
+        stored = con.execute("SELECT * FROM forecasts WHERE model_version = ? ORDER BY as_of, horizon_days",
+                             [report.model_version]).df()
+        r = load_portfolio_returns(con, ctx.settings.forecasts)
+    origins = set(pd.to_datetime(stored["as_of"]))
+    # When the registered champion forecasts the same origins from the same returns
+    model = mlflow.pyfunc.load_model(f"models:/{FORECAST_MODEL}@champion")
+    out = model.predict(pd.DataFrame({"date": r.index, "return": r.to_numpy(), "as_of": r.index.isin(origins)}))
+    stored["as_of"] = pd.to_datetime(stored["as_of"])
+    out["as_of"] = pd.to_datetime(out["as_of"])
+    both = stored.merge(out, on=["as_of", "horizon_days"], suffixes=("", "_pyfunc"))
+    # Then every published percentile is what the pyfunc gives, to 1e-9
+    assert len(both) == len(stored) == SMALL.backfill_sessions * 4
+    assert (both["method"] == both["method_pyfunc"]).all()
+    for col in ("p05", "p50", "p95", "start_equity"):
+        np.testing.assert_allclose(both[f"{col}_pyfunc"], both[col], rtol=0, atol=1e-9)
 
 
 def test_published_fan_is_ordered_and_readable(trained):
@@ -125,10 +151,32 @@ def test_nothing_is_evaluated_before_maturity(trained):
     assert ev["pit"].between(0, 1).all()
 
 
+def test_dashboard_serves_the_forecast_kpis_of_the_one_reader(trained):
+    from foresight.services import ServiceFactory
+    from scoring.forecasts import load_forecast_kpis
+    from stores.jsonable import to_jsonable
+    from stores.snapshots import WarehouseReader
+
+    ctx, _ = trained
+    cfg = ctx.settings.forecasts
+    with ctx.warehouse.session(read_only=True) as con:
+        kpis = to_jsonable(load_forecast_kpis(con, cfg.portfolio, cfg.var_window, cfg))
+    panels = ServiceFactory.default(WarehouseReader(ctx.warehouse), ctx.settings).get("DashboardService").kpis()["panels"]
+    # the VaR tests, Basel zone, skill and drawdown percentile README promises, as the reader computes them
+    assert panels["forecast"] == kpis
+    assert panels["forecast"]["var_zone"] in {"green", "yellow", "red"}
+    assert {"kupiec_p", "cc_p"} <= set(panels["forecast"]["var"]["var99"])
+    assert 0.0 <= panels["forecast"]["var"]["max_drawdown_percentile"] <= 1.0
+    assert all("skill_vs_gaussian" in row for row in panels["forecast"]["coverage"].values())
+    assert {h: row["coverage"] for h, row in panels["forecast_coverage"].items()} == {
+        h: row["coverage"] for h, row in kpis["coverage"].items()}
+
+
 def test_evaluating_at_an_earlier_date_only_uses_what_had_matured(trained, tmp_path):
     ctx, _ = trained
-    from scoring.forecasts import compute_evaluations, load_forecasts, load_portfolio_returns
-    from training.forecasts import compute_equity
+    from features import load_portfolio_returns
+    from models.forecasts import compute_equity
+    from scoring.forecasts import compute_evaluations, load_forecasts
 
     with ctx.warehouse.session(read_only=True) as con:
         fc = load_forecasts(con, "equal_weight")

@@ -14,8 +14,8 @@ from stores.snapshots import SnapshotReader, read_pointer, snapshot_dir
 from stores.warehouse import Warehouse
 from tests.unit.foresight.serving_data import SYMBOLS, ensure_contract_tables, write_night
 
-# Other areas' steps: skipped here so the flow's own wiring is what is tested.
-AREA_STEPS = ["features", "signals", "regimes", "forecasts", "evaluation", "monitoring"]
+# The scoring steps are skipped here so the flow's own wiring is what is tested.
+SCORING_STEPS = ["features", "signals", "regimes", "forecasts", "evaluation", "monitoring"]
 
 
 def _pipeline_runs(home) -> list[dict]:
@@ -55,7 +55,7 @@ def test_nightly_publishes_a_snapshot_of_the_committed_night(prefect_harness, ho
     wh = Warehouse(Settings().duckdb_path)
     ensure_contract_tables(wh)
     write_night(wh, dt.date(2025, 12, 30))
-    result = nightly(source="none", skip=AREA_STEPS)
+    result = nightly(source="none", skip=SCORING_STEPS)
     assert result["as_of"] == "2025-12-30"
     assert result["steps"]["publish"]["as_of"] == "2025-12-30"
     info = read_pointer(snapshot_dir(home))
@@ -70,10 +70,6 @@ def test_nightly_publishes_a_snapshot_of_the_committed_night(prefect_harness, ho
 def test_nightly_without_a_champion_fails_with_an_actionable_message(prefect_harness, home):
     from flows.nightly import nightly
 
-    try:
-        steps.find_step("signals")
-    except steps.StepUnavailable:
-        pytest.skip("the signal scorer has not landed in this build")
     wh = Warehouse(Settings().duckdb_path)
     ensure_contract_tables(wh)
     write_night(wh, dt.date(2025, 12, 30))
@@ -86,13 +82,11 @@ def test_nightly_without_a_champion_fails_with_an_actionable_message(prefect_har
     assert read_pointer(snapshot_dir(home)) is None
 
 
-def test_steps_that_have_not_landed_are_reported_not_guessed():
-    with pytest.raises(steps.StepUnavailable, match="not available"):
-        steps.PLUGGABLE["nope"] = (("no_such_module", "run_x"),)
-        try:
-            steps.find_step("nope")
-        finally:
-            del steps.PLUGGABLE["nope"]
+def test_an_unknown_step_to_skip_is_refused(prefect_harness, home):
+    from flows.nightly import nightly
+
+    with pytest.raises(steps.StepFailed, match="unknown step.*nope"):
+        nightly(source="none", skip=["nope"])
 
 
 def test_pipeline_run_audit_row(home):
@@ -126,8 +120,18 @@ def test_score_command_validates_the_range(home):
     assert bad_date.exit_code == 2
 
 
-def test_untrained_optional_products_are_skipped_other_lookups_fail():
-    out = steps._untrained("score regimes", LookupError("no model: run `foresight train regimes` first"))
-    assert out == {"skipped": "score regimes: no model: run `foresight train regimes` first"}
-    with pytest.raises(steps.StepFailed, match="score forecasts: no bars"):
-        steps._untrained("score forecasts", LookupError("no bars"))
+def test_untrained_optional_products_are_skipped_by_type(home):
+    from foresight.context import AppContext
+
+    ctx = AppContext(Settings())
+    ensure_contract_tables(ctx.warehouse)
+    write_night(ctx.warehouse, dt.date(2025, 12, 30))
+    # Given no registered regime or forecast model, the optional products are skipped with the reason
+    out = steps.step_regimes(ctx, None, None)
+    assert isinstance(out, steps.Skipped)
+    assert out.as_dict() == {"skipped": "score regimes: no 'champion' version of foresight-regime: "
+                                        "run `foresight train regimes` first"}
+    assert isinstance(steps.step_forecasts(ctx, None), steps.Skipped)
+    # while the required product fails the night with what to run
+    with pytest.raises(steps.StepFailed, match="foresight train signals"):
+        steps.step_signals(ctx, None, None)

@@ -18,7 +18,7 @@ from marketdata.ingest import run_ingest
 from marketdata.sources import SampleSource
 from registry.core import CHAMPION, REGIME_MODEL
 from registry.regimes import load_regime_model
-from scoring.regime_jobs import (
+from scoring.regimes import (
     load_current_regime,
     load_regime_history,
     load_regime_sharpe,
@@ -102,7 +102,8 @@ def test_train_logs_registers_and_loads_by_alias(env, trained):
     assert m["accuracy_walk_forward_oos"] > 0.5
     # the pyfunc loads by alias and gives causal filtered probabilities
     model = mlflow.pyfunc.load_model(f"models:/{REGIME_MODEL}@{CHAMPION}")
-    out = model.predict(pd.DataFrame({"ret": [0.001, -0.03, 0.002, 0.04, -0.035]}))
+    out = model.predict(pd.DataFrame({"date": pd.bdate_range("2026-01-05", periods=5),
+                                      "ret": [0.001, -0.03, 0.002, 0.04, -0.035]}))
     np.testing.assert_allclose(out[list(trained.params.labels)].sum(axis=1), 1.0)
     assert out["regime"].iloc[-1] == "high_vol_bear"
 
@@ -194,13 +195,36 @@ def test_readers_and_regime_sharpe(env, trained):
     assert sharpe["sessions"].sum() == len(load_history_all(env)) - 1
 
 
+def test_registered_champion_is_what_the_night_wrote(env, trained):
+    from features import load_market_series
+
+    # Given two years the champion scored (nightly + backfill, across several walk-forward refits)
+    params = trained.params
+    with env.warehouse.session(read_only=True) as con:
+        stored = load_regime_history(con, env.settings.universe, model_version=trained.version)
+        series = load_market_series(con, params.extra["benchmark_symbol"], int(params.extra["vol_window"]))
+    series = series.dropna(subset=["ret"])
+    # When a reviewer runs the registered champion over the market series
+    model = mlflow.pyfunc.load_model(f"models:/{REGIME_MODEL}@{CHAMPION}")
+    out = model.predict(pd.DataFrame({"date": series["date"], "ret": series["ret"]}))
+    both = stored.merge(out, on="date", suffixes=("", "_pyfunc"))
+    # Then it gives the stored label, probabilities and fit dates of every day
+    assert len(both) == len(stored) > 400 and stored["fit_end"].nunique() >= 2
+    assert (both["regime_pyfunc"] == both["regime"]).all()
+    assert (both["in_sample_pyfunc"] == both["in_sample"]).all()
+    assert (pd.to_datetime(both["fit_end_pyfunc"]) == pd.to_datetime(both["fit_end"])).all()
+    np.testing.assert_allclose(both["regime_probability_pyfunc"], both["regime_probability"], rtol=0, atol=1e-9)
+    for label in params.labels:
+        np.testing.assert_allclose(both[label], [p[label] for p in both["probabilities"]], rtol=0, atol=1e-9)
+
+
 def load_history_all(env) -> pd.DataFrame:
     with env.warehouse.session(read_only=True) as con:
         return load_regime_history(con, env.settings.universe)
 
 
 def test_local_launcher_starts_and_stops_secantusdb(tmp_path):
-    from foresight.settings import MongoSettings
+    from stores.config import MongoSettings
 
     home = tmp_path / "home"
     with open_mongo(MongoSettings(), home) as db:
@@ -223,12 +247,18 @@ def test_refit_keeps_label_meaning_and_aliases(env, server, trained):
     # Given v1 as champion; When the model is trained again (a refit, seeded differently)
     result = CliRunner().invoke(app, ["train", "regimes", "--n-states", "3", "--models", "hmm", "--starts", "2"])
     assert result.exit_code == 0, result.output
-    challenger = load_regime_model(env.mlflow, "challenger")
+    client = mlflow.MlflowClient()
+    tags = client.get_model_version(REGIME_MODEL, "2").tags
+    promoted = tags["promotion.promoted"] == "True"
+    alias = CHAMPION if promoted else "challenger"
+    assert tags["promotion.alias"] == alias and tags["promotion.champion_version"] == "1"
+    challenger = load_regime_model(env.mlflow, alias)
     champion = load_regime_model(env.mlflow, CHAMPION)
-    assert challenger.version == "2"
-    run = mlflow.MlflowClient().get_run(challenger.run_id)
-    promoted = run.data.tags["promoted"] == "true"
-    assert champion.version == ("2" if promoted else "1")
+    assert challenger.version == "2" and champion.version == ("2" if promoted else "1")
+    # a version never holds both aliases
+    holders = {a: load_regime_model(env.mlflow, a) for a in (CHAMPION, "challenger")}
+    assert len({m.version for m in holders.values() if m is not None}) == sum(m is not None for m in holders.values())
+    run = client.get_run(challenger.run_id)
     assert "champion_oos_loglik_per_session" in run.data.metrics
     # Then every label keeps its meaning: same names, nearest (mean, vol) to the previous model's state
     old, new = trained.params, challenger.params
@@ -236,7 +266,7 @@ def test_refit_keeps_label_meaning_and_aliases(env, server, trained):
     assert list(np.argsort(new.vols)) == list(np.argsort(old.vols))
     np.testing.assert_allclose(new.vols, old.vols, rtol=0.25)
     # and scoring the challenger writes its own documents beside v1's (unique on universe, date, version)
-    report = run_score_regimes(env, alias="challenger")
+    report = run_score_regimes(env, alias=alias)
     assert report.model_version == "2" and report.rows == 1
     client, db = _db(env, server)
     try:

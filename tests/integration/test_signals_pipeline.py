@@ -76,7 +76,7 @@ def test_planted_signal_is_found_and_registered_as_champion(env, first):
     assert len(nested) == settings.trials
     assert all("mean_fold_log_loss" in r.data.metrics or r.data.tags["optuna.state"] == "PRUNED" for r in nested)
     mv = client.get_model_version(SIGNAL_MODEL, report.version)
-    assert mv.tags["promotion.alias"] == CHAMPION and "Promotion gate" in mv.description
+    assert mv.tags["promotion.alias"] == CHAMPION and "Promotion of foresight-signal" in mv.description
 
 
 def test_reference_window_for_monitoring_is_logged_on_the_run(env, first):
@@ -97,20 +97,9 @@ def test_reference_window_for_monitoring_is_logged_on_the_run(env, first):
     assert frame.loc[in_holdout, "probability"].between(0, 1).all()
 
 
-def test_registered_model_serves_calibrated_probabilities(env, first):
-    import mlflow
-
-    ds, _, report = first
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{SIGNAL_MODEL}@{CHAMPION}")
-    last = ds.frame[ds.frame["date"] == ds.frame["date"].max()]
-    out = pyfunc.predict(last[["symbol", "date", *ds.feature_cols]])
-    assert list(out.columns) == ["probability", "raw_score"] and len(out) == len(last)
-    assert out["probability"].between(0, 1).all() and out["probability"].std() > 0
-    assert pyfunc.metadata.signature is not None
-
-
 def test_score_signals_upserts_additive_attribution_idempotently(env, first):
-    from scoring.signals import attribution_total, run_score_signals
+    from models.signals import attribution_total
+    from scoring.signals import run_score_signals
 
     _, _, report = first
     with env.warehouse.session(read_only=True) as con:
@@ -128,6 +117,40 @@ def test_score_signals_upserts_additive_attribution_idempotently(env, first):
     np.testing.assert_allclose(totals, rows["raw_score"], atol=1e-6)
     items = json.loads(rows["attribution"].iloc[0])
     assert len(items) == env.settings.scoring.top_k_attribution + 1 and items[-1]["feature"] == "other"
+
+
+def test_registered_champion_is_what_the_night_wrote(env, first):
+    import mlflow
+
+    import features
+    from scoring.signals import run_score_signals
+
+    ds, _, report = first
+    # Given the nights the scorer wrote with the champion
+    with env.warehouse.session(read_only=True) as con:
+        nights = [r[0] for r in con.execute(
+            "SELECT DISTINCT date FROM features ORDER BY date DESC LIMIT 3").fetchall()]
+    run_score_signals(env, start=min(nights), end=max(nights))
+    with env.warehouse.session(read_only=True) as con:
+        stored = con.execute("SELECT * FROM signals WHERE date >= ? AND model_version = ? ORDER BY date, symbol",
+                             [min(nights), report.version]).df()
+        frame = features.load_feature_frame(con, ds.feature_set, dates=nights)
+    # When a reviewer loads the champion from the registry and predicts the same inputs
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{SIGNAL_MODEL}@{CHAMPION}")
+    assert pyfunc.metadata.signature is not None
+    out = pyfunc.predict(frame[["symbol", "date", *ds.feature_cols]])
+    assert list(out.columns) == ["symbol", "date", "probability", "raw_score", "base_value", "attribution"]
+    out["date"] = pd.to_datetime(out["date"])
+    stored["date"] = pd.to_datetime(stored["date"])
+    both = stored.merge(out, on=["symbol", "date"], suffixes=("", "_pyfunc"))
+    # Then it gives exactly what the night stored: probability, raw score and attribution
+    assert len(both) == len(stored) == 90
+    for col in ("probability", "raw_score", "base_value"):
+        np.testing.assert_allclose(both[f"{col}_pyfunc"], both[col], rtol=0, atol=1e-9)
+    for mine, night in zip(both["attribution_pyfunc"], both["attribution"], strict=True):
+        a, b = json.loads(mine), json.loads(night)
+        assert [x["feature"] for x in a] == [x["feature"] for x in b]
+        np.testing.assert_allclose([x["contribution"] for x in a], [x["contribution"] for x in b], rtol=0, atol=1e-9)
 
 
 def test_symbols_with_too_little_history_are_skipped_and_reported(env, first):
@@ -153,7 +176,7 @@ def test_no_model_behind_the_alias_is_a_clear_error(env):
 
 def test_gate_worse_is_challenger_then_promote_and_rollback_are_recorded(env, first):
     from flows.train import make_dataset, run_signal_steps
-    from registry.signals import rollback_champion
+    from training.promotion import rollback_champion
 
     ds, settings, report = first
     # Given a model trained on scrambled labels (nothing to learn), gated on the same real holdout window
@@ -169,7 +192,7 @@ def test_gate_worse_is_challenger_then_promote_and_rollback_are_recorded(env, fi
     assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == report.version
     client = configure(env.mlflow)
     tags = client.get_model_version(SIGNAL_MODEL, worse.version).tags
-    assert tags["promotion.alias"] == CHALLENGER and float(tags["promotion.champion_log_loss"]) > 0
+    assert tags["promotion.alias"] == CHALLENGER and float(tags["promotion.champion_value"]) > 0 and tags["promotion.metric"] == "log_loss"
     # A person's override through the CLI, then a rollback, both recorded
     from typer.testing import CliRunner
 
@@ -191,7 +214,7 @@ def test_gate_worse_is_challenger_then_promote_and_rollback_are_recorded(env, fi
 
 
 def test_suspect_version_is_never_champion(env, first):
-    from registry.signals import promote_version, run_promotion_gate
+    from training.promotion import promote_version, run_signal_promotion
 
     ds, settings, report = first
     client = configure(env.mlflow)
@@ -201,7 +224,7 @@ def test_suspect_version_is_never_champion(env, first):
     client.set_model_version_tag(SIGNAL_MODEL, str(suspect), "suspect", "true")
     # When the gate runs, even with a huge margin in its favour, it stays challenger; a person cannot promote it
     hold = ds.frame[ds.frame["date"] >= pd.Timestamp(report.holdout[0])]
-    decision = run_promotion_gate(env.mlflow, str(suspect), hold, margin=-1.0, ece_tolerance=1.0)
+    decision = run_signal_promotion(env.mlflow, str(suspect), hold, margin=-1.0, ece_tolerance=1.0)
     assert decision.alias == CHALLENGER and "suspect" in decision.reason
     assert str(alias_version(env.mlflow, SIGNAL_MODEL, CHAMPION)) == report.version
     with pytest.raises(ValueError, match="suspect"):

@@ -8,11 +8,11 @@ from scipy import stats
 
 from backtest.metrics import (
     compute_break_even_bps,
-    compute_drawdown,
     compute_psr,
     compute_sharpe,
     compute_sharpe_delta_ci,
 )
+from models.risk import compute_drawdown
 
 
 def test_sharpe_matches_the_definition():

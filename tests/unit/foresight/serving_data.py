@@ -10,33 +10,12 @@ import pandas as pd
 
 from stores.warehouse import Warehouse, transaction, upsert, utcnow
 
-# Created here only when the owning area's migration has not landed yet (test fixtures only).
-_CONTRACT_DDL = {
-    "signals": """CREATE TABLE signals (symbol VARCHAR NOT NULL, date DATE NOT NULL, model_name VARCHAR NOT NULL,
-        model_version VARCHAR NOT NULL, probability DOUBLE NOT NULL, raw_score DOUBLE, attribution JSON,
-        run_id VARCHAR, scored_at TIMESTAMP NOT NULL, PRIMARY KEY (symbol, date, model_name, model_version))""",
-    "regimes": """CREATE TABLE regimes (date DATE NOT NULL, universe VARCHAR NOT NULL, regime VARCHAR NOT NULL,
-        probabilities JSON, model_name VARCHAR, model_version VARCHAR NOT NULL, scored_at TIMESTAMP,
-        PRIMARY KEY (universe, date, model_version))""",
-    "forecasts": """CREATE TABLE forecasts (as_of DATE NOT NULL, portfolio VARCHAR NOT NULL, horizon_days INTEGER NOT NULL,
-        p05 DOUBLE, p50 DOUBLE, p95 DOUBLE, start_equity DOUBLE, model_name VARCHAR, model_version VARCHAR,
-        PRIMARY KEY (as_of, portfolio, horizon_days))""",
-    "forecast_evaluations": """CREATE TABLE forecast_evaluations (as_of DATE NOT NULL, portfolio VARCHAR NOT NULL,
-        horizon_days INTEGER NOT NULL, realized DOUBLE, p05 DOUBLE, p50 DOUBLE, p95 DOUBLE, covered BOOLEAN,
-        pinball DOUBLE, evaluated_at TIMESTAMP, PRIMARY KEY (as_of, portfolio, horizon_days))""",
-}
-
 SYMBOLS = [f"SYM{i:03d}" for i in range(8)]
 
 
 def ensure_contract_tables(warehouse: Warehouse) -> None:
-    """Migrate, then create any contract table no migration provides yet."""
+    """The warehouse's schema: every contract table comes from its migration."""
     warehouse.migrate()
-    with warehouse.session() as con:
-        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        for name, ddl in _CONTRACT_DDL.items():
-            if name not in existing:
-                con.execute(ddl)
 
 
 def _columns(con, table: str) -> list[tuple[str, str, str]]:
@@ -58,7 +37,7 @@ def _default(dtype: str):
 
 
 def fit_columns(con, table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep the table's columns; fill NOT NULL columns other areas added with a neutral value."""
+    """Keep the table's columns; fill NOT NULL columns the test rows do not set with a neutral value."""
     cols = _columns(con, table)
     out = frame[[c for c in frame.columns if c in {n for n, _, _ in cols}]].copy()
     for name, nullable, dtype in cols:

@@ -12,7 +12,6 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from foresight.settings import AlphaVantageSettings
 from marketdata.alphavantage import (
     ADJUSTED,
     DAILY,
@@ -24,7 +23,7 @@ from marketdata.alphavantage import (
     RateLimiter,
     compute_outputsize,
 )
-from marketdata.config import GuardrailSettings
+from marketdata.config import AlphaVantageSettings, GuardrailSettings
 from marketdata.ingest import run_ingest
 from stores.warehouse import Warehouse
 

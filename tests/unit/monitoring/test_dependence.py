@@ -174,7 +174,8 @@ def test_overlapping_forecast_windows_are_judged_at_their_effective_count():
 
 
 def test_calibration_slope_ignores_the_market_and_sees_sharpening():
-    from monitoring.calibration import compute_calibration_slope, compute_ece
+    from models.metrics import compute_ece
+    from monitoring.calibration import compute_calibration_slope
 
     calm = make_signal_panel(63, N_SYMBOLS, np.random.default_rng(21), shock_sd=0.0)
     swings = make_signal_panel(63, N_SYMBOLS, np.random.default_rng(22), shock_sd=0.2)
@@ -185,7 +186,7 @@ def test_calibration_slope_ignores_the_market_and_sees_sharpening():
     assert abs(slope["calm"][0] - 1) < 3 * slope["calm"][1]
     assert slope["swings"][0] > 0.8
     # ... although the swings alone move the plain ECE far from the calm window's
-    assert compute_ece(swings["probability"], swings["label"], 15) > 2 * compute_ece(calm["probability"], calm["label"], 15)
+    assert compute_ece(swings["label"], swings["probability"], 15) > 2 * compute_ece(calm["label"], calm["probability"], 15)
     # log-odds x3: relative probabilities three times too far apart
     assert slope["sharp"][0] < 0.5 and (1 - slope["sharp"][0]) > 5 * slope["sharp"][1]
     # the error over many calibrated windows: (slope - 1) / se is about standard normal

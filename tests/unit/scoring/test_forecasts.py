@@ -9,13 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.forecasts import (
-    compute_evaluations,
-    compute_forecast_summary,
-    load_extra_features,
-)
+from features.series import load_extra_features
+from models.forecasts import ForecastSettings
+from scoring.forecasts import compute_evaluations, compute_forecast_summary
 from stores.warehouse import Warehouse, transaction, upsert
-from training.config import ForecastSettings
 
 DATES = pd.bdate_range("2025-01-01", periods=12)
 

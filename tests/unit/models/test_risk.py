@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from backtest.var import (
+from models.risk import (
     basel_zone,
     christoffersen_conditional_coverage,
     christoffersen_independence,

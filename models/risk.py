@@ -1,4 +1,5 @@
-"""VaR backtests: Kupiec POF, Christoffersen independence / conditional coverage, Basel zone, drawdown rank."""
+"""Risk: drawdown (one definition), VaR backtests (Kupiec POF, Christoffersen independence / conditional
+coverage, Basel zone) and the realised drawdown's rank among simulated ones. Pure."""
 
 from __future__ import annotations
 
@@ -95,22 +96,38 @@ def basel_zone(exceptions: int, n: int = BASEL_WINDOW, p: float = 0.01) -> str:
     return "red"
 
 
-def max_drawdown(returns: np.ndarray) -> float:
-    """Largest peak-to-trough loss of the equity path built from simple `returns` (0.2 = -20%)."""
-    r = np.asarray(returns, dtype=float)
-    if r.size == 0:
-        return 0.0
-    equity = np.concatenate([[1.0], np.cumprod(1.0 + r)])
-    peak = np.maximum.accumulate(equity)
-    return float(np.max(1.0 - equity / peak))
+def compute_drawdown_paths(paths: np.ndarray) -> np.ndarray:
+    """Drawdown (1 - equity / running peak, a positive fraction) of each row of a (paths x sessions) array
+    of simple returns, on the compounded equity that starts at 1 before the first session; NaN returns
+    count as 0 (no position). Shape (paths, sessions + 1)."""
+    p = np.nan_to_num(np.atleast_2d(np.asarray(paths, dtype=float)))
+    equity = np.concatenate([np.ones((p.shape[0], 1)), np.cumprod(1.0 + p, axis=1)], axis=1)
+    return 1.0 - equity / np.maximum.accumulate(equity, axis=1)
 
 
 def max_drawdowns(paths: np.ndarray) -> np.ndarray:
     """Max drawdown of each row of a (paths x sessions) array of simple returns."""
-    p = np.atleast_2d(np.asarray(paths, dtype=float))
-    equity = np.concatenate([np.ones((p.shape[0], 1)), np.cumprod(1.0 + p, axis=1)], axis=1)
-    peak = np.maximum.accumulate(equity, axis=1)
-    return np.max(1.0 - equity / peak, axis=1)
+    return compute_drawdown_paths(paths).max(axis=1)
+
+
+def max_drawdown(returns: np.ndarray) -> float:
+    """Largest peak-to-trough loss of the equity path built from simple `returns` (0.2 = -20%)."""
+    r = np.asarray(returns, dtype=float)
+    return float(max_drawdowns(r[None, :])[0]) if r.size else 0.0
+
+
+def compute_drawdown(returns: np.ndarray) -> tuple[float, int]:
+    """Maximum drawdown of the compounded equity (a positive fraction) and the longest underwater
+    spell in sessions (from a peak until the equity is back at it, or until the end)."""
+    r = np.asarray(returns, dtype=float)
+    if r.size == 0:
+        return 0.0, 0
+    dd = compute_drawdown_paths(r[None, :])[0]
+    longest = run = 0
+    for under in dd > 1e-12:
+        run = run + 1 if under else 0
+        longest = max(longest, run)
+    return float(dd.max()), int(longest)
 
 
 def drawdown_percentile(realized_mdd: float, simulated_mdd: np.ndarray) -> float:
@@ -206,6 +223,8 @@ __all__ = [
     "basel_zone",
     "christoffersen_conditional_coverage",
     "christoffersen_independence",
+    "compute_drawdown",
+    "compute_drawdown_paths",
     "compute_var_backtest",
     "compute_var_report",
     "drawdown_percentile",

@@ -10,22 +10,21 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from marketdata.sample import compute_garch_t5_returns
-from training.config import ForecastSettings
-from training.forecasts import (
+from models.forecasts import (
     LEARNED,
+    ForecastSettings,
     compute_bootstrap_quantiles,
     compute_forecast_features,
     compute_gaussian_quantiles,
     compute_log_targets,
-    compute_pit,
     compute_portfolio_returns,
     compute_rolling_conformal,
     fit_quantile_boosters,
-    pinball_loss,
     predict_quantile_boosters,
     rearrange_quantiles,
     train_forecast_models,
 )
+from models.metrics import compute_pit, pinball_loss
 
 LEVELS = (0.05, 0.5, 0.95)
 
@@ -188,7 +187,7 @@ def test_champion_is_the_lowest_pinball_and_a_baseline_when_learning_does_not_wi
 
 
 def test_scoring_falls_back_to_the_next_candidate_where_the_champion_cannot_forecast():
-    from training.forecasts import compute_forecast_quantiles
+    from models.forecasts import compute_forecast_quantiles
 
     r = compute_garch_t5_returns(1200, seed=2)
     cfg = ForecastSettings(horizons=(5,), bootstrap_reps=100, calibration_sessions=150, conformal_window=150,

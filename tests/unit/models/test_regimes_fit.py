@@ -10,19 +10,17 @@ import pytest
 
 from marketdata.config import SampleSettings
 from marketdata.sample import TRANSITIONS, compute_regime_switching_returns, compute_sample_market
-from scoring.regimes import (
+from models.regimes import (
+    RegimeParams,
     compute_accuracy,
+    compute_expected_durations,
     compute_filtered_probabilities,
     compute_hysteresis,
-    compute_vol_threshold_states,
-    fit_vol_thresholds,
-)
-from training.regimes import (
-    RegimeParams,
-    compute_expected_durations,
     compute_market_series,
     compute_stationary,
+    compute_vol_threshold_states,
     fit_regime_model,
+    fit_vol_thresholds,
     match_to_previous,
 )
 
@@ -47,7 +45,7 @@ def fit_and_filter(returns, states, n_states, models):
 
 
 def test_two_states_known_answer_beats_vol_baseline():
-    # Given planted 2-state returns (issue's parameters); When fit on the first half with both families
+    # Given planted 2-state returns; When fit on the first half with both families
     # and the state count left to BIC; Then 2 states are chosen and the filtered second half is >= 0.92 right.
     r, s = compute_regime_switching_returns(*SPEC_2, n=4000, seed=1)
     params, candidates, acc = fit_and_filter(r, s, None, ("hmm", "markov"))
@@ -150,7 +148,7 @@ def test_unknown_model_family_is_refused():
 
 
 def test_walk_forward_refits_keep_labels_and_never_see_the_future():
-    from training.regimes import fit_walk_forward
+    from models.regimes import fit_walk_forward
 
     r, _ = compute_regime_switching_returns(*SPEC_2, n=1600, seed=5)
     dates = pd.bdate_range("2015-01-01", periods=len(r))

@@ -8,8 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.signals import attribution_total, compute_signal_scores
-from training.models import SignalModel, fit_booster, fit_calibrator, prepare_features
+from models.signals import (
+    SignalModel,
+    attribution_total,
+    compute_signal_scores,
+    fit_booster,
+    fit_calibrator,
+    prepare_features,
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.regimes import (
+from models.regimes import (
+    RegimeParams,
     compute_filtered_probabilities,
     compute_hysteresis,
     compute_regime_frame,
@@ -18,7 +19,6 @@ from scoring.regimes import (
     compute_vol_threshold_states,
     fit_vol_thresholds,
 )
-from training.regimes import RegimeParams
 
 MU = np.array([0.0008, 0.0, -0.0015])
 SD = np.array([0.007, 0.012, 0.025])
@@ -139,7 +139,7 @@ def _wf_params(train_end: str, schedule: list[tuple[str, np.ndarray]]) -> Regime
 
 
 def test_walk_forward_schedule_is_causal_and_continuous(returns):
-    from scoring.regimes import compute_scheduled_probabilities
+    from models.regimes import compute_scheduled_probabilities
 
     dates = pd.bdate_range("2024-01-01", periods=len(returns))
     d = [x.date() for x in dates]

@@ -6,15 +6,18 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from training.metrics import (
+from models.metrics import (
     compute_auc,
     compute_auc_se_by_date,
     compute_auc_se_null,
+    compute_brier,
     compute_daily_rank_ic,
     compute_ece,
     compute_log_loss,
     compute_metrics_by_year,
+    compute_reliability,
     compute_signal_metrics,
     compute_top_decile_hit_rate,
 )
@@ -80,7 +83,7 @@ def test_metrics_by_year_split():
 
 def test_weighted_bootstrap_auc_matches_sklearn_on_the_identity_resample():
     # With every date drawn once the weighted AUC must equal the plain AUC (ties counted half).
-    from training import metrics
+    from models import metrics
 
     rng = np.random.default_rng(3)
     y = (rng.uniform(size=500) < 0.5).astype(float)
@@ -91,3 +94,24 @@ def test_weighted_bootstrap_auc_matches_sklearn_on_the_identity_resample():
     auc = np.sum(pos * (np.cumsum(neg) - neg + 0.5 * neg)) / (pos.sum() * neg.sum())
     assert math.isclose(auc, metrics.compute_auc(y, p), rel_tol=1e-12)
     assert 0 < compute_auc_se_by_date(codes, y, p) < 0.05
+
+
+def test_ece_brier_log_loss_match_hand_computed_values():
+    # Given two bins: p=0.2 with outcomes (0, 0, 1, 1) and p=0.9 with outcomes (1, 1)
+    p = np.array([0.2, 0.2, 0.2, 0.2, 0.9, 0.9])
+    y = np.array([0, 0, 1, 1, 1, 1])
+    # Then ECE = 4/6*|0.5-0.2| + 2/6*|1-0.9|
+    assert compute_ece(y, p, n_bins=10) == pytest.approx(4 / 6 * 0.3 + 2 / 6 * 0.1)
+    assert compute_brier(y, p) == pytest.approx((2 * 0.04 + 2 * 0.64 + 2 * 0.01) / 6)
+    expected_ll = -(2 * np.log(0.8) + 2 * np.log(0.2) + 2 * np.log(0.9)) / 6
+    assert compute_log_loss(y, p) == pytest.approx(expected_ll)
+    curve = compute_reliability(y, p, n_bins=10)
+    assert curve["count"].tolist() == [4, 2]
+    assert curve["observed_frequency"].tolist() == pytest.approx([0.5, 1.0])
+
+
+def test_missing_values_are_ignored_and_empty_is_nan():
+    p = np.array([0.3, np.nan, 0.6])
+    y = np.array([0, 1, np.nan])
+    assert compute_brier(y, p) == pytest.approx(0.09)
+    assert np.isnan(compute_ece([], []))

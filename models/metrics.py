@@ -1,4 +1,8 @@
-"""Holdout metrics of a probability signal: discrimination, calibration, ranking, per year (pure)."""
+"""One definition of every score: discrimination, calibration (log-loss, Brier, ECE, reliability), ranking,
+per-year signal metrics, and the quantile scores (pinball, PIT). Pure.
+
+Binary scores take `(y, p)`: outcomes first, probabilities second (scikit-learn's order); rows where either
+is not finite are left out."""
 
 from __future__ import annotations
 
@@ -55,38 +59,62 @@ def compute_auc_se_by_date(dates, y: np.ndarray, p: np.ndarray, n_boot: int = 20
     return float(np.std(aucs, ddof=1)) if len(aucs) > 2 else float("nan")
 
 
-def compute_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def finite_pairs(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, probabilities clipped to [0, 1], mask of the input rows kept): rows where both are finite."""
     y = np.asarray(y, dtype=float)
-    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    p = np.asarray(p, dtype=float)
+    keep = np.isfinite(p) & np.isfinite(y)
+    return y[keep], np.clip(p[keep], 0.0, 1.0), keep
+
+
+def compute_bin_index(p: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-width probability bins on [0, 1]; p = 1 falls in the last bin."""
+    return np.minimum((np.asarray(p, dtype=float) * n_bins).astype(int), n_bins - 1)
+
+
+def compute_log_loss(y, p) -> float:
+    """Mean negative log-likelihood of the outcomes (probabilities clipped to [EPS, 1 - EPS])."""
+    y, p, _ = finite_pairs(y, p)
+    if p.size == 0:
+        return float("nan")
+    p = np.clip(p, EPS, 1 - EPS)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def compute_brier(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
+def compute_brier(y, p) -> float:
+    """Mean squared difference between probability and outcome."""
+    y, p, _ = finite_pairs(y, p)
+    return float(np.mean((p - y) ** 2)) if p.size else float("nan")
 
 
-def compute_ece(y: np.ndarray, p: np.ndarray, n_bins: int = 15) -> float:
-    """Expected calibration error over `n_bins` equal-width probability bins, weighted by bin size."""
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    if len(y) == 0:
+def compute_ece(y, p, n_bins: int = 15) -> float:
+    """Expected calibration error: sum over equal-width bins of |mean(y) - mean(p)| weighted by bin share."""
+    y, p, _ = finite_pairs(y, p)
+    if p.size == 0:
         return float("nan")
-    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
-    sum_p = np.bincount(bins, weights=p, minlength=n_bins)
-    sum_y = np.bincount(bins, weights=y, minlength=n_bins)
+    gap = np.bincount(compute_bin_index(p, n_bins), weights=y - p, minlength=n_bins)
+    return float(np.abs(gap).sum() / p.size)
+
+
+def compute_reliability(y, p, n_bins: int = 15) -> pd.DataFrame:
+    """Per non-empty bin: bin bounds, row count, mean probability and observed frequency of the positive
+    (the reliability diagram)."""
+    y, p, _ = finite_pairs(y, p)
+    idx = compute_bin_index(p, n_bins)
+    count = np.bincount(idx, minlength=n_bins)
+    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
+    sum_y = np.bincount(idx, weights=y, minlength=n_bins)
     nz = count > 0
-    return float(np.sum(np.abs(sum_p[nz] - sum_y[nz])) / len(y))
-
-
-def compute_reliability(y: np.ndarray, p: np.ndarray, n_bins: int = 15) -> pd.DataFrame:
-    """Per bin: mean predicted probability, observed frequency and count (for the reliability diagram)."""
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    frame = pd.DataFrame({"bin": bins, "p": p, "y": y})
-    out = frame.groupby("bin").agg(mean_predicted=("p", "mean"), observed=("y", "mean"), count=("y", "size"))
-    return out.reset_index()
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return pd.DataFrame(
+        {
+            "bin_lower": edges[:-1][nz],
+            "bin_upper": edges[1:][nz],
+            "count": count[nz].astype(int),
+            "mean_probability": sum_p[nz] / np.maximum(count[nz], 1),
+            "observed_frequency": sum_y[nz] / np.maximum(count[nz], 1),
+        }
+    )
 
 
 def compute_daily_rank_ic(dates, p: np.ndarray, fwd_return: np.ndarray) -> pd.Series:
@@ -172,16 +200,61 @@ def compute_metrics_by_year(
     return out
 
 
+# -- quantile forecasts ---------------------------------------------------------------------------------
+def pinball_loss(y: np.ndarray, q: np.ndarray, tau: float) -> np.ndarray:
+    """Pinball (quantile) loss of quantile forecast `q` at level `tau` for outcome `y`, elementwise."""
+    d = np.asarray(y, dtype=float) - np.asarray(q, dtype=float)
+    return np.maximum(tau * d, (tau - 1.0) * d)
+
+
+def mean_pinball(y: np.ndarray, q: np.ndarray, quantiles: tuple[float, ...]) -> float:
+    """Mean pinball loss over rows with a finite outcome and forecast, averaged over quantile levels."""
+    y = np.asarray(y, dtype=float)
+    q = np.asarray(q, dtype=float)
+    ok = np.isfinite(y) & np.all(np.isfinite(q), axis=1)
+    if not ok.any():
+        return float("nan")
+    return float(np.mean([pinball_loss(y[ok], q[ok, j], t).mean() for j, t in enumerate(quantiles)]))
+
+
+def compute_pit(value: np.ndarray, qs: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
+    """Probability integral transform from a few quantiles: the CDF interpolated linearly between the
+    given (quantile, level) points and extrapolated with the outer segments' slopes, clipped to [0, 1]."""
+    value = np.atleast_1d(np.asarray(value, dtype=float))
+    qs = np.atleast_2d(np.asarray(qs, dtype=float))
+    lv = np.asarray(levels, dtype=float)
+    out = np.full(len(value), np.nan)
+    for i, (v, row) in enumerate(zip(value, qs, strict=True)):
+        if not (np.isfinite(v) and np.all(np.isfinite(row))):
+            continue
+        x = np.maximum.accumulate(row)
+        if v <= x[0]:
+            slope = (lv[1] - lv[0]) / max(x[1] - x[0], 1e-12)
+            out[i] = lv[0] - slope * (x[0] - v)
+        elif v >= x[-1]:
+            slope = (lv[-1] - lv[-2]) / max(x[-1] - x[-2], 1e-12)
+            out[i] = lv[-1] + slope * (v - x[-1])
+        else:
+            out[i] = np.interp(v, x, lv)
+    return np.clip(out, 0.0, 1.0)
+
+
 __all__ = [
+    "finite_pairs",
+    "EPS",
     "compute_auc",
     "compute_auc_se_by_date",
     "compute_auc_se_null",
+    "compute_bin_index",
     "compute_brier",
     "compute_daily_rank_ic",
     "compute_ece",
     "compute_log_loss",
     "compute_metrics_by_year",
+    "compute_pit",
     "compute_reliability",
     "compute_signal_metrics",
     "compute_top_decile_hit_rate",
+    "mean_pinball",
+    "pinball_loss",
 ]
