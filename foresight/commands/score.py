@@ -28,6 +28,10 @@ def score(
     from foresight.commands.common import require_bars, require_champion
     from foresight.context import build_context
 
+    d0 = start.date() if start else None
+    d1 = end.date() if end else None
+    if d0 and d1 and d0 > d1:
+        raise fail(f"--start {d0} is after --end {d1}", 2)
     ctx = build_context()
     nightly_run = start is None and end is None and not regimes_only
     # What the run needs before it starts: a person gets one line naming what to run, not a failed flow.
@@ -46,10 +50,6 @@ def score(
             raise fail(str(exc)) from exc
         _print_steps(result["steps"], f"nightly {result['as_of']} (run {result['run_id']})")
         return
-    d0 = start.date() if start else None
-    d1 = end.date() if end else None
-    if d0 and d1 and d0 > d1:
-        raise fail(f"--start {d0} is after --end {d1}", 2)
     done: dict[str, object] = {}
     try:
         if not regimes_only:
