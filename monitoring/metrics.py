@@ -1,18 +1,24 @@
-"""Custom Evidently metrics for calibration (ECE with reliability curve, Brier, log-loss) Evidently lacks.
+"""Custom Evidently metrics Evidently lacks: calibration (ECE with reliability curve, Brier, log-loss), the
+monitoring status that leads every report, feature drift grouped worst first, pinball loss.
 
-Each metric reads a probability column and a 0/1 label column and ignores rows where either is missing,
-so one Evidently Dataset can carry the drift window and the (older, matured) calibration window side by
-side: calibration columns are filled only on rows of the calibration window.
+Each calibration metric reads a probability column and a 0/1 label column and ignores rows where either is
+missing, so one Evidently Dataset can carry the drift window and the (older, matured) calibration window
+side by side: calibration columns are filled only on rows of the calibration window.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from abc import ABC
+from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
 
 from evidently import Dataset
+from evidently.core.container import MetricContainer
 from evidently.core.metric_types import SingleValue, SingleValueCalculation, SingleValueMetric
 from evidently.core.report import Context
+from evidently.metrics import ValueDrift
 
 from models.metrics import compute_brier, compute_ece, compute_log_loss, compute_reliability
 
@@ -127,4 +133,147 @@ def _reliability_widgets(title, m: _CalibrationMetric, cur, ref, cur_result: Sin
     ]
 
 
-__all__ = ["BrierScore", "ExpectedCalibrationError", "LogLoss"]
+# ---------------------------------------------------------------------------------------------------------
+# the status that leads each report
+
+
+class MonitoringStatus(SingleValueMetric):
+    """The model's monitoring status as a number (0 OK, 1 WARN, 2 ALERT) with its reasons.
+
+    Read from a findings dataset, one row per reason: `rank_column` holds the status rank, `status_column`
+    its name, `reason_column` the reason. The status lives in the data, not in the metric's parameters, so
+    every run's value lands on one series of the workspace dashboard."""
+
+    rank_column: str = "status_rank"
+    status_column: str = "status"
+    reason_column: str = "reason"
+
+
+class MonitoringStatusCalculation(SingleValueCalculation[MonitoringStatus]):
+    def calculate(self, context: Context, current_data: Dataset, reference_data: Dataset | None):
+        m = self.metric
+        df = current_data.as_dataframe()
+        rank = float(df[m.rank_column].max()) if len(df) else 0.0
+        status = str(df[m.status_column].iloc[0]) if len(df) else "OK"
+        reasons = [str(r) for r in df[m.reason_column].dropna() if str(r)] if m.reason_column in df else []
+        result = self.result(rank)
+        result.widget = _status_widgets(status, reasons)
+        return result
+
+    def display_name(self) -> str:
+        return "Monitoring status (0 OK, 1 WARN, 2 ALERT)"
+
+
+def _status_widgets(status: str, reasons: Sequence[str]):
+    from evidently.legacy.renderers.html_widgets import CounterData, counter, table_data
+
+    head = counter(counters=[CounterData("monitoring status", status),
+                             CounterData("findings", str(len(reasons)))], title="Monitoring status")
+    rows = [[r] for r in reasons] or [["no finding"]]
+    return [head, table_data(column_names=["why"], data=rows, title=f"{status}: the reasons")]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# feature drift, grouped worst first
+
+_FAMILY = re.compile(r"^(.*?[A-Za-z_])\d+$")
+
+
+def compute_feature_family(name: str) -> str:
+    """The family of a feature: its name without the trailing window length (ROC60 -> ROC, KMID2 -> KMID)."""
+    found = _FAMILY.match(name)
+    return found.group(1) if found else name
+
+
+def compute_drift_groups(
+    scores: Mapping[str, float], thresholds: Mapping[str, float]
+) -> list[tuple[str, list[str]]]:
+    """Features grouped by family, worst first: groups by their worst score / threshold ratio, features
+    within a group likewise (ties by name). Features without a score come last."""
+
+    def ratio(c: str) -> float:
+        s, t = scores.get(c), thresholds.get(c)
+        if s is None or not t or not math.isfinite(float(s)):
+            return -math.inf
+        return float(s) / float(t)
+
+    groups: dict[str, list[str]] = {}
+    for c in scores.keys() | thresholds.keys():
+        groups.setdefault(compute_feature_family(c), []).append(c)
+    ordered = [(g, sorted(cols, key=lambda c: (-ratio(c), c))) for g, cols in groups.items()]
+    return sorted(ordered, key=lambda gc: (-ratio(gc[1][0]), gc[0]))
+
+
+class FeatureDriftGroups(MetricContainer):
+    """Per-feature ValueDrift (each against its own threshold), shown grouped by feature family, worst group
+    first: an overview table, then each group's panels, its worst feature first."""
+
+    columns: list[str]
+    method: str
+    thresholds: dict[str, float]
+
+    def generate_metrics(self, context: Context):
+        return [ValueDrift(column=c, method=self.method, threshold=self.thresholds[c]) for c in self.columns]
+
+    def render(self, context: Context, child_widgets=None):
+        from evidently.legacy.renderers.html_widgets import header_text, table_data
+
+        metrics = self.metrics(context)
+        by_column = {m.column: w for m, (_, w) in zip(metrics, child_widgets or [], strict=True)}
+        scores = {m.column: float(context.get_metric_result(m).value) for m in metrics}
+        groups = compute_drift_groups(scores, self.thresholds)
+        rows = []
+        for g, cols in groups:
+            drifted = [c for c in cols if scores[c] >= self.thresholds[c]]
+            worst = cols[0]
+            rows.append([g, f"{len(drifted)} of {len(cols)}", worst, f"{scores[worst]:.3f}",
+                         f"{self.thresholds[worst]:.3f}", ", ".join(drifted) or "-"])
+        out = [table_data(
+            column_names=["group", "drifted", "worst feature", "its score", "its threshold", "drifted features"],
+            data=rows, title=f"Feature drift by group, worst first ({self.method}; score >= threshold drifts)",
+        )]
+        for (g, cols), row in zip(groups, rows, strict=True):
+            out.append(header_text(label=f"{g}: {row[1]} drifted (worst {row[2]} {row[3]} vs {row[4]})"))
+            for c in cols:
+                out.extend(by_column[c])
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# forecasts
+
+
+class PinballLoss(SingleValueMetric):
+    """Mean pinball loss of a column of per-evaluation losses (its own metric, so that the workspace charts
+    it apart from band coverage)."""
+
+    column: str
+
+
+class PinballLossCalculation(SingleValueCalculation[PinballLoss]):
+    def _mean(self, data: Dataset | None) -> float:
+        if data is None:
+            return float("nan")
+        values = data.as_dataframe()[self.metric.column].dropna()
+        return float(values.mean()) if len(values) else float("nan")
+
+    def calculate(self, context: Context, current_data: Dataset, reference_data: Dataset | None):
+        cur = self.result(self._mean(current_data))
+        if reference_data is None:
+            return cur
+        return cur, self.result(self._mean(reference_data))
+
+    def display_name(self) -> str:
+        return f"Mean pinball loss of '{self.metric.column}'"
+
+
+__all__ = [
+    "BrierScore",
+    "ExpectedCalibrationError",
+    "FeatureDriftGroups",
+    "LogLoss",
+    "MonitoringStatus",
+    "PinballLoss",
+    "compute_drift_groups",
+    "compute_feature_family",
+]

@@ -3,7 +3,13 @@
 Everything here works on DataFrames (no warehouse, no MLflow): the I/O layer loads the windows and saves
 what these functions return.
 
-One Evidently report per model and night. The signal report's current dataset stacks two windows:
+One Evidently report per model and night, laid out for the person reading it: the model's status and its
+reasons first (`MonitoringStatus`), then what decides it most often (the signal report: calibration, then
+prediction drift, then feature drift grouped by family, worst first; the forecast report: band coverage,
+then pinball loss). The status comes from the
+report's own results, so it is computed after the run and put in front of it (`compose_status_first`).
+
+The signal report's current dataset stacks two windows:
 the drift window (last N scored sessions: features + `probability`) and the calibration window (last M
 sessions whose labels matured: `calibration_probability` + `calibration_label`). Each column is filled only
 on the rows of its own window and Evidently's metrics skip missing values, so every metric sees exactly its
@@ -29,7 +35,15 @@ from monitoring.dependence import (
     compute_location_effective_rows,
     compute_shock_paths,
 )
-from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
+from monitoring.metrics import (
+    BrierScore,
+    ExpectedCalibrationError,
+    FeatureDriftGroups,
+    LogLoss,
+    MonitoringStatus,
+    PinballLoss,
+    compute_drift_groups,
+)
 
 PROBABILITY = "probability"
 LABEL = "label"
@@ -59,6 +73,52 @@ def _finite(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the status first
+
+
+def compute_status_frame(status: str, reasons: Sequence[str]) -> pd.DataFrame:
+    """The findings dataset of `MonitoringStatus`: one row per reason (one "no finding" row when none)."""
+    rows = list(reasons) or ["no finding"]
+    return pd.DataFrame({"status_rank": float(_RANK[status]), "status": status, "reason": rows})
+
+
+def compose_status_first(body, status: str, reasons: Sequence[str], metric_order=None):
+    """One snapshot: the `MonitoringStatus` of (status, reasons) first, then `body`'s metrics and widgets.
+
+    `metric_order` (optional) sorts body's metric results in the saved JSON, given each result's metric
+    parameters (a dict with `type`, `column`, ...); the page's widgets keep body's own order (its containers
+    already lay them out). Timestamp, name, tags and metadata are body's.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.core.report import Snapshot
+
+    frame = compute_status_frame(status, reasons)
+    data = Dataset.from_pandas(frame, data_definition=DataDefinition(
+        numerical_columns=["status_rank"], categorical_columns=["status"], text_columns=["reason"]))
+    head = Report([MonitoringStatus()]).run(current_data=data, reference_data=None).to_snapshot_model()
+    main = body.to_snapshot_model()
+    ids = list(main.top_level_metrics)
+    if metric_order is not None:
+        position = {mid: i for i, mid in enumerate(ids)}
+
+        def params(mid):
+            loc = main.metric_results[mid].metric_value_location
+            return loc.metric.params if loc is not None else {}
+
+        ids = sorted(ids, key=lambda mid: (metric_order(params(mid)), position[mid]))
+    model = main.copy(update={
+        "metric_results": {**head.metric_results, **main.metric_results},
+        "top_level_metrics": [*head.top_level_metrics, *ids],
+        "widgets": [*head.widgets, *main.widgets],
+    })
+    return Snapshot.load_model(model)
+
+
+def _metric_kind(params: Mapping[str, Any]) -> str:
+    return str(params.get("type", "")).rsplit(":", 1)[-1]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -220,7 +280,8 @@ def build_signal_report(
     n_current: int | None = None,
     thresholds: Mapping[str, float] | None = None,
 ):
-    """The Evidently Report: drifted-columns share, per-feature and prediction drift, calibration metrics.
+    """The Evidently Report: calibration metrics, prediction drift, drifted-columns share and per-feature drift
+    (`FeatureDriftGroups`: grouped by family, worst first), in that order.
 
     `thresholds` (per column) override the one threshold for `n_current` independent rows.
     """
@@ -231,6 +292,13 @@ def build_signal_report(
     method, threshold = settings.drift_method, compute_drift_threshold(settings, n_current)
     per_column = {c: float((thresholds or {}).get(c, threshold)) for c in [*features, PROBABILITY]}
     metrics: list = []
+    # the order is the page's: calibration, prediction drift, then feature drift (grouped, worst first)
+    if with_calibration:
+        cal = {"probability_column": CAL_PROBABILITY, "label_column": CAL_LABEL, "n_bins": settings.n_bins}
+        ece_tests = [lte(ece_limit)] if ece_limit is not None else None
+        metrics += [ExpectedCalibrationError(**cal, tests=ece_tests), BrierScore(**cal), LogLoss(**cal)]
+    if with_prediction:
+        metrics.append(ValueDrift(column=PROBABILITY, method=method, threshold=per_column[PROBABILITY]))
     if features:
         metrics.append(
             DriftedColumnsCount(
@@ -239,13 +307,8 @@ def build_signal_report(
                 drift_share=settings.drift_share_alert,
             )
         )
-        metrics += [ValueDrift(column=c, method=method, threshold=per_column[c]) for c in features]
-    if with_prediction:
-        metrics.append(ValueDrift(column=PROBABILITY, method=method, threshold=per_column[PROBABILITY]))
-    if with_calibration:
-        cal = {"probability_column": CAL_PROBABILITY, "label_column": CAL_LABEL, "n_bins": settings.n_bins}
-        ece_tests = [lte(ece_limit)] if ece_limit is not None else None
-        metrics += [ExpectedCalibrationError(**cal, tests=ece_tests), BrierScore(**cal), LogLoss(**cal)]
+        metrics.append(FeatureDriftGroups(
+            columns=list(features), method=method, thresholds={c: per_column[c] for c in features}))
     return Report(metrics, include_tests=True)
 
 
@@ -472,7 +535,33 @@ def compute_signal_report(
         reasons.append(
             f"calibration not judged: {n_cal} matured rows < min_calibration_rows={settings.min_calibration_rows}"
         )
+    order = compute_signal_metric_order(summary.drift_scores, {c: thresholds[c] for c in summary.drift_scores})
+    snapshot = compose_status_first(snapshot, status, reasons, metric_order=order)
     return snapshot, SignalSummary(**{**summary.to_dict(), "status": status, "reasons": reasons})
+
+
+_SIGNAL_ORDER = ("ExpectedCalibrationError", "BrierScore", "LogLoss")
+
+
+def compute_signal_metric_order(scores: Mapping[str, float], thresholds: Mapping[str, float]):
+    """Sort key of the signal report's metrics in the saved JSON, the page's order: calibration, prediction
+    drift, drifted-columns share, then per-feature drift in `compute_drift_groups` order."""
+    ordered = [c for _, cols in compute_drift_groups(scores, thresholds) for c in cols]
+    feature_rank = {c: i for i, c in enumerate(ordered)}
+
+    def key(params: Mapping[str, Any]) -> tuple:
+        kind = _metric_kind(params)
+        if kind in _SIGNAL_ORDER:
+            return (0, _SIGNAL_ORDER.index(kind))
+        if kind == "ValueDrift" and params.get("column") == PROBABILITY:
+            return (1, 0)
+        if kind == "DriftedColumnsCount":
+            return (2, 0)
+        if kind == "ValueDrift":
+            return (3, feature_rank.get(params.get("column"), len(feature_rank)))
+        return (4, 0)
+
+    return key
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -552,10 +641,10 @@ def compute_forecast_report(
     ref, cur, keys = compute_forecast_frames(evaluations, settings.coverage_window)
     lo = settings.nominal_coverage - settings.coverage_alert
     hi = settings.nominal_coverage + settings.coverage_alert
-    metrics = []
-    for k in keys:
-        metrics.append(MeanValue(column=f"covered_{k}", tests=[gte(lo), lte(hi)]))
-        metrics.append(MeanValue(column=f"pinball_{k}", tests=[]))
+    # band coverage of every series first, then pinball loss: two quantities, two sets of panels and, in the
+    # workspace, two charts (pinball is its own metric type)
+    metrics = [MeanValue(column=f"covered_{k}", tests=[gte(lo), lte(hi)]) for k in keys]
+    metrics += [PinballLoss(column=f"pinball_{k}") for k in keys]
     if ref.empty:
         ref = cur.copy()  # no history yet: compare the window with itself (keeps one report shape)
     ref_ds, cur_ds = _datasets(ref[cur.columns], cur)
@@ -605,7 +694,7 @@ def compute_forecast_report(
         pinball=_finite(np.mean(pinballs)) if pinballs else None,
         n_current=int(cur.notna().any(axis=1).sum()), status=status, reasons=reasons,
     )
-    return snapshot, summary
+    return compose_status_first(snapshot, status, reasons), summary
 
 
 __all__ = [
@@ -621,6 +710,9 @@ __all__ = [
     "compute_signal_frames",
     "compute_signal_report",
     "compute_calibration_null",
+    "compose_status_first",
+    "compute_signal_metric_order",
+    "compute_status_frame",
     "compute_coverage_effective_n",
     "compute_drift_threshold",
     "compute_drift_thresholds",

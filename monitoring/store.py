@@ -314,12 +314,19 @@ def prune_html(model_dir: Path, keep: int) -> list[Path]:
 # -- Evidently workspace ---------------------------------------------------------------------------------
 
 
+STATUS_PANEL = "Monitoring status (0 OK, 1 WARN, 2 ALERT)"
+
+
 def _dashboard_panels(kind: str) -> list:
+    """The panels of a project's dashboard, by kind of model (`signal`, `forecast`); every kind
+    leads with the status."""
     from evidently.sdk.models import PanelMetric
     from evidently.sdk.panels import line_plot_panel
 
+    status = line_plot_panel(title=STATUS_PANEL, values=[PanelMetric(legend="status", metric="MonitoringStatus")])
     if kind == "signal":
         return [
+            status,
             line_plot_panel(
                 title="Share of drifted features",
                 values=[PanelMetric(legend="share", metric="DriftedColumnsCount",
@@ -342,11 +349,25 @@ def _dashboard_panels(kind: str) -> list:
             ),
         ]
     return [
+        status,
         line_plot_panel(
             title="Forecast band coverage (p05-p95, nominal 0.90)",
             values=[PanelMetric(legend="coverage {{column}}", metric="MeanValue")],
         ),
+        line_plot_panel(
+            title="Forecast pinball loss",
+            values=[PanelMetric(legend="pinball {{column}}", metric="PinballLoss")],
+        ),
     ]
+
+
+def _ensure_panels(ws, project, kind: str) -> None:
+    """Add the kind's panels the project's dashboard lacks (by title), in order: a new project gets all of
+    them, a project made by an older Foresight gets the newer ones appended."""
+    have = {p.title for p in ws.get_dashboard(project.id).panels}
+    for panel in _dashboard_panels(kind):
+        if panel.title not in have:
+            project.dashboard.add_panel(panel)
 
 
 _WORKSPACE_INDEX = "foresight-runs.json"
@@ -448,7 +469,8 @@ def add_to_workspace(
     run_key: str,
     keep_runs: int | None = None,
 ) -> tuple[str, str]:
-    """Add the run to the project `project_name` (created with its dashboard on first use).
+    """Add the run to the project `project_name` (created on first use; its dashboard gets the panels of
+    `kind` it lacks, see `_dashboard_panels`).
 
     `run_key` (model|version|YYYY-MM-DD) names the run in a small index file beside the workspace: a re-run of
     the same key replaces its earlier run, so the dashboard never shows a date twice. With `keep_runs`, the
@@ -463,8 +485,7 @@ def add_to_workspace(
         project = found[0]
     else:
         project = ws.create_project(project_name, description=f"Foresight monitoring of {project_name}")
-        for panel in _dashboard_panels(kind):
-            project.dashboard.add_panel(panel)
+    _ensure_panels(ws, project, kind)
     project_id = str(project.id)
     index_path = workspace_path / _WORKSPACE_INDEX
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
@@ -543,6 +564,7 @@ def load_latest_monitoring(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any
 
 __all__: Sequence[str] = [
     "REFERENCE_ARTIFACT",
+    "STATUS_PANEL",
     "ReferenceUnavailable",
     "add_to_workspace",
     "load_forecast_evaluations",
