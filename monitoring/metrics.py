@@ -1,5 +1,5 @@
 """Custom Evidently metrics Evidently lacks: calibration (ECE with reliability curve, Brier, log-loss), the
-monitoring status that leads every report, feature drift grouped worst first, pinball loss.
+monitoring status that leads every report, feature drift grouped worst first, pinball loss, regime durations.
 
 Each calibration metric reads a probability column and a 0/1 label column and ignores rows where either is
 missing, so one Evidently Dataset can carry the drift window and the (older, matured) calibration window
@@ -14,6 +14,7 @@ from abc import ABC
 from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
 
+import numpy as np
 from evidently import Dataset
 from evidently.core.container import MetricContainer
 from evidently.core.metric_types import SingleValue, SingleValueCalculation, SingleValueMetric
@@ -21,6 +22,7 @@ from evidently.core.report import Context
 from evidently.metrics import ValueDrift
 
 from models.metrics import compute_brier, compute_ece, compute_log_loss, compute_reliability
+from monitoring.regimes import compute_exit_counts, compute_run_lengths
 
 
 class _CalibrationMetric(SingleValueMetric):
@@ -267,6 +269,112 @@ class PinballLossCalculation(SingleValueCalculation[PinballLoss]):
         return f"Mean pinball loss of '{self.metric.column}'"
 
 
+# ---------------------------------------------------------------------------------------------------------
+# regimes
+
+
+class RegimeStateMix(MetricContainer):
+    """Each state's mean filtered probability (Evidently's MeanValue; with `limits`, tested against them), led
+    by one chart of the state mix: reference vs current window."""
+
+    columns: list[str]
+    """Probability columns, one per state, in the model's state order."""
+    states: list[str]
+    limits: dict[str, list[float]] = {}
+    """Per column: [low, high], the range of the current window's mean that is not drift."""
+
+    def generate_metrics(self, context: Context):
+        from evidently.metrics import MeanValue
+        from evidently.tests import gte, lte
+
+        out = []
+        for c in self.columns:
+            lo_hi = self.limits.get(c)
+            out.append(MeanValue(column=c, tests=[gte(lo_hi[0]), lte(lo_hi[1])] if lo_hi else []))
+        return out
+
+    def render(self, context: Context, child_widgets=None):
+        import plotly.graph_objects as go
+        from evidently.legacy.renderers.html_widgets import plotly_figure
+
+        cur, ref = [], []
+        for m in self.metrics(context):
+            cur.append(float(context.get_metric_result(m).value))
+            ref.append(float(context.get_reference_metric_result(m.metric_id).value)
+                       if context.has_reference else float("nan"))
+        fig = go.Figure([go.Bar(name="reference window", x=self.states, y=ref),
+                         go.Bar(name="current window", x=self.states, y=cur)])
+        for i, c in enumerate(self.columns):
+            if c in self.limits:
+                lo, hi = self.limits[c]
+                fig.add_shape(type="rect", xref="x", yref="y", x0=i - 0.45, x1=i + 0.45, y0=max(lo, 0.0),
+                              y1=min(hi, 1.0),
+                              line={"dash": "dot", "width": 1}, fillcolor="rgba(0,0,0,0.05)")
+        fig.update_layout(barmode="group", yaxis_title="mean filtered probability", yaxis_range=[0, 1])
+        title = ("State mix: mean filtered probability per state, reference vs current window "
+                 "(dotted box: the range of the current mean that is not drift)")
+        widgets = [plotly_figure(title=title, figure=fig)]
+        for _, w in child_widgets or []:
+            widgets.extend(w)
+        return widgets
+
+
+class RegimeDuration(SingleValueMetric):
+    """How long `state` lasts in the label column `column` (rows in date order): sessions spent in it per exit
+    from it, the estimate of its expected duration. With no exit in the window, the sessions spent (a lower
+    bound). The widget compares the run lengths of the current and the reference window."""
+
+    column: str
+    state: str
+
+
+class RegimeDurationCalculation(SingleValueCalculation[RegimeDuration]):
+    def _labels(self, data: Dataset | None):
+        if data is None:
+            return None
+        return data.as_dataframe()[self.metric.column].astype(str).to_numpy()
+
+    def _value(self, labels) -> float:
+        if labels is None or len(labels) == 0:
+            return float("nan")
+        at_risk, exits = compute_exit_counts(labels).get(self.metric.state, (0, 0))
+        return float(at_risk) / exits if exits else float(at_risk)
+
+    def calculate(self, context: Context, current_data: Dataset, reference_data: Dataset | None):
+        cur_labels, ref_labels = self._labels(current_data), self._labels(reference_data)
+        cur = self.result(self._value(cur_labels))
+        cur.widget = _duration_widgets(self.display_name(), self.metric.state, cur_labels, ref_labels)
+        if reference_data is None:
+            return cur
+        return cur, self.result(self._value(ref_labels))
+
+    def display_name(self) -> str:
+        return f"Duration of regime '{self.metric.state}' (sessions per exit)"
+
+
+def _duration_widgets(title: str, state: str, cur, ref):
+    import plotly.graph_objects as go
+    from evidently.legacy.renderers.html_widgets import CounterData, counter, plotly_figure
+
+    counters, lengths = [], {}
+    for name, labels in (("current", cur), ("reference", ref)):
+        if labels is None:
+            continue
+        at_risk, exits = compute_exit_counts(labels).get(state, (0, 0))
+        per_exit = f"{at_risk / exits:.1f}" if exits else f">= {at_risk}"
+        counters.append(CounterData(f"{name}: {exits} exits in {at_risk} sessions", per_exit))
+        runs = compute_run_lengths(labels)
+        lengths[name] = runs.loc[runs["state"] == state, "length"].to_numpy()
+    longest = max((float(v.max()) for v in lengths.values() if len(v)), default=1.0)
+    bins = {"start": 0.5, "size": max(1.0, float(np.ceil(longest / 20)))}
+    fig = go.Figure([go.Histogram(x=v, name=f"{k} ({len(v)} runs)", histnorm="probability", opacity=0.6, xbins=bins)
+                     for k, v in lengths.items() if len(v)])
+    fig.update_layout(barmode="overlay", xaxis_title="run length (sessions; the first and last run of a window "
+                      "may be cut by its edges)", yaxis_title="share of runs")
+    return [counter(counters=counters, title=title),
+            plotly_figure(title=f"Run lengths of '{state}': current vs reference", figure=fig)]
+
+
 __all__ = [
     "BrierScore",
     "ExpectedCalibrationError",
@@ -274,6 +382,8 @@ __all__ = [
     "LogLoss",
     "MonitoringStatus",
     "PinballLoss",
+    "RegimeDuration",
+    "RegimeStateMix",
     "compute_drift_groups",
     "compute_feature_family",
 ]

@@ -6,7 +6,7 @@ what these functions return.
 One Evidently report per model and night, laid out for the person reading it: the model's status and its
 reasons first (`MonitoringStatus`), then what decides it most often (the signal report: calibration, then
 prediction drift, then feature drift grouped by family, worst first; the forecast report: band coverage,
-then pinball loss). The status comes from the
+then pinball loss; the regime report: state probabilities, then durations). The status comes from the
 report's own results, so it is computed after the run and put in front of it (`compose_status_first`).
 
 The signal report's current dataset stacks two windows:
@@ -42,7 +42,20 @@ from monitoring.metrics import (
     LogLoss,
     MonitoringStatus,
     PinballLoss,
+    RegimeDuration,
+    RegimeStateMix,
     compute_drift_groups,
+)
+from monitoring.regimes import (
+    MARKOV,
+    SESSIONS,
+    STATE_PREFIX,
+    compute_duration_statistic,
+    compute_exit_counts,
+    compute_null_pvalues,
+    compute_regime_null,
+    compute_states,
+    compute_visits,
 )
 
 PROBABILITY = "probability"
@@ -697,11 +710,182 @@ def compute_forecast_report(
     return compose_status_first(snapshot, status, reasons), summary
 
 
+# ---------------------------------------------------------------------------------------------------------
+# regimes
+
+REGIME = "regime"
+
+
+@dataclass(frozen=True)
+class RegimeSummary:
+    """State-probability drift and duration drift of the regime model's output over the current window."""
+
+    n_reference: int
+    n_current: int
+    states: list[str] = field(default_factory=list)
+    reference_visits: int = 0
+    current_visits: int = 0
+    null: str | None = None
+    """What the p-values assume: `markov` (the labels a Markov chain as persistent as the reference's, its
+    uncertainty included: see monitoring.regimes) or `sessions` (every session an independent draw)."""
+    share_current: dict[str, float] = field(default_factory=dict)
+    """Per state: its mean filtered probability over the window (the share of probability it got)."""
+    share_reference: dict[str, float] = field(default_factory=dict)
+    share_bound: dict[str, float] = field(default_factory=dict)
+    """Per state: the shift of the window's share that the null exceeds with probability
+    regime_pvalue / states (the limit of "not drift")."""
+    share_pvalue: dict[str, float] = field(default_factory=dict)
+    sessions_per_exit_current: dict[str, float | None] = field(default_factory=dict)
+    """Per state: sessions in it per exit from it (its expected duration); None without an exit."""
+    sessions_per_exit_reference: dict[str, float | None] = field(default_factory=dict)
+    exits_current: dict[str, list[int]] = field(default_factory=dict)
+    """Per state: [sessions at risk, exits]."""
+    exits_reference: dict[str, list[int]] = field(default_factory=dict)
+    duration_pvalue: dict[str, float] = field(default_factory=dict)
+    share_drift_pvalue: float | None = None
+    """The smallest state's share p-value times the number of states (at most 1)."""
+    duration_drift_pvalue: float | None = None
+    drifted_states: list[str] = field(default_factory=list)
+    duration_drifted_states: list[str] = field(default_factory=list)
+    drift_share: float | None = None
+    """Share of states whose probability drifted."""
+    status: str = OK
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _per_exit(counts: tuple[int, int]) -> float | None:
+    at_risk, exits = counts
+    return at_risk / exits if exits else None
+
+
+def compute_regime_status(s: RegimeSummary, settings: MonitoringSettings) -> tuple[str, list[str]]:
+    """The regime findings as (status, reasons): drifted state probabilities and changed durations each raise
+    `regime_drift_status`; gaps within chance are not findings."""
+    status, reasons = OK, []
+    null = (f"null: a Markov chain as persistent as the reference's {s.reference_visits} visits" if s.null == MARKOV
+            else "null: sessions counted independent")
+    if s.share_drift_pvalue is not None and s.share_drift_pvalue < settings.regime_pvalue:
+        status = worst_status(status, settings.regime_drift_status)
+        named = ", ".join(
+            f"{k} {s.share_current[k]:.2f} vs {s.share_reference[k]:.2f} (+/- {s.share_bound[k]:.2f} is chance)"
+            for k in s.drifted_states)
+        reasons.append(f"state-probability drift over {s.n_current} sessions: {named}; "
+                       f"p={s.share_drift_pvalue:.3g} over {len(s.states)} states, {null}")
+    if s.duration_drift_pvalue is not None and s.duration_drift_pvalue < settings.regime_pvalue:
+        status = worst_status(status, settings.regime_drift_status)
+
+        def lasts(k: str, per_exit: dict, counts: dict) -> str:
+            at_risk, exits = counts[k]
+            if per_exit[k] is None:
+                return f"no exit in {at_risk} sessions"
+            return f"{per_exit[k]:.1f} sessions per exit ({exits} exits in {at_risk})"
+
+        named = ", ".join(
+            f"{k} {lasts(k, s.sessions_per_exit_current, s.exits_current)} vs "
+            f"{lasts(k, s.sessions_per_exit_reference, s.exits_reference)} in the reference"
+            for k in s.duration_drifted_states)
+        reasons.append(f"regime-duration drift: {named}; p={s.duration_drift_pvalue:.3g} over {len(s.states)} "
+                       f"states, {null}")
+    return status, reasons
+
+
+def compute_regime_summary(
+    reference: pd.DataFrame, current: pd.DataFrame, settings: MonitoringSettings, seed: int = 0
+) -> RegimeSummary:
+    """What the regime report judges, with its status and reasons (no Evidently).
+
+    `reference` and `current`: one row per session in date order with `regime` (the model's label) and one
+    `p_<state>` column per state (its filtered probability); the reference window precedes the current one.
+    State-probability drift compares each state's mean probability (its share of the window); duration drift
+    compares each state's exit rate (sessions per exit). Both are judged against `compute_regime_null`:
+    the reference's labels as a Markov chain (`dependence_aware`), or sessions as independent draws.
+    """
+    states = compute_states(reference)
+    cols = [f"{STATE_PREFIX}{k}" for k in states]
+    ref_labels = reference[REGIME].astype(str).to_numpy()
+    cur_labels = current[REGIME].astype(str).to_numpy()
+    ref_visits, cur_visits = len(compute_visits(ref_labels)[0]), len(compute_visits(cur_labels)[0])
+    ref_counts, cur_counts = compute_exit_counts(ref_labels), compute_exit_counts(cur_labels)
+    share_ref = {k: float(reference[c].mean()) for k, c in zip(states, cols, strict=True)}
+    share_cur = {k: float(current[c].mean()) for k, c in zip(states, cols, strict=True)}
+    base = dict(
+        n_reference=int(len(reference)), n_current=int(len(current)), states=states,
+        reference_visits=ref_visits, current_visits=cur_visits, share_current=share_cur, share_reference=share_ref,
+        sessions_per_exit_current={k: _per_exit(cur_counts.get(k, (0, 0))) for k in states},
+        sessions_per_exit_reference={k: _per_exit(ref_counts.get(k, (0, 0))) for k in states},
+        exits_current={k: list(cur_counts.get(k, (0, 0))) for k in states},
+        exits_reference={k: list(ref_counts.get(k, (0, 0))) for k in states},
+    )
+    if not (states and ref_visits >= settings.min_regime_visits and len(current) >= 2):
+        return RegimeSummary(**base, reasons=[
+            f"regime drift not judged: the reference holds {ref_visits} regime visits "
+            f"(min_regime_visits={settings.min_regime_visits}), the window {len(current)} sessions"
+        ])
+    method = MARKOV if settings.dependence_aware else SESSIONS
+    exposure = settings.min_regime_exposure
+    null = compute_regime_null(reference[cols].to_numpy(float), ref_labels, len(current), states,
+                               n_paths=settings.regime_null_paths, seed=seed, method=method, min_at_risk=exposure,
+                               share_lag=settings.regime_share_lag)
+    share_p = compute_null_pvalues(null.share_shift, np.array([share_cur[k] - share_ref[k] for k in states]))
+    observed = compute_duration_statistic(cur_labels, ref_labels, states, min_at_risk=exposure)
+    duration_p = compute_null_pvalues(null.duration, observed)
+    n = len(states)
+    bound = np.quantile(np.abs(null.share_shift), 1.0 - settings.regime_pvalue / n, axis=0)
+    summary = RegimeSummary(
+        **base, null=method,
+        share_bound={k: float(b) for k, b in zip(states, bound, strict=True)},
+        share_pvalue={k: float(v) for k, v in zip(states, share_p, strict=True)},
+        duration_pvalue={k: float(v) for k, v in zip(states, duration_p, strict=True)},
+        share_drift_pvalue=float(min(1.0, n * share_p.min())),
+        duration_drift_pvalue=float(min(1.0, n * duration_p.min())),
+        drifted_states=[k for k, v in zip(states, share_p, strict=True) if n * v < settings.regime_pvalue],
+        duration_drifted_states=[k for k, v in zip(states, duration_p, strict=True) if n * v < settings.regime_pvalue],
+        drift_share=float(np.mean(n * share_p < settings.regime_pvalue)),
+    )
+    status, reasons = compute_regime_status(summary, settings)
+    return RegimeSummary(**{**summary.to_dict(), "status": status, "reasons": reasons})
+
+
+def compute_regime_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    settings: MonitoringSettings,
+    run_info: Mapping[str, Any] | None = None,
+    seed: int = 0,
+):
+    """Run the regime report (`compute_regime_summary` laid out in Evidently: status, the state mix with
+    each state's mean probability tested against its limits, then each state's duration); returns
+    (Evidently snapshot, RegimeSummary)."""
+    from evidently import DataDefinition, Dataset, Report
+
+    summary = compute_regime_summary(reference, current, settings, seed)
+    cols = [f"{STATE_PREFIX}{k}" for k in summary.states]
+    limits = {f"{STATE_PREFIX}{k}": [summary.share_reference[k] - b, summary.share_reference[k] + b]
+              for k, b in summary.share_bound.items()}
+    report = Report([
+        RegimeStateMix(columns=cols, states=summary.states, limits=limits),
+        *[RegimeDuration(column=REGIME, state=k) for k in summary.states],
+    ], include_tests=True)
+    definition = DataDefinition(numerical_columns=cols, categorical_columns=[REGIME])
+    keep = [REGIME, *cols]
+    snapshot = report.run(
+        current_data=Dataset.from_pandas(current[keep].reset_index(drop=True), data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[keep].reset_index(drop=True), data_definition=definition),
+        **dict(run_info or {}),
+    )
+    return compose_status_first(snapshot, summary.status, summary.reasons), summary
+
+
 __all__ = [
     "ALERT",
     "OK",
     "WARN",
+    "REGIME",
     "ForecastSummary",
+    "RegimeSummary",
     "SignalSummary",
     "build_signal_report",
     "compute_feature_columns",
@@ -711,6 +895,9 @@ __all__ = [
     "compute_signal_report",
     "compute_calibration_null",
     "compose_status_first",
+    "compute_regime_report",
+    "compute_regime_status",
+    "compute_regime_summary",
     "compute_signal_metric_order",
     "compute_status_frame",
     "compute_coverage_effective_n",
