@@ -100,9 +100,12 @@ class SnapshotResponseCache:
         self._pending[(serving, *key)] = done
         try:
             answer = await self._render(scope, receive, send)
-            # kept only under the snapshot served before and after computing it: a switch in between may
-            # have answered from the other one (the first request ever opens the first snapshot)
-            if answer is not None and serving is not None and self.reader.serving_key() == serving == self._snapshot:
+            # kept only under the snapshot served before and after computing it (a switch in between may have
+            # answered from the other one), or, for the first requests, the one they opened
+            after = self.reader.serving_key()
+            if answer is not None and after is not None and after == (serving or published):
+                if after != self._snapshot:
+                    self._snapshot, self._entries, self._asked = after, {}, Counter()
                 self._keep(self._entries, key, answer)
         finally:
             self._pending.pop((serving, *key), None)
