@@ -24,7 +24,8 @@ class SnapshotResponseCache:
 
     A snapshot never changes, so an answer computed on it stays true while it is served. An answer is kept
     only when the snapshot served was the same before and after computing it, when it is a complete
-    non-streamed body under `max_body` bytes, and when its status is below 500. At most `max_entries`
+    non-streamed body under `max_body` bytes, and when its status is below 500 and not a partial (206) or
+    revalidated (304) one; requests carrying range or revalidation headers are passed through. At most `max_entries`
     answers are kept per snapshot. Requests that arrive while the same answer is being computed wait for it
     instead of computing it again.
 
@@ -66,7 +67,7 @@ class SnapshotResponseCache:
         self.hits = 0
         self.misses = 0
         self.warmed: list[dict[str, Any]] = []
-        """One record per switch: answers prepared, seconds, answers that failed."""
+        """One record per switch: answers prepared, answers that could not be kept (streamed, 5xx), seconds."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or _conditional(scope):
@@ -163,7 +164,7 @@ class SnapshotResponseCache:
         began = loop.time()
         handle = None
         prepared: dict[Key, Answer] = {}
-        failed = 0
+        not_kept = 0
         try:
             handle = await run_in_threadpool(self.reader.open_published)
             if handle is None:
@@ -173,7 +174,7 @@ class SnapshotResponseCache:
                 for path, query in self._warm_keys(paths):
                     answer = await self._render(_warm_scope(scope, path, query), _no_body, None)
                     if answer is None:
-                        failed += 1
+                        not_kept += 1
                     else:
                         self._keep(prepared, (path, query), answer)
         except Exception:  # a failed warm-up must not hold the served snapshot back
@@ -182,7 +183,7 @@ class SnapshotResponseCache:
             if handle is not None:
                 self.reader.promote(handle)
                 self._snapshot, self._entries, self._asked = handle.key, prepared, Counter()
-                self.warmed.append({"answers": len(prepared), "failed": failed,
+                self.warmed.append({"answers": len(prepared), "not_kept": not_kept,
                                     "seconds": round(loop.time() - began, 4)})
                 del self.warmed[:-100]
             self._warming = None

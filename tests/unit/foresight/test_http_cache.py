@@ -68,7 +68,7 @@ def test_a_published_snapshot_is_served_once_its_answers_are_prepared(tmp_path):
         # and once the new snapshot's answers are prepared, it is served with them: no request computes
         # a symbol's latest signal, the KPIs or an answer asked before (the dated one) on it
         switch = _wait_for_switch(cache, 1)
-        assert switch["answers"] >= len(PATHS) + 1 and switch["failed"] == 0
+        assert switch["answers"] >= len(PATHS) + 1 and switch["not_kept"] == 0
         misses = cache.misses
         assert {_date(client, p) for p in PATHS} == {str(NEW)}
         assert client.get(dated).json()["date"] == str(OLD)
