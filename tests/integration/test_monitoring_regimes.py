@@ -54,8 +54,9 @@ def monitored(tmp_path_factory):
         rows = _mirror_rows(ms.regime_reference_sessions + 40, ms.regime_window_sessions)
         with ctx.warehouse.session() as con, transaction(con):
             upsert(con, "regimes", rows, ["universe", "date", "model_version"])
+        before = run_monitor(ctx, rows["date"].iloc[-ms.regime_window_sessions - 1])
         result = run_monitor(ctx)
-        yield ctx, rows, result
+        yield ctx, rows, result, before
 
 
 def test_run_monitor_judges_the_regime_mirror_and_keeps_a_regime_project(monitored):
@@ -63,7 +64,7 @@ def test_run_monitor_judges_the_regime_mirror_and_keeps_a_regime_project(monitor
 
     from monitoring.store import STATUS_PANEL, load_latest_monitoring
 
-    ctx, rows, result = monitored
+    ctx, rows, result, _ = monitored
     ms = ctx.settings.monitoring
     # no signals and no forecasts: the regime mirror alone is monitored, as of its latest date
     assert result.date == rows["date"].max()
@@ -89,7 +90,25 @@ def test_run_monitor_judges_the_regime_mirror_and_keeps_a_regime_project(monitor
     # every panel plots a metric type the stored run holds
     saved = json.loads((folder / "report.json").read_text())
     assert {v.metric for p in panels for v in p.values} <= {m["config"]["type"] for m in saved["metrics"]}
-    assert len(ws.list_runs(project.id)) == 1
+    assert len(ws.list_runs(project.id)) == 2
+
+
+def test_the_status_of_every_run_is_one_series_on_the_dashboard(monitored):
+    """The workspace's own storage (what `evidently ui` serves) finds one status series across runs whose
+    statuses and reasons differ: the status is data of the run, not a parameter of its metric."""
+    import asyncio
+
+    from evidently.ui.service.base import SeriesFilter
+    from evidently.ui.service.storage.local.base import InMemoryDataStorage
+    from evidently.ui.workspace import Workspace
+
+    ctx, _, result, before = monitored
+    path = str(ctx.settings.home / ctx.settings.monitoring.workspace_dirname)
+    (project,) = Workspace.create(path).search_project(REGIME_MODEL)
+    flt = SeriesFilter(tags=[], metadata={}, metric="evidently:metric_v2:MonitoringStatus", metric_labels={})
+    found = asyncio.run(InMemoryDataStorage(path).get_data_series(project.id, [flt], None, None))
+    rank = {"OK": 0.0, "WARN": 1.0, "ALERT": 2.0}
+    assert [s.values for s in found.series] == [[rank[before.runs[0].status], rank[result.runs[0].status]]]
 
 
 def test_the_saved_report_shows_the_status_first_in_a_browser(monitored):
@@ -97,7 +116,7 @@ def test_the_saved_report_shows_the_status_first_in_a_browser(monitored):
     durations after; a screenshot of the top of the page is left in the reports folder."""
     from playwright.sync_api import sync_playwright
 
-    ctx, _, result = monitored
+    ctx, _, result, _ = monitored
     html = ctx.settings.reports_dir / REGIME_MODEL / result.date.isoformat() / "report.html"
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make browser` installs Debian's chromium"
     with sync_playwright() as p:
