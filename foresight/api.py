@@ -363,7 +363,8 @@ class SymbolHistoryOut(BaseModel):
     signals: list[SymbolSignalOut] = Field(description="signal and attribution per date, oldest first")
 
 
-def _factory(request: Request) -> ServiceFactory:
+async def _factory(request: Request) -> ServiceFactory:
+    # async: resolved on the event loop, not handed to the thread pool and back for an attribute read
     return request.app.state.factory
 
 
@@ -534,8 +535,24 @@ def create_app(settings: Settings | None = None, factory: ServiceFactory | None 
 
     mount_dashboard(app)
     if isinstance(factory.reader, SnapshotReader):
-        app.add_middleware(SnapshotResponseCache, reader=factory.reader)
+        app.add_middleware(SnapshotResponseCache, reader=factory.reader, warm_paths=lambda: warm_paths(factory))
     return app
 
 
-__all__ = ["ErrorOut", "create_app"]
+WARM_ROUTES = ("/dashboard/kpis", "/health")
+"""Answered on a new snapshot before it is served, with every symbol's latest signal. The other routes are
+prepared when they were asked on the snapshot served before (the cache's `warm_hot`): heavy panels nobody
+opens (the signal skill's months of AUC) are not computed for nothing while readers are being served."""
+
+
+def warm_paths(factory: ServiceFactory) -> list[str]:
+    """The paths prepared on a newly published snapshot before it is served: `WARM_ROUTES` and
+    `/signals/{symbol}` of every symbol scored on its newest date. Runs on that snapshot."""
+    try:
+        symbols = factory.get("MLSignalService").latest_symbols()
+    except NotFoundError:
+        symbols = []
+    return [*WARM_ROUTES, *(f"/signals/{s}" for s in symbols)]
+
+
+__all__ = ["WARM_ROUTES", "ErrorOut", "create_app", "warm_paths"]

@@ -178,6 +178,13 @@ class MLSignalService:
                     return latest[symbol]
             return _memo(self.reader, ("signal", symbol, date), lambda: self._signal(con, symbol, date))
 
+    def latest_symbols(self) -> list[str]:
+        """The symbols scored on the newest date (each one's `signal(symbol)` is its row of that date)."""
+        with self.reader.cursor() as con:
+            with self._latest_lock:
+                latest = _memo(self.reader, ("latest_signals",), lambda: self._latest_signals(con))
+            return sorted(latest)
+
     def _latest_signals(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
         """symbol -> its signal on the newest date, the row `_signal(symbol, None)` picks for every symbol
         scored on that date (a symbol whose latest date is older is not in it)."""
