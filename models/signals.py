@@ -30,6 +30,8 @@ class BoosterFamily(ABC):
     """Prefix of the family's Optuna parameter names (keeps the families' spaces apart in one study)."""
     file_name: str
     """Name of the native model file in the registered model's artifacts."""
+    rounds_param: str
+    """The Optuna parameter holding the number of boosting rounds."""
 
     @abstractmethod
     def suggest_params(self, trial, max_rounds: int) -> dict[str, Any]:
@@ -42,6 +44,17 @@ class BoosterFamily(ABC):
     @abstractmethod
     def fit(self, params: dict[str, Any], X: pd.DataFrame, y: np.ndarray, *, seed: int, n_jobs: int = 1):
         """A fitted native booster."""
+
+    @abstractmethod
+    def fold_inputs(self, X_train: np.ndarray, y_train: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray):
+        """The library's own training and validation sets of one fold (binned once, reused by every trial)."""
+
+    @abstractmethod
+    def fit_fold(self, params: dict[str, Any], inputs, *, seed: int, n_jobs: int = 0,
+                 early_stopping_rounds: int = 50) -> tuple[Any, int]:
+        """(booster, rounds): fit on `fold_inputs`' training set, stopping when the validation log-loss has
+        not improved for `early_stopping_rounds` rounds; `rounds` is the best round count (the booster
+        predicts with it)."""
 
     @abstractmethod
     def predict_raw(self, booster, X: pd.DataFrame) -> np.ndarray:
@@ -67,7 +80,7 @@ class BoosterFamily(ABC):
 
 
 class LightGBMFamily(BoosterFamily):
-    name, prefix, file_name = "lightgbm", "lgb_", "booster.txt"
+    name, prefix, file_name, rounds_param = "lightgbm", "lgb_", "booster.txt", "lgb_rounds"
 
     def suggest_params(self, trial, max_rounds: int) -> dict[str, Any]:
         return {
@@ -88,18 +101,45 @@ class LightGBMFamily(BoosterFamily):
             out["num_boost_round"] = out.pop("rounds")
         return out
 
+    @staticmethod
+    def _train_params(p: dict[str, Any], seed: int, n_jobs: int) -> dict[str, Any]:
+        return {
+            "objective": "binary", "verbosity": -1, "seed": seed, "num_threads": n_jobs,
+            "deterministic": True, "force_row_wise": True, "bagging_freq": 1 if p.get("bagging_fraction", 1) < 1 else 0,
+            **p,
+        }
+
     def fit(self, params, X, y, *, seed: int, n_jobs: int = 1):
         import lightgbm as lgb
 
         p = dict(params)
         rounds = int(p.pop("num_boost_round", 200))
-        lgb_params = {
-            "objective": "binary", "verbosity": -1, "seed": seed, "num_threads": n_jobs,
-            "deterministic": True, "force_row_wise": True, "bagging_freq": 1 if p.get("bagging_fraction", 1) < 1 else 0,
-            **p,
-        }
         ds = lgb.Dataset(X, label=np.asarray(y, dtype=float), free_raw_data=True)
-        return lgb.train(lgb_params, ds, num_boost_round=rounds)
+        return lgb.train(self._train_params(p, seed, n_jobs), ds, num_boost_round=rounds)
+
+    def fold_inputs(self, X_train, y_train, X_valid, y_valid):
+        import lightgbm as lgb
+
+        # Trials vary min_data_in_leaf: the binned set must not drop features by the first trial's value.
+        train = lgb.Dataset(X_train, label=np.asarray(y_train, dtype=float), free_raw_data=False,
+                            params={"feature_pre_filter": False, "verbosity": -1})
+        valid = lgb.Dataset(X_valid, label=np.asarray(y_valid, dtype=float), reference=train, free_raw_data=False,
+                            params={"feature_pre_filter": False, "verbosity": -1})
+        train.construct()
+        valid.construct()
+        return train, valid
+
+    def fit_fold(self, params, inputs, *, seed: int, n_jobs: int = 0, early_stopping_rounds: int = 50):
+        import lightgbm as lgb
+
+        train, valid = inputs
+        p = dict(params)
+        rounds = int(p.pop("num_boost_round", 200))
+        booster = lgb.train(
+            {**self._train_params(p, seed, n_jobs), "metric": "binary_logloss"}, train, num_boost_round=rounds,
+            valid_sets=[valid], callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+        )
+        return booster, int(booster.best_iteration or rounds)
 
     def predict_raw(self, booster, X):
         return np.asarray(booster.predict(X, raw_score=True), dtype=float)
@@ -120,7 +160,7 @@ class LightGBMFamily(BoosterFamily):
 
 
 class CatBoostFamily(BoosterFamily):
-    name, prefix, file_name = "catboost", "cb_", "booster.cbm"
+    name, prefix, file_name, rounds_param = "catboost", "cb_", "booster.cbm", "cb_iterations"
 
     def suggest_params(self, trial, max_rounds: int) -> dict[str, Any]:
         return {
@@ -135,14 +175,35 @@ class CatBoostFamily(BoosterFamily):
         from catboost import CatBoostClassifier
 
         model = CatBoostClassifier(
-            **params, loss_function="Logloss", random_seed=seed, thread_count=n_jobs, verbose=False,
+            **params, loss_function="Logloss", random_seed=seed, thread_count=n_jobs or -1, verbose=False,
             allow_writing_files=False,
         )
         model.fit(X, np.asarray(y, dtype=float).astype(int))
         return model
 
+    def fold_inputs(self, X_train, y_train, X_valid, y_valid):
+        from catboost import Pool
+
+        train = Pool(np.ascontiguousarray(X_train, dtype=np.float32), label=np.asarray(y_train, dtype=float).astype(int))
+        train.quantize()
+        valid = Pool(np.ascontiguousarray(X_valid, dtype=np.float32), label=np.asarray(y_valid, dtype=float).astype(int))
+        return train, valid
+
+    def fit_fold(self, params, inputs, *, seed: int, n_jobs: int = 0, early_stopping_rounds: int = 50):
+        from catboost import CatBoostClassifier
+
+        train, valid = inputs
+        model = CatBoostClassifier(
+            **params, loss_function="Logloss", random_seed=seed, thread_count=n_jobs or -1, verbose=False,
+            allow_writing_files=False, early_stopping_rounds=early_stopping_rounds, use_best_model=True,
+        )
+        model.fit(train, eval_set=valid)
+        return model, int(model.get_best_iteration()) + 1
+
     def predict_raw(self, booster, X):
-        return np.asarray(booster.predict(X, prediction_type="RawFormulaVal"), dtype=float)
+        if isinstance(X, np.ndarray):
+            X = np.ascontiguousarray(X, dtype=np.float32)
+        return np.asarray(booster.predict(X, prediction_type="RawFormulaVal", thread_count=-1), dtype=float)
 
     def contributions(self, booster, X, n_jobs: int = 0):
         from catboost import Pool
