@@ -32,7 +32,8 @@ class TuningResult:
     n_complete: int
     n_pruned: int
     trials: pd.DataFrame
-    """number, state, value, family, duration_s and the params of every trial of the study."""
+    """number, state, value, family, duration_s, rounds (the folds' early-stopped mean) and the params of every
+    trial of the study."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,7 +201,8 @@ def summarize_study(study) -> TuningResult:
     rows = []
     for t in study.trials:
         dur = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        rows.append({"number": t.number, "state": t.state.name, "value": t.value, "duration_s": dur, **t.params})
+        rows.append({"number": t.number, "state": t.state.name, "value": t.value, "duration_s": dur,
+                     "rounds": t.user_attrs.get("rounds"), **t.params})
     trials = pd.DataFrame(rows)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
