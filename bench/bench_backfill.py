@@ -38,15 +38,16 @@ with ctx.warehouse.session() as con:
         "SELECT DISTINCT date FROM features WHERE feature_set = 'alpha158' ORDER BY date").fetchall()]
 start = dates[-n_dates] if n_dates else None
 load = os.getloadavg()[0]
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 rep = run_score_signals(ctx, start=start)
-wall = time.perf_counter() - t
+wall, cpu = time.perf_counter() - t, time.process_time() - c
 if dump != "-":
     with ctx.warehouse.session() as con:
         con.execute(f"COPY (SELECT symbol, date, probability, raw_score, base_value, attribution FROM signals) "
                     f"TO '{dump}' (FORMAT parquet)")
 print(json.dumps({"rows": rep.rows_scored, "dates": rep.dates, "wall_s": round(wall, 2),
-                  "rows_per_s": round(rep.rows_scored / wall), "load_1m_start": round(load, 2),
+                  "rows_per_s": round(rep.rows_scored / wall), "cpu_s": round(cpu, 2),
+                  "rows_per_cpu_s": round(rep.rows_scored / cpu), "load_1m_start": round(load, 2),
                   "load_1m_end": round(os.getloadavg()[0], 2)}))
 """
 

@@ -36,11 +36,11 @@ cols = json.load(open(data + ".cols.json"))
 settings = SignalTrainingSettings(trials=trials)
 plan = plan_for(frame, settings, entry_lag=1)
 load = os.getloadavg()[0]
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 res = run_study(frame, cols, plan, n_trials=trials, timeout_s=timeout, seed=settings.seed, families=settings.families,
                 max_rounds=settings.max_rounds, storage=None, study_name="bench", min_fold_rows=settings.min_fold_rows,
                 n_jobs=settings.n_jobs)
-wall = time.perf_counter() - t
+wall, cpu = time.perf_counter() - t, time.process_time() - c
 t = time.perf_counter()
 fitted = fit_signal_model(frame, cols, plan, res.best_params, settings)
 result = train_signal_model(frame, cols, res.best_params, settings, plan=plan, is_sample_data=True, run_control=False,
@@ -49,7 +49,8 @@ refit = time.perf_counter() - t
 d = res.trials["duration_s"].dropna()
 print(json.dumps({
     "trials_run": res.n_trials, "complete": res.n_complete, "pruned": res.n_pruned, "wall_s": round(wall, 1),
-    "trials_per_minute": round(res.n_trials / wall * 60, 2), "timeout_s": timeout,
+    "trials_per_minute": round(res.n_trials / wall * 60, 2), "cpu_s": round(cpu, 1),
+    "cpu_s_per_trial": round(cpu / res.n_trials, 1), "timeout_s": timeout,
     "wall_30_trials_s": round(wall / res.n_trials * 30, 1), "wall_30_trials_measured": res.n_trials >= 30,
     "trial_s_median": round(float(d.median()), 2), "trial_s_max": round(float(d.max()), 2),
     "per_family": res.trials.groupby("family")["duration_s"].agg(["count", "mean", "max"]).round(2).to_dict("index"),
