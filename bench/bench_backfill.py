@@ -83,6 +83,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backfill.json")
     args = ap.parse_args()
+    # Both sides run as the CLI and `make` run them (foresight.commands.common.share_cores).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     tmp = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     result: dict = {"benchmark": "signal backfill with attribution, before/after interleaved",
                     "dates_per_run": args.dates, "reps": args.reps, "cpus": os.cpu_count(), "homes": {}}

@@ -89,6 +89,8 @@ def main() -> None:
     ap.add_argument("--nights", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "publish.json")
     args = ap.parse_args()
+    # Both sides run as the CLI and `make` run them (foresight.commands.common.share_cores).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     tmp = Path(tempfile.mkdtemp(prefix="bench-publish-"))
     runs: dict[str, dict[str, list]] = {"before": {"cold": [], "night": []}, "after": {"cold": [], "night": []}}
     for k in range(args.nights + 1):

@@ -92,6 +92,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="a frame.parquet made by an earlier run")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tuning.json")
     args = ap.parse_args()
+    # Both sides run as the CLI and `make` run them (foresight.commands.common.share_cores).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for k, v in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}.items():
         os.environ.setdefault(k, v)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tuning-"))

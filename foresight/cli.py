@@ -18,7 +18,7 @@ from foresight.commands import (
 from foresight.commands import features as features_cmd
 from foresight.commands import promote as promote_cmd
 from foresight.commands import train_signals as train_signals_cmd
-from foresight.commands.common import quiet_telemetry
+from foresight.commands.common import quiet_telemetry, share_cores
 
 app = typer.Typer(
     name="foresight",
@@ -49,6 +49,7 @@ app.command("rollback")(promote_cmd.rollback)
 
 def main() -> None:
     quiet_telemetry()
+    share_cores()
     app()
 
 
