@@ -11,6 +11,8 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+# Waiting OpenMP threads sleep instead of spinning (see foresight.commands.common.share_cores).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help env browser demo test lint unit integration bench lock docs clean
 

@@ -26,7 +26,7 @@ from foresight.commands import (
 from foresight.commands import features as features_cmd
 from foresight.commands import promote as promote_cmd
 from foresight.commands import train_signals as train_signals_cmd
-from foresight.commands.common import err_console, quiet_logging, quiet_telemetry
+from foresight.commands.common import err_console, quiet_logging, quiet_telemetry, share_cores
 
 app = typer.Typer(
     name="foresight",
@@ -98,6 +98,7 @@ def exit_process(code: int) -> None:
 def main() -> None:
     quiet_telemetry()
     quiet_logging()
+    share_cores()
     exit_process(run())
 
 

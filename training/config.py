@@ -40,8 +40,8 @@ class SignalTrainingSettings(BaseModel):
     min_fold_rows: int = 500
     study_name: str | None = None
     """None = `signals-h{horizon}-{feature_set}-{data fingerprint}`: a study resumes from its RDB on the same data."""
-    n_jobs: int = 1
-    """Threads per booster (the machine is shared)."""
+    n_jobs: int = 0
+    """Threads per booster, 0 = every core (tuning, refit and scoring run one booster at a time)."""
     cs_rank: bool = True
     """Feed the booster each feature's cross-sectional percentile rank per date (Qlib's CSRankNorm)."""
 
