@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backtest.config import BacktestSettings
+from executors.config import ExecutorSettings
 from features.config import FeatureSettings
 from marketdata.config import AlphaVantageSettings, GuardrailSettings, SampleSettings
 from models.forecasts import ForecastSettings
@@ -17,7 +18,32 @@ from monitoring.config import MonitoringSettings
 from registry.config import MLflowSettings
 from scoring.config import ScoringSettings
 from stores.config import MongoSettings
-from training.config import RegimeSettings, SignalTrainingSettings
+from training.config import OptunaSettings, RegimeSettings, SignalTrainingSettings
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ApiSettings(BaseModel):
+    """The read API's credential. With a token set every route but /health asks for it; without one the API
+    only listens on loopback (`foresight api --host 0.0.0.0` refuses to start)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: SecretStr | None = None
+    """Sent as `Authorization: Bearer <token>` (or as the password of HTTP basic auth, which a browser asks
+    for on the dashboard page); compared in constant time."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for hosts only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _PlainEnvSource(PydanticBaseSettingsSource):
@@ -64,6 +90,9 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = ScoringSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     backtest: BacktestSettings = BacktestSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    optuna: OptunaSettings = OptunaSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(

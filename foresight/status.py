@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
+from registry.core import redact_uri
 from stores.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -18,17 +18,12 @@ COUNTED_TABLES = (
 )
 
 
-def _strip_userinfo(uri: str) -> str:
-    """`scheme://user:password@host` -> `scheme://***@host` (tracking URIs may carry credentials)."""
-    return re.sub(r"(?<=://)[^/@]+@", "***@", uri)
-
-
 def compute_settings_summary(settings: Settings) -> dict[str, Any]:
     """The settings worth showing, with no secret in them (only whether a key is set)."""
     return {
         "home": str(settings.home),
         "calendar": settings.calendar,
-        "mlflow_tracking_uri": _strip_userinfo(settings.mlflow.tracking_uri),
+        "mlflow_tracking_uri": redact_uri(settings.mlflow.tracking_uri),
         "mongodb_uri_set": settings.mongodb.uri is not None,
         "alphavantage_key_set": settings.alphavantage.api_key is not None,
     }

@@ -7,6 +7,7 @@ move: a version never holds `champion` and `challenger` at once."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,21 @@ class MLflowTarget:
     artifact_root: Path
     experiment_prefix: str = "foresight"
 
+    @property
+    def display_uri(self) -> str:
+        """The tracking URI safe to print: `scheme://user:password@host` -> `scheme://***@host`."""
+        return redact_uri(self.tracking_uri)
+
+    @property
+    def is_server(self) -> bool:
+        """True for an MLflow tracking server (http/https): it owns the artifact root of new experiments."""
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+
+def redact_uri(uri: str) -> str:
+    """`scheme://user:password@host/...` -> `scheme://***@host/...` (database and server URIs carry secrets)."""
+    return re.sub(r"(?<=://)[^/@]+@", "***@", uri)
+
 
 def configure(target: MLflowTarget):
     """Point mlflow at `target` (creating the sqlite folder) and return an MlflowClient."""
@@ -58,6 +74,12 @@ def ensure_experiment(target: MLflowTarget, name: str) -> str:
     if exp is not None:
         mlflow.set_experiment(experiment_id=exp.experiment_id)
         return exp.experiment_id
+    if target.is_server:
+        # A tracking server proxies its shared artifact root (`mlflow-artifacts:/`): every machine that logs
+        # or loads a model reaches the same files through it.
+        exp_id = client.create_experiment(full)
+        mlflow.set_experiment(experiment_id=exp_id)
+        return exp_id
     location = (target.artifact_root / full).resolve()
     location.mkdir(parents=True, exist_ok=True)
     exp_id = client.create_experiment(full, artifact_location=location.as_uri())

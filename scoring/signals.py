@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 import features
+from executors import Executor, InProcessExecutor
 from models.signals import compute_signal_scores
 from registry.core import SIGNAL_MODEL, NoChampionError
 from registry.signals import load_signal_model
@@ -49,6 +50,48 @@ class SignalScoreReport:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.__dict__.items()}
 
 
+@dataclass
+class SignalChunk:
+    """What scoring one chunk of dates produced (`compute_signal_chunk`): plain data, so it can come back
+    from another process."""
+
+    rows: pd.DataFrame
+    """SIGNAL_COLUMNS without `scored_at` (the writer stamps it)."""
+    skipped_rows: int
+    considered: set[str]
+    scored: set[str]
+
+
+def compute_signal_chunk(model, frame: pd.DataFrame, labels: dict[str, Any], *, top_k: int, min_history: int,
+                         symbols: Sequence[str] | None = None) -> SignalChunk:
+    """Score one chunk: `frame` holds whole cross-sections (features of some dates, plus `n`, the symbol's
+    count of bars up to the date). Rows with `n < min_history` are skipped; `labels` (model_name,
+    model_version, feature_set, horizon, run_id) go on every row. Pure: the same inputs give the same rows
+    in any process, which is what lets a backfill run its chunks anywhere."""
+    keep = set(symbols) if symbols else None
+    considered = set(frame["symbol"]) & keep if keep else set(frame["symbol"])
+    ok = frame["n"].fillna(0).to_numpy() >= min_history
+    frame = frame.loc[ok]
+    if frame.empty:
+        return SignalChunk(pd.DataFrame(columns=SIGNAL_COLUMNS[:-1]), int((~ok).sum()), considered, set())
+    scored = set(frame["symbol"].unique())
+    scores = compute_signal_scores(model, frame, top_k)
+    if keep:
+        scores = scores[scores["symbol"].isin(keep)]
+        scored &= keep
+    for key, value in labels.items():
+        scores[key] = value
+    return SignalChunk(scores[SIGNAL_COLUMNS[:-1]].reset_index(drop=True), int((~ok).sum()), considered, scored)
+
+
+def save_signal_rows(con, rows: pd.DataFrame):
+    """Upsert scored rows into `signals` in one transaction (the one writer); `scored_at` is stamped here and
+    not compared, so re-writing identical rows changes nothing. Returns the `UpsertResult`."""
+    rows = rows.assign(scored_at=utcnow())
+    with transaction(con):
+        return upsert(con, "signals", rows[SIGNAL_COLUMNS], SIGNAL_KEYS, ignore_in_compare=["scored_at"])
+
+
 def run_score_signals(
     ctx,
     start: dt.date | None = None,
@@ -58,6 +101,7 @@ def run_score_signals(
     dates: Sequence[dt.date] | None = None,
     alias: str = "champion",
     batch_dates: int = 250,
+    executor: Executor | None = None,
 ) -> SignalScoreReport:
     """Score the `champion` of `foresight-signal` over [start, end] (or `dates`) and upsert into `signals`.
 
@@ -65,14 +109,20 @@ def run_score_signals(
     the features table. Symbols with fewer than `settings.scoring.min_history_sessions` bars up to a date
     are skipped for that date and reported. Idempotent: a re-run with the same model changes nothing.
     Raises NoChampionError when no model has been trained and promoted yet.
+
+    The dates are cut into chunks of `batch_dates`; each chunk is scored by `compute_signal_chunk` on
+    `executor` (default `ctx.executor`: this process, or Dask workers when settings name them) and written
+    here as it comes back, so the warehouse keeps one writer and the rows do not depend on where they were
+    scored. A single chunk is scored in this process (shipping it would only add latency).
     """
 
     settings = ctx.settings
     bundle = load_signal_model(ctx.mlflow, alias=alias)
     if bundle is None:
-        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.tracking_uri}; "
+        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.display_uri}; "
                               "train one first with `foresight train signals`")
-    model = bundle.model
+    labels = {"model_name": SIGNAL_MODEL, "model_version": str(bundle.version), "feature_set": bundle.feature_set,
+              "horizon": int(bundle.horizon), "run_id": bundle.run_id}
     min_hist = settings.scoring.min_history_sessions
     top_k = settings.scoring.top_k_attribution
     wh = ctx.warehouse
@@ -97,40 +147,36 @@ def run_score_signals(
             "SELECT symbol, date, row_number() OVER (PARTITION BY symbol ORDER BY date) AS n FROM bars"
         ).df()
         hist["date"] = pd.to_datetime(hist["date"]).dt.date
+        chunks = [all_dates[i : i + batch_dates] for i in range(0, len(all_dates), batch_dates)]
+        run_on = executor or ctx.executor
+        if len(chunks) <= 1:
+            run_on = InProcessExecutor()
+        model = run_on.share(bundle.model)
+
+        def calls():
+            for chunk in chunks:
+                # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
+                frame = features.load_feature_frame(con, bundle.feature_set, dates=chunk)
+                if frame.empty:
+                    continue
+                frame["date"] = pd.to_datetime(frame["date"]).dt.date
+                yield model, frame.merge(hist, on=["symbol", "date"], how="left"), labels, top_k, min_hist, symbols
+
         totals = {"ins": 0, "upd": 0, "same": 0, "scored": 0, "skipped": 0}
         seen_symbols: set[str] = set()
         considered: set[str] = set()
-        for i in range(0, len(all_dates), batch_dates):
-            chunk = all_dates[i : i + batch_dates]
-            # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
-            frame = features.load_feature_frame(con, bundle.feature_set, dates=chunk)
-            if frame.empty:
+        for _, out in run_on.run_unordered(_score_chunk, calls(), name="score-signals",
+                                           retries=settings.executor.chunk_retries):
+            totals["skipped"] += out.skipped_rows
+            considered |= out.considered
+            seen_symbols |= out.scored
+            if out.rows.empty:
                 continue
-            frame["date"] = pd.to_datetime(frame["date"]).dt.date
-            frame = frame.merge(hist, on=["symbol", "date"], how="left")
-            considered.update(set(frame["symbol"]) & set(symbols) if symbols else set(frame["symbol"]))
-            ok = frame["n"].fillna(0).to_numpy() >= min_hist
-            totals["skipped"] += int((~ok).sum())
-            frame = frame.loc[ok]
-            if frame.empty:
-                continue
-            seen_symbols.update(frame["symbol"].unique())
-            scores = compute_signal_scores(model, frame, top_k)
-            if symbols:
-                scores = scores[scores["symbol"].isin(set(symbols))]
-                seen_symbols.intersection_update(set(symbols))
-            scores["model_name"] = SIGNAL_MODEL
-            scores["model_version"] = str(bundle.version)
-            scores["feature_set"] = bundle.feature_set
-            scores["horizon"] = int(bundle.horizon)
-            scores["run_id"] = bundle.run_id
-            scores["scored_at"] = utcnow()
-            with transaction(con):
-                res = upsert(con, "signals", scores[SIGNAL_COLUMNS], SIGNAL_KEYS, ignore_in_compare=["scored_at"])
+            res = save_signal_rows(con, out.rows)
             totals["ins"] += res.inserted
             totals["upd"] += res.updated
             totals["same"] += res.unchanged
-            totals["scored"] += len(scores)
+            totals["scored"] += len(out.rows)
     return SignalScoreReport(
         model_name=SIGNAL_MODEL,
         model_version=str(bundle.version),
@@ -147,6 +193,11 @@ def run_score_signals(
         skipped_symbols=sorted(considered - seen_symbols),
         skipped_rows=totals["skipped"],
     )
+
+
+def _score_chunk(model, frame, labels, top_k, min_history, symbols) -> SignalChunk:
+    """`compute_signal_chunk` with positional arguments: the form an executor call takes."""
+    return compute_signal_chunk(model, frame, labels, top_k=top_k, min_history=min_history, symbols=symbols)
 
 
 
@@ -190,6 +241,9 @@ __all__ = [
     "load_signal_cross_section",
     "SIGNAL_COLUMNS",
     "NoChampionError",
+    "SignalChunk",
     "SignalScoreReport",
+    "compute_signal_chunk",
+    "save_signal_rows",
     "run_score_signals",
 ]
