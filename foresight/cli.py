@@ -12,6 +12,7 @@ from foresight.commands import (
     deploy,
     monitor,
     score,
+    stack,
     train_forecasts,
     train_regimes,
 )
@@ -45,6 +46,7 @@ app.command("monitor")(monitor.monitor)
 train_app.command("signals")(train_signals_cmd.train_signals)
 app.command("promote")(promote_cmd.promote)
 app.command("rollback")(promote_cmd.rollback)
+app.add_typer(stack.stack_app, name="stack")
 
 
 def main() -> None:

@@ -31,6 +31,11 @@ class AppContext:
         """Where tuning trials and backfill chunks run (in this process unless settings name Dask)."""
         return open_executor(self.settings.executor)
 
+    def __getstate__(self) -> dict:
+        # The executor is a live connection of this process (Prefect pickles task inputs to hash them): a
+        # copied context opens its own when it needs one.
+        return {k: v for k, v in self.__dict__.items() if k != "executor"}
+
 
 def build_context(**overrides) -> AppContext:
     return AppContext(settings=Settings(**overrides))

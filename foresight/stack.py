@@ -105,14 +105,23 @@ def start_mlflow_server(backend: SecretStr, artifacts: Path, port: int, log_path
     return proc
 
 
-def start_prefect_server(database: SecretStr, port: int, log_path: Path, timeout_s: float = 180.0) -> subprocess.Popen:
-    """`prefect server start` on 127.0.0.1:`port` with its database in PostgreSQL (asyncpg driver)."""
+def start_prefect_server(database: SecretStr, port: int, log_path: Path, auth: SecretStr | None = None,
+                         timeout_s: float = 180.0) -> subprocess.Popen:
+    """`prefect server start` on 127.0.0.1:`port` with its database in PostgreSQL (asyncpg driver); with
+    `auth` (`user:password`) its API and UI ask for HTTP basic auth (clients set PREFECT_API_AUTH_STRING)."""
+    import base64
+
     url = database.get_secret_value().replace("postgresql+psycopg://", "postgresql+asyncpg://")
-    env = child_env({"PREFECT_API_DATABASE_CONNECTION_URL": url, "PREFECT_UI_ENABLED": "true",
-                     "PREFECT_LOGGING_LEVEL": "WARNING"})
+    extra = {"PREFECT_API_DATABASE_CONNECTION_URL": url, "PREFECT_UI_ENABLED": "true",
+             "PREFECT_LOGGING_LEVEL": "WARNING"}
+    headers = {}
+    if auth is not None:
+        extra["PREFECT_SERVER_API_AUTH_STRING"] = auth.get_secret_value()
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.get_secret_value().encode()).decode()
     proc = start_process([_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                         log_path, env)
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/api/health"), "Prefect server", timeout_s, proc, log_path)
+                         log_path, child_env(extra))
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/api/health", headers), "Prefect server", timeout_s, proc,
+               log_path)
     return proc
 
 
@@ -187,6 +196,7 @@ def stack_up(home: Path, workers: int = 2, prefect: bool = True, api: bool = Tru
         secret_file.touch(mode=0o600)
         secret_file.write_text(password.get_secret_value())
     token = SecretStr(secrets.token_urlsafe(24))
+    prefect_auth = SecretStr(f"foresight:{secrets.token_urlsafe(18)}")
     try:
         on_step("PostgreSQL")
         pg = LocalPostgresServer(root / "postgres", password=password).start()
@@ -209,7 +219,7 @@ def stack_up(home: Path, workers: int = 2, prefect: bool = True, api: bool = Tru
             on_step("Prefect server")
             state.ports["prefect"] = free_port()
             state.pids["prefect"] = start_prefect_server(urls["prefect"], state.ports["prefect"],
-                                                         logs / "prefect.log").pid
+                                                         logs / "prefect.log", prefect_auth).pid
             state.save(state_path)
 
         on_step(f"Dask scheduler and {workers} workers")
@@ -228,6 +238,7 @@ def stack_up(home: Path, workers: int = 2, prefect: bool = True, api: bool = Tru
         }
         if prefect:
             env["PREFECT_API_URL"] = f"http://127.0.0.1:{state.ports['prefect']}/api"
+            env["PREFECT_API_AUTH_STRING"] = prefect_auth.get_secret_value()
         write_env_file(root / "stack.env", env)
 
         if api:
