@@ -55,10 +55,16 @@ def start_process(argv: list[str], log_path: Path, env: dict[str, str]) -> subpr
 
 
 def stop_process(pid: int, timeout_s: float = 20.0) -> None:
-    """SIGTERM the process group `pid` leads, then SIGKILL what is left after `timeout_s`."""
+    """SIGTERM process `pid` (and the group it leads, if it leads one: a Dask nanny's workers, uvicorn's
+    children), then SIGKILL what is left after `timeout_s`."""
+    try:
+        group = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return
+    send = os.killpg if group else os.kill
     for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
         try:
-            os.killpg(pid, sig)
+            send(pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + wait
@@ -66,7 +72,7 @@ def stop_process(pid: int, timeout_s: float = 20.0) -> None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             try:
-                os.killpg(pid, 0)
+                send(pid, 0)
             except ProcessLookupError:
                 return
             time.sleep(0.2)
@@ -86,10 +92,10 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float, proc: sub
     raise RuntimeError(f"{what} not ready after {timeout_s:.0f} s; see {log_path}")
 
 
-def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
+def http_ok(url: str, headers: dict[str, str] | None = None, accept: tuple[int, ...] = (200,)) -> bool:
     import httpx
 
-    return httpx.get(url, timeout=2.0, headers=headers).status_code == 200
+    return httpx.get(url, timeout=2.0, headers=headers).status_code in accept
 
 
 def start_mlflow_server(backend: SecretStr, artifacts: Path, port: int, log_path: Path,
@@ -248,8 +254,9 @@ def stack_up(home: Path, workers: int = 2, prefect: bool = True, api: bool = Tru
                                  logs / "api.log", child_env(env))
             state.pids["api"] = proc.pid
             state.save(state_path)
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{state.ports['api']}/health"), "read API", 60, proc,
-                       logs / "api.log")
+            # 503 is an answer too: the API is up and says no snapshot is published yet.
+            wait_until(lambda: http_ok(f"http://127.0.0.1:{state.ports['api']}/health", accept=(200, 503)),
+                       "read API", 90, proc, logs / "api.log")
     except BaseException:
         stack_down(home)
         raise

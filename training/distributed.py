@@ -1,6 +1,6 @@
 """Optuna trials on an executor's workers, all against one shared study storage (`run_study_on`).
 
-Each trial is one executor call (`run_trial`): it loads the study from the RDB, asks for a trial, runs the
+Each trial is one executor call (`run_study_trial`): it loads the study from the RDB, asks for a trial, runs the
 objective of training/tuning.py on the shared fold data and tells the result. The storage is the only
 shared state, so a trial is recorded once whichever process ran it. A worker that dies mid-trial leaves
 its trial RUNNING; Dask re-runs the call elsewhere (a new trial), and when the study's calls are done the
@@ -52,7 +52,7 @@ def _plain(storage: SecretStr | str) -> str:
     return storage.get_secret_value() if isinstance(storage, SecretStr) else storage
 
 
-def run_trial(storage: SecretStr | str, study_name: str, seed: int, n_trials: int, data: tuple,
+def run_study_trial(storage: SecretStr | str, study_name: str, seed: int, n_trials: int, data: tuple,
               objective_kwargs: dict[str, Any], tag: str) -> int:
     """Run one trial of `study_name` (in whatever process the executor chose); returns its number.
 
@@ -66,7 +66,7 @@ def run_trial(storage: SecretStr | str, study_name: str, seed: int, n_trials: in
     trial = study.ask()
     trial.set_user_attr(TASK_ATTR, tag)
     trial.set_user_attr(WHERE_ATTR, f"{socket.gethostname()}:{os.getpid()}")
-    objective = make_objective(*data, **objective_kwargs)
+    objective = _objective(data, objective_kwargs)
     try:
         value = objective(trial)
     except optuna.TrialPruned:
@@ -77,6 +77,12 @@ def run_trial(storage: SecretStr | str, study_name: str, seed: int, n_trials: in
         raise
     study.tell(trial, value)
     return trial.number
+
+
+def _objective(data, objective_kwargs: dict[str, Any]):
+    """make_objective over what compute_fold_data returned (spread when it is a tuple of arrays)."""
+    return make_objective(*data, **objective_kwargs) if isinstance(data, tuple) else make_objective(
+        data, **objective_kwargs)
 
 
 def fail_orphan_trials(study, run_tag: str) -> list:
@@ -115,7 +121,7 @@ def run_study_on(
     cs_rank: bool = True,
 ) -> TuningResult:
     """`training.tuning.run_study` on `executor`: in this process it is run_study itself; on Dask workers it
-    runs `n_trials` calls of `run_trial`, as many at once as the executor has workers, and calls each
+    runs `n_trials` calls of `run_study_trial`, as many at once as the executor has workers, and calls each
     `callbacks(study, trial)` here (the driver) as trials finish, orphans included.
 
     `storage` is an RDB URL every worker can reach (SQLite on one machine, PostgreSQL across machines).
@@ -143,7 +149,7 @@ def run_study_on(
                 return
             yield storage, study_name, seed + first + i, n_trials, data, objective_kwargs, f"{run_tag}-{i}"
 
-    for _, number in executor.run_unordered(run_trial, calls(), name=f"trial-{study_name}",
+    for _, number in executor.run_unordered(run_study_trial, calls(), name=f"trial-{study_name}",
                                             window=executor.workers):
         trial = _trial(study, number)
         for callback in callbacks:
@@ -154,4 +160,4 @@ def run_study_on(
     return summarize_study(study)
 
 
-__all__ = ["TASK_ATTR", "WHERE_ATTR", "fail_orphan_trials", "run_study_on", "run_trial"]
+__all__ = ["TASK_ATTR", "WHERE_ATTR", "fail_orphan_trials", "run_study_on", "run_study_trial"]
