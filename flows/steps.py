@@ -88,7 +88,8 @@ def step_ingest(ctx: AppContext, source: str = "sample", path: str | None = None
         raise StepFailed(f"ingest: unknown source {source!r} (use one of {', '.join(SOURCES)})")
     report = run_ingest(ctx.warehouse, src, s.guardrails, s.calendar)
     if report.status not in INGEST_OK:
-        raise StepFailed(f"ingest run {report.run_id} ended {report.status}: {report.errors[:3]}; "
+        why = report.status_reason or "; ".join(report.errors[:3]) or "no reason recorded"
+        raise StepFailed(f"ingest run {report.run_id} ended {report.status}: {why}; "
                          "see `foresight status` and the quarantine table")
     return report
 

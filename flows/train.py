@@ -8,6 +8,7 @@ directly) wrapped as a Prefect task; `run_signal_steps` runs the same steps with
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import tempfile
 import time
@@ -38,6 +39,8 @@ from training.signals import (
     plan_for,
     train_signal_model,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -135,6 +138,12 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
     frame = frame.dropna(subset=["label"]).copy()
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    # Constant or all-NULL columns (close-only data, no volume) carry nothing to learn: drop them, out loud.
+    gaps = [g.describe() for g in features.compute_frame_gaps(frame, feature_cols, str(settings.feature_set))]
+    feature_cols, dropped = features.compute_usable_columns(frame, feature_cols)
+    for line in [*gaps, features.describe_dropped(dropped, len(feature_cols) + len(dropped))]:
+        if line:
+            log.warning("train-signals: %s", line)
     return SignalDataset(frame, feature_cols, str(settings.feature_set), feature_set_version, settings.horizon,
                          int(settings.entry_lag or 0), bool(sources) and set(sources) == {"sample"}, sources,
                          compute_dataset_fingerprint(frame, feature_cols))

@@ -13,7 +13,9 @@ class MLflowSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     tracking_uri: str = "sqlite:///mlruns/mlflow.db"
-    artifact_root: Path = Path("mlruns/artifacts")
+    artifact_root: Path | None = None
+    """Unset: `artifacts/` beside the sqlite database of `tracking_uri` (mlruns/artifacts by default), or the
+    tracking server's own store (see registry.core.compute_artifact_root)."""
     experiment_prefix: str = "foresight"
 
 

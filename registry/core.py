@@ -29,10 +29,11 @@ class NoChampionError(LookupError):
 
 @dataclass(frozen=True)
 class MLflowTarget:
-    """Where to log: tracking URI (sqlite by default) and the artifact root for new experiments."""
+    """Where to log: tracking URI (sqlite by default) and the artifact root for new experiments (None: see
+    `compute_artifact_root`)."""
 
     tracking_uri: str
-    artifact_root: Path
+    artifact_root: Path | None = None
     experiment_prefix: str = "foresight"
 
     @property
@@ -40,15 +41,21 @@ class MLflowTarget:
         """The tracking URI safe to print: `scheme://user:password@host` -> `scheme://***@host`."""
         return redact_uri(self.tracking_uri)
 
-    @property
-    def is_server(self) -> bool:
-        """True for an MLflow tracking server (http/https): it owns the artifact root of new experiments."""
-        return self.tracking_uri.startswith(("http://", "https://"))
-
 
 def redact_uri(uri: str) -> str:
     """`scheme://user:password@host/...` -> `scheme://***@host/...` (database and server URIs carry secrets)."""
     return re.sub(r"(?<=://)[^/@]+@", "***@", uri)
+
+
+def compute_artifact_root(tracking_uri: str, artifact_root: Path | None = None) -> Path | None:
+    """Where new experiments keep their artifacts: `artifact_root` when set; else `artifacts/` beside the
+    sqlite database of the tracking URI (`sqlite:///home/mlflow.db` -> `home/artifacts`), so two homes never
+    share one folder; None for a tracking server, which chooses its own artifact store."""
+    if artifact_root is not None:
+        return Path(artifact_root)
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
+    return None
 
 
 def configure(target: MLflowTarget):
@@ -74,15 +81,13 @@ def ensure_experiment(target: MLflowTarget, name: str) -> str:
     if exp is not None:
         mlflow.set_experiment(experiment_id=exp.experiment_id)
         return exp.experiment_id
-    if target.is_server:
-        # A tracking server proxies its shared artifact root (`mlflow-artifacts:/`): every machine that logs
-        # or loads a model reaches the same files through it.
+    root = compute_artifact_root(target.tracking_uri, target.artifact_root)
+    if root is None:
         exp_id = client.create_experiment(full)
-        mlflow.set_experiment(experiment_id=exp_id)
-        return exp_id
-    location = (target.artifact_root / full).resolve()
-    location.mkdir(parents=True, exist_ok=True)
-    exp_id = client.create_experiment(full, artifact_location=location.as_uri())
+    else:
+        location = (root / full).resolve()
+        location.mkdir(parents=True, exist_ok=True)
+        exp_id = client.create_experiment(full, artifact_location=location.as_uri())
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
