@@ -41,15 +41,17 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
 
+    import optuna
+
     import features
     from executors import ExecutorSettings, InProcessExecutor, close_executors, open_executor
-    from flows.train import make_dataset, resolve_settings, run_signal_steps
+    from flows.train import resolve_settings, run_signal_steps, step_dataset
     from foresight.context import build_context
     from marketdata.config import SampleSettings
     from marketdata.ingest import run_ingest
     from marketdata.sources import SampleSource
     from scoring.signals import run_score_signals
-    from training.distributed import run_study_on
+    from training.distributed import CPU_ATTR, run_study_on
     from training.signals import plan_for
 
     out: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg_start": _load()}}
@@ -62,10 +64,8 @@ def main() -> None:
     features.run_features(ctx.warehouse, ctx.settings.features, sets=["alpha158"])
     settings = resolve_settings(ctx, trials=args.trials)
     with ctx.warehouse.session(read_only=True) as con:
-        frame = features.load_training_frame(con, settings.feature_set, settings.horizon)
         sessions = con.execute("SELECT count(DISTINCT date) FROM features").fetchall()[0][0]
-    ds = make_dataset(frame, list(features.feature_columns(settings.feature_set)), settings,
-                      feature_set_version=None, sources=["sample"])
+    ds = step_dataset(ctx, settings)
     plan = plan_for(ds.frame, settings, ds.entry_lag)
     out["data"] = {"symbols": args.symbols, "years": args.years, "sessions": sessions, "rows": len(ds.frame),
                    "features": len(ds.feature_cols), "folds": len(plan.folds), "families": list(settings.families),
@@ -83,10 +83,14 @@ def main() -> None:
                            min_fold_rows=settings.min_fold_rows)
         wall = time.perf_counter() - t
         busy = float(res.trials["duration_s"].sum())
+        study = optuna.load_study(study_name=f"bench-{n}w", storage=f"sqlite:///{tmp}/optuna.db")
+        cpu = [t.user_attrs.get(CPU_ATTR) for t in study.trials if t.user_attrs.get(CPU_ATTR) is not None]
         out["tuning"][f"{n}_workers"] = {
             "trials": res.n_trials, "complete": res.n_complete, "pruned": res.n_pruned, "wall_s": round(wall, 1),
             "trials_per_minute": round(res.n_trials / wall * 60, 2), "trial_seconds_sum": round(busy, 1),
-            "trial_seconds_mean": round(busy / res.n_trials, 2), "best_mean_fold_log_loss": round(res.best_value, 5),
+            "trial_seconds_mean": round(busy / res.n_trials, 2),
+            "trial_cpu_seconds_mean": round(sum(cpu) / len(cpu), 2) if cpu else None,
+            "best_mean_fold_log_loss": round(res.best_value, 5),
             "best_family": res.best_params["family"], "load_avg_before": load0, "load_avg_after": _load(),
         }
         print("tuning", n, out["tuning"][f"{n}_workers"], flush=True)
@@ -105,12 +109,13 @@ def main() -> None:
         executor = InProcessExecutor() if n == 0 else open_executor(ExecutorSettings(local_workers=n))
         if n:
             executor.share(0)  # the cluster is up and connected before the clock starts
-        load0, t = _load(), time.perf_counter()
+        load0, t, cpu0 = _load(), time.perf_counter(), time.process_time()
         rep = run_score_signals(ctx, batch_dates=args.batch_dates, executor=executor)
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu0
         out["backfill"][label] = {
             "sessions": rep.dates, "rows": rep.rows_scored, "chunks": -(-rep.dates // args.batch_dates),
-            "wall_s": round(wall, 1), "rows_per_s": round(rep.rows_scored / wall), "load_avg_before": load0,
+            "wall_s": round(wall, 1), "rows_per_s": round(rep.rows_scored / wall),
+            "driver_cpu_s": round(cpu, 1), "load_avg_before": load0,
             "load_avg_after": _load(),
         }
         print("backfill", label, out["backfill"][label], flush=True)
@@ -126,42 +131,42 @@ def main() -> None:
 
 
 def paper_estimate(out: dict) -> dict:
-    """3,000 symbols x 20 years on N workers, from this run's per-trial and per-row costs.
+    """3,000 symbols x 20 years on N workers, from this run's per-trial and per-row CPU costs (CPU seconds
+    are what a core of its own would take, whatever else shared this machine while it was measured).
 
     Tuning: a trial's cost grows about linearly with its training rows (histogram boosting is
-    O(rows x features x rounds)); the measured mean trial seconds are scaled by the row ratio. Backfill:
-    the measured 1-worker rows/s, times N, times the parallel efficiency measured at 2 workers. Memory: the
-    folds of a trial are float64 rows x features on every worker."""
+    O(rows x features x rounds)): the measured CPU seconds of a trial times the row ratio; 30 trials run in
+    waves of N. Backfill (Amdahl): the driver's share (reading chunks, shipping them, writing rows: CPU of the
+    driver in the 2-worker run) stays serial; the rest of the in-process CPU divides by N. Memory: a
+    trial's folds are rows x features float64 on every worker."""
     data = out["data"]
     rows_target = TARGET["symbols"] * TARGET["sessions"]
     scale = rows_target / data["rows"]
-    one = out["tuning"].get("1_workers")
-    two = out["tuning"].get("2_workers")
-    b1 = out["backfill"].get("1_workers")
-    b2 = out["backfill"].get("2_workers")
-    tune_eff = (one["wall_s"] / two["wall_s"]) / 2 if one and two else 1.0
-    back_eff = (b2["rows_per_s"] / b1["rows_per_s"]) / 2 if b1 and b2 else 1.0
-    trial_s = one["trial_seconds_mean"] * scale if one else None
-    per_worker_gb = rows_target * data["features"] * 8 / 1e9
+    one = out["tuning"].get("1_workers") or {}
+    trial_cpu = one.get("trial_cpu_seconds_mean")
+    here = out["backfill"].get("in_process")
+    two = out["backfill"].get("2_workers")
     est = {
         "target": {**TARGET, "rows": rows_target}, "row_scale_vs_measured": round(scale, 1),
-        "assumptions": "per-trial cost linear in training rows; 30 trials; workers like this machine's cores; "
-                       "parallel efficiency as measured at 2 workers on this shared machine",
-        "tuning_trial_hours_one_core": round(trial_s / 3600, 2) if trial_s else None,
-        "tuning_parallel_efficiency_2w": round(tune_eff, 2),
-        "backfill_parallel_efficiency_2w": round(back_eff, 2),
-        "fold_data_gb_per_worker_float64": round(per_worker_gb, 1),
+        "assumptions": "per-trial cost linear in training rows, from CPU seconds per trial at 1 worker; backfill "
+                       "cost per row from CPU seconds in-process, the driver's CPU in the 2-worker run as the "
+                       "serial part; workers are cores like this machine's; 30 trials in waves of N",
+        "fold_data_gb_per_worker_float64": round(rows_target * data["features"] * 8 / 1e9, 1),
         "by_workers": {},
     }
+    serial = parallel = None
+    if here and two:
+        serial = two["driver_cpu_s"] / two["rows"]
+        parallel = max(here["driver_cpu_s"] / here["rows"] - serial, 0.0)
+        est["backfill_cpu_s_per_row"] = {"serial_driver": round(serial, 6), "parallel": round(parallel, 6)}
+    if trial_cpu:
+        est["trial_cpu_hours_at_target"] = round(trial_cpu * scale / 3600, 2)
     for n in (1, 2, 8, 32, 128):
-        waves = -(-30 // n)  # trials run in waves of n
         row = {}
-        if trial_s:
-            eff = 1.0 if n == 1 else tune_eff
-            row["study_30_trials_hours"] = round(waves * trial_s / eff / 3600, 1)
-        if b1:
-            eff = 1.0 if n == 1 else back_eff
-            row["backfill_hours"] = round(rows_target / (b1["rows_per_s"] * n * eff) / 3600, 2)
+        if trial_cpu:
+            row["study_30_trials_hours"] = round(-(-30 // n) * trial_cpu * scale / 3600, 1)
+        if serial is not None:
+            row["backfill_hours"] = round(rows_target * (serial + parallel / n) / 3600, 2)
         est["by_workers"][str(n)] = row
     return est
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,6 @@ class ApiSettings(BaseModel):
 
 def is_loopback(host: str) -> bool:
     """True for hosts only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
     if host in LOOPBACK_HOSTS:
         return True
     try:

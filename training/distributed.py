@@ -35,6 +35,9 @@ TASK_ATTR = "executor_task"
 """User attribute naming the executor call that ran a trial: `<study run>-<call index>`."""
 WHERE_ATTR = "ran_on"
 """User attribute `host:pid` of the process that ran a trial."""
+CPU_ATTR = "cpu_s"
+"""User attribute: CPU seconds the trial's process spent in the objective (its cost on a core of its own,
+whatever else shared the machine)."""
 
 # One SQLAlchemy engine per storage URL and worker process: a trial per call must not open a pool per call.
 _STORAGES: dict[str, Any] = {}
@@ -67,14 +70,17 @@ def run_study_trial(storage: SecretStr | str, study_name: str, seed: int, n_tria
     trial.set_user_attr(TASK_ATTR, tag)
     trial.set_user_attr(WHERE_ATTR, f"{socket.gethostname()}:{os.getpid()}")
     objective = _objective(data, objective_kwargs)
+    cpu0 = time.process_time()
     try:
         value = objective(trial)
     except optuna.TrialPruned:
+        trial.set_user_attr(CPU_ATTR, time.process_time() - cpu0)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return trial.number
     except Exception:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
+    trial.set_user_attr(CPU_ATTR, time.process_time() - cpu0)
     study.tell(trial, value)
     return trial.number
 
@@ -160,4 +166,4 @@ def run_study_on(
     return summarize_study(study)
 
 
-__all__ = ["TASK_ATTR", "WHERE_ATTR", "fail_orphan_trials", "run_study_on", "run_study_trial"]
+__all__ = ["CPU_ATTR", "TASK_ATTR", "WHERE_ATTR", "fail_orphan_trials", "run_study_on", "run_study_trial"]
