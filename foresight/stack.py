@@ -54,28 +54,64 @@ def start_process(argv: list[str], log_path: Path, env: dict[str, str]) -> subpr
                                 start_new_session=True)
 
 
-def stop_process(pid: int, timeout_s: float = 20.0) -> None:
-    """SIGTERM process `pid` (and the group it leads, if it leads one: a Dask nanny's workers, uvicorn's
-    children), then SIGKILL what is left after `timeout_s`."""
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of `pid` from /proc, or None when it is gone."""
     try:
-        group = os.getpgid(pid) == pid
-    except ProcessLookupError:
-        return
-    send = os.killpg if group else os.kill
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return fields[0], int(fields[2])
+
+
+def process_alive(pid: int, group: bool = False) -> bool:
+    """True while `pid` (with `group`: any process of the group it leads) runs; a zombie, which only waits
+    for its parent to collect its exit code, counts as gone."""
+    stat = _proc_stat(pid)
+    if stat is not None and stat[0] != "Z":
+        return True
+    if not group:
+        return False
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            member = _proc_stat(int(entry.name))
+            if member is not None and member[1] == pid and member[0] != "Z":
+                return True
+    return False
+
+
+def stop_processes(pids: list[int], timeout_s: float = 20.0) -> None:
+    """SIGTERM every process (and the group it leads, if it leads one: a Dask nanny's workers, uvicorn's
+    children) at once, then SIGKILL what is left after `timeout_s`."""
+    groups = {}
+    for pid in pids:
+        stat = _proc_stat(pid)
+        if stat is not None:
+            groups[pid] = stat[1] == pid
+
+    def send(pid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if groups[pid] else os.kill)(pid, sig)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # collect our own children so they do not linger as zombies
+
+    alive = list(groups)
     for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
-        try:
+        for pid in alive:
             send(pid, sig)
-        except ProcessLookupError:
-            return
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            try:
-                send(pid, 0)
-            except ProcessLookupError:
-                return
+        while alive and time.monotonic() < deadline:
             time.sleep(0.2)
+            for pid in alive:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            alive = [pid for pid in alive if process_alive(pid, groups[pid])]
+        if not alive:
+            return
+
+
+def stop_process(pid: int, timeout_s: float = 20.0) -> None:
+    """`stop_processes` for one process."""
+    stop_processes([pid], timeout_s)
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout_s: float, proc: subprocess.Popen | None = None,
@@ -98,8 +134,22 @@ def http_ok(url: str, headers: dict[str, str] | None = None, accept: tuple[int, 
     return httpx.get(url, timeout=2.0, headers=headers).status_code in accept
 
 
-def start_mlflow_server(backend: SecretStr, artifacts: Path, port: int, log_path: Path,
-                        timeout_s: float = 180.0) -> subprocess.Popen:
+@dataclass
+class Launched:
+    """Processes just started, and how to tell they are ready (`wait` polls it)."""
+
+    name: str
+    procs: list[subprocess.Popen]
+    ready: Callable[[], bool]
+    log_path: Path
+    timeout_s: float = 180.0
+
+    def wait(self) -> Launched:
+        wait_until(self.ready, self.name, self.timeout_s, self.procs[-1], self.log_path)
+        return self
+
+
+def launch_mlflow_server(backend: SecretStr, artifacts: Path, port: int, log_path: Path) -> Launched:
     """`mlflow server` on 127.0.0.1:`port` with `backend` (e.g. PostgreSQL) as its backend store and
     `artifacts` as the shared artifact root it serves (`mlflow-artifacts:/`). The backend URI travels in
     MLFLOW_BACKEND_STORE_URI, not on the command line, which every user of the machine can read."""
@@ -107,31 +157,29 @@ def start_mlflow_server(backend: SecretStr, artifacts: Path, port: int, log_path
     env = child_env({"MLFLOW_BACKEND_STORE_URI": backend.get_secret_value()})
     proc = start_process([_bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
                           "--artifacts-destination", str(artifacts), "--workers", "1"], log_path, env)
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health"), "MLflow server", timeout_s, proc, log_path)
-    return proc
+    return Launched("MLflow server", [proc], lambda: http_ok(f"http://127.0.0.1:{port}/health"), log_path)
 
 
-def start_prefect_server(database: SecretStr, port: int, log_path: Path, auth: SecretStr | None = None,
-                         timeout_s: float = 180.0) -> subprocess.Popen:
+def start_mlflow_server(backend: SecretStr, artifacts: Path, port: int, log_path: Path) -> subprocess.Popen:
+    """`launch_mlflow_server` and wait until it answers."""
+    return launch_mlflow_server(backend, artifacts, port, log_path).wait().procs[0]
+
+
+def launch_prefect_server(database: SecretStr, port: int, log_path: Path, auth: SecretStr | None = None) -> Launched:
     """`prefect server start` on 127.0.0.1:`port` with its database in PostgreSQL (asyncpg driver); with
     `auth` (`user:password`) its API and UI ask for HTTP basic auth (clients set PREFECT_API_AUTH_STRING)."""
-    import base64
-
     url = database.get_secret_value().replace("postgresql+psycopg://", "postgresql+asyncpg://")
     extra = {"PREFECT_API_DATABASE_CONNECTION_URL": url, "PREFECT_UI_ENABLED": "true",
              "PREFECT_LOGGING_LEVEL": "WARNING"}
-    headers = {}
     if auth is not None:
         extra["PREFECT_SERVER_API_AUTH_STRING"] = auth.get_secret_value()
-        headers["Authorization"] = "Basic " + base64.b64encode(auth.get_secret_value().encode()).decode()
     proc = start_process([_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                          log_path, child_env(extra))
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/api/health", headers), "Prefect server", timeout_s, proc,
-               log_path)
-    return proc
+    # /api/health answers without the auth string: it says the server is up, nothing more.
+    return Launched("Prefect server", [proc], lambda: http_ok(f"http://127.0.0.1:{port}/api/health"), log_path)
 
 
-def start_dask(scheduler_port: int, workers: int, log_dir: Path, timeout_s: float = 90.0) -> list[subprocess.Popen]:
+def launch_dask(scheduler_port: int, workers: int, log_dir: Path) -> Launched:
     """A Dask scheduler on 127.0.0.1 and `workers` single-threaded worker processes (one nanny process
     that keeps them alive); they import this repository."""
     env = child_env()
@@ -148,8 +196,7 @@ def start_dask(scheduler_port: int, workers: int, log_dir: Path, timeout_s: floa
         with Client(address, timeout="3s") as client:
             return len(client.scheduler_info(n_workers=-1)["workers"]) >= workers
 
-    wait_until(ready, "Dask cluster", timeout_s, worker, log_dir / "dask-worker.log")
-    return [sched, worker]
+    return Launched("Dask cluster", [sched, worker], ready, log_dir / "dask-worker.log")
 
 
 @dataclass
@@ -215,23 +262,23 @@ def stack_up(home: Path, workers: int = 2, prefect: bool = True, api: bool = Tru
         state.pids["mongo"], state.ports["mongo"] = mongo.process.pid, mongo.port
         state.save(state_path)
 
+        # The servers start side by side (each spends most of its start-up creating its tables).
+        launched: list[Launched] = []
         on_step("MLflow tracking server")
         state.ports["mlflow"] = free_port()
-        state.pids["mlflow"] = start_mlflow_server(urls["mlflow"], root / "artifacts", state.ports["mlflow"],
-                                                   logs / "mlflow.log").pid
-        state.save(state_path)
-
+        launched.append(launch_mlflow_server(urls["mlflow"], root / "artifacts", state.ports["mlflow"],
+                                             logs / "mlflow.log"))
+        state.pids["mlflow"] = launched[-1].procs[0].pid
         if prefect:
             on_step("Prefect server")
             state.ports["prefect"] = free_port()
-            state.pids["prefect"] = start_prefect_server(urls["prefect"], state.ports["prefect"],
-                                                         logs / "prefect.log", prefect_auth).pid
-            state.save(state_path)
-
+            launched.append(launch_prefect_server(urls["prefect"], state.ports["prefect"], logs / "prefect.log",
+                                                  prefect_auth))
+            state.pids["prefect"] = launched[-1].procs[0].pid
         on_step(f"Dask scheduler and {workers} workers")
         state.ports["dask"] = free_port()
-        sched, worker = start_dask(state.ports["dask"], workers, logs)
-        state.pids["dask-scheduler"], state.pids["dask-workers"] = sched.pid, worker.pid
+        launched.append(launch_dask(state.ports["dask"], workers, logs))
+        state.pids["dask-scheduler"], state.pids["dask-workers"] = (p.pid for p in launched[-1].procs)
         state.save(state_path)
 
         env = {
@@ -249,14 +296,17 @@ def stack_up(home: Path, workers: int = 2, prefect: bool = True, api: bool = Tru
 
         if api:
             on_step("read API (token required)")
-            state.ports["api"] = free_port()
-            proc = start_process([_bin("foresight"), "api", "--host", "127.0.0.1", "--port", str(state.ports["api"])],
+            state.ports["api"] = port = free_port()
+            proc = start_process([_bin("foresight"), "api", "--host", "127.0.0.1", "--port", str(port)],
                                  logs / "api.log", child_env(env))
             state.pids["api"] = proc.pid
             state.save(state_path)
             # 503 is an answer too: the API is up and says no snapshot is published yet.
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{state.ports['api']}/health", accept=(200, 503)),
-                       "read API", 90, proc, logs / "api.log")
+            launched.append(Launched("read API", [proc], lambda: http_ok(
+                f"http://127.0.0.1:{port}/health", accept=(200, 503)), logs / "api.log", 90.0))
+        for item in launched:
+            on_step(f"waiting for {item.name}")
+            item.wait()
     except BaseException:
         stack_down(home)
         raise
@@ -280,12 +330,9 @@ def stack_down(home: Path) -> list[str]:
     state = StackState.load(root / "state.json")
     if state is None:
         return []
-    stopped = []
-    for name in ("api", "dask-workers", "dask-scheduler", "prefect", "mlflow", "mongo"):
-        pid = state.pids.pop(name, None)
-        if pid is not None:
-            stop_process(pid)
-            stopped.append(name)
+    stopped = [name for name in ("api", "dask-workers", "dask-scheduler", "prefect", "mlflow", "mongo")
+               if name in state.pids]
+    stop_processes([state.pids[name] for name in stopped])
     if state.postgres_data:
         LocalPostgresServer(Path(state.postgres_data), port=state.ports.get("postgres")).stop()
         stopped.append("postgres")
@@ -301,16 +348,12 @@ def stack_status(home: Path) -> dict[str, object]:
         return {"running": False}
     alive = {}
     for name, pid in state.pids.items():
-        try:
-            os.kill(pid, 0)
-            alive[name] = True
-        except ProcessLookupError:
-            alive[name] = False
+        alive[name] = process_alive(pid, group=True)
     if state.postgres_data:
         alive["postgres"] = LocalPostgresServer(Path(state.postgres_data), port=state.ports.get("postgres")).running()
     return {"running": True, "alive": alive, "urls": state.urls, "ports": state.ports,
             "env_file": str(stack_dir(home) / "stack.env")}
 
 
-__all__ = ["StackState", "child_env", "stack_down", "stack_status", "stack_up", "start_dask",
-           "start_mlflow_server", "start_prefect_server", "stop_process"]
+__all__ = ["Launched", "StackState", "child_env", "launch_dask", "launch_mlflow_server", "launch_prefect_server",
+           "process_alive", "stack_down", "stack_status", "stack_up", "start_mlflow_server", "stop_process", "stop_processes"]

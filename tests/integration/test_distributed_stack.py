@@ -31,7 +31,7 @@ from stores.postgres import LocalPostgresServer
 pytestmark = pytest.mark.slow
 
 TRIALS = 4
-SIGNALS_ENV = {"MAX_ROUNDS": "40", "N_FOLDS": "3", "CONTROL_SHUFFLES": "2", "FAMILIES": '["lightgbm"]',
+SIGNALS_ENV = {"MAX_ROUNDS": "40", "N_FOLDS": "3", "CONTROL_SHUFFLES": "1", "FAMILIES": '["lightgbm"]',
                "MIN_FOLD_ROWS": "200"}
 COMPARED = ["symbol", "date", "model_name", "model_version", "probability", "raw_score", "base_value",
             "attribution", "feature_set", "horizon", "run_id"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foresight.stack import StackState
+from foresight.stack import StackState, process_alive
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +32,6 @@ def _env_file(path: Path) -> dict[str, str]:
         name, _, value = line.removeprefix("export ").partition("=")
         out[name] = shlex.split(value)[0]
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +53,7 @@ def stack():
         assert down.returncode == 0, down.stderr
         if state is not None:
             # Stopped cleanly: no process of the stack is left
-            assert not [name for name, pid in state.pids.items() if _alive(pid)]
+            assert not [name for name, pid in state.pids.items() if process_alive(pid, group=True)]
         shutil.rmtree(home, ignore_errors=True)
 
 
