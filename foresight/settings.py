@@ -16,7 +16,7 @@ from features.config import FeatureSettings
 from marketdata.config import AlphaVantageSettings, GuardrailSettings, SampleSettings
 from models.forecasts import ForecastSettings
 from monitoring.config import MonitoringSettings
-from registry.config import MLflowSettings
+from registry.config import MLflowSettings, redact_uri
 from scoring.config import ScoringSettings
 from stores.config import MongoSettings
 from training.config import OptunaSettings, RegimeSettings, SignalTrainingSettings
@@ -114,5 +114,7 @@ class Settings(BaseSettings):
         return self.home / "reports"
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings safe to print: secrets masked by SecretStr."""
-        return self.model_dump(mode="json")
+        """Settings safe to print: secrets masked by SecretStr, the MLflow URI's user info by `***`."""
+        out = self.model_dump(mode="json")
+        out["mlflow"]["tracking_uri"] = redact_uri(self.mlflow.tracking_uri)
+        return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from registry.core import compute_artifact_root, redact_uri
+from registry.config import redact_uri
+from registry.core import compute_artifact_root
 from stores.warehouse import Warehouse
 
 if TYPE_CHECKING:

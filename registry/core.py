@@ -7,10 +7,11 @@ move: a version never holds `champion` and `challenger` at once."""
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from registry.config import redact_uri
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -40,11 +41,6 @@ class MLflowTarget:
     def display_uri(self) -> str:
         """The tracking URI safe to print: `scheme://user:password@host` -> `scheme://***@host`."""
         return redact_uri(self.tracking_uri)
-
-
-def redact_uri(uri: str) -> str:
-    """`scheme://user:password@host/...` -> `scheme://***@host/...` (database and server URIs carry secrets)."""
-    return re.sub(r"(?<=://)[^/@]+@", "***@", uri)
 
 
 def compute_artifact_root(tracking_uri: str, artifact_root: Path | None = None) -> Path | None:

@@ -319,7 +319,7 @@ def test_passwords_are_never_printed_or_logged(stack, trained, tmp_path):
            "MLFLOW_TRACKING_URI": pg.url("mlflow").get_secret_value()}
     # The settings as code and people see them
     settings = Settings(_env_file=None, optuna={"storage": pg.url("optuna")}, mongodb={"uri": mongo_uri},
-                        api={"token": "tok-" + password})
+                        api={"token": "tok-" + password}, mlflow={"tracking_uri": pg.url("mlflow").get_secret_value()})
     shown = [repr(settings), str(settings), json.dumps(settings.public_dict(), default=str)]
     # What the CLI prints
     status = subprocess.run([sys.executable, "-m", "foresight.cli", "status", "--json"], env=env, text=True,
