@@ -22,6 +22,7 @@ import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.exceptions import MissingContextError
+from pydantic import SecretStr
 
 import features
 from flows.runtime import build_context
@@ -32,6 +33,7 @@ from registry.signals import end_run, log_signal_model, make_trial_logger, start
 from scoring.forecasts import load_forecast_kpis, run_backfill_forecasts
 from training.config import SignalTrainingSettings
 from training.dataset import WarehouseFrameSource, load_planted_skill
+from training.distributed import run_study_on
 from training.forecasts import ForecastTrainReport, run_train_forecasts, save_train_report
 from training.leakage import FrameSource, run_leak_control
 from training.promotion import run_signal_promotion
@@ -43,7 +45,6 @@ from training.signals import (
     plan_for,
     train_signal_model,
 )
-from training.tuning import run_study
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +171,14 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
                          compute_dataset_fingerprint(frame, feature_cols), source, planted)
 
 
-def study_storage(ctx) -> str:
-    """Optuna RDB under FORESIGHT_HOME: a study with the same name resumes there."""
+def study_storage(ctx) -> SecretStr:
+    """The Optuna RDB (`optuna.storage`, e.g. PostgreSQL), else a sqlite file under FORESIGHT_HOME: a study
+    with the same name resumes there. A secret: a shared database's URL carries its password."""
+    if ctx.settings.optuna.storage is not None:
+        return ctx.settings.optuna.storage
     path = Path(ctx.settings.home).resolve() / "optuna" / "signals.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return SecretStr(f"sqlite:///{path}")
 
 
 def _trial_progress(total: int):
@@ -198,8 +202,10 @@ def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent
     name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}-{ds.fingerprint[:8]}"
     callbacks = [make_trial_logger(ctx.mlflow, parent_run_id)] if parent_run_id else []
     callbacks.append(_trial_progress(settings.trials))
-    result = run_study(
-        ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s, seed=settings.seed,
+    # Trials run where ctx.executor says (this process by default, or Dask workers), on one shared storage.
+    result = run_study_on(
+        ctx.executor, ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s,
+        seed=settings.seed,
         families=settings.families, max_rounds=settings.max_rounds, storage=study_storage(ctx), study_name=name,
         n_jobs=settings.n_jobs, min_fold_rows=settings.min_fold_rows, callbacks=callbacks, cs_rank=settings.cs_rank,
     )

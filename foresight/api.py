@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from foresight.auth import TokenAuth
 from foresight.dashboard import mount_dashboard
 from foresight.http_cache import SnapshotResponseCache
 from foresight.services import SYMBOL_PATTERN, NotFoundError, ServiceFactory
@@ -536,6 +537,9 @@ def create_app(settings: Settings | None = None, factory: ServiceFactory | None 
     mount_dashboard(app)
     if isinstance(factory.reader, SnapshotReader):
         app.add_middleware(SnapshotResponseCache, reader=factory.reader, warm_paths=lambda: warm_paths(factory))
+    if settings is not None and settings.api.token is not None:
+        # Added last, so it runs first: a request without the token never reaches a route or the cache.
+        app.add_middleware(TokenAuth, token=settings.api.token)
     return app
 
 

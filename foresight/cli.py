@@ -20,6 +20,7 @@ from foresight.commands import (
     deploy,
     monitor,
     score,
+    stack,
     train_forecasts,
     train_regimes,
 )
@@ -54,6 +55,7 @@ app.command("monitor")(monitor.monitor)
 train_app.command("signals")(train_signals_cmd.train_signals)
 app.command("promote")(promote_cmd.promote)
 app.command("rollback")(promote_cmd.rollback)
+app.add_typer(stack.stack_app, name="stack")
 
 
 def run(argv: list[str] | None = None) -> int:
