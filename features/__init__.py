@@ -13,10 +13,23 @@ Public interface (other packages import these names from `features`):
 - `load_feature_frame(con, feature_set, dates=None, start=None, end=None, symbols=None)`: rows to score.
 - `load_market_series`, `load_portfolio_returns`, `load_extra_features` (features.series): the daily series
   the regime and forecast models read.
+- `compute_usable_columns(frame, columns) -> (kept, dropped)`: training drops constant or all-NULL columns, and
+  `describe_dropped(dropped, total)` is the line saying so; `compute_frame_gaps` / `compute_unavailable_families`
+  name the feature families a symbol's data cannot feed (no volume, no open/high/low, flat OHLC).
 
 Timing: a feature row at date t uses bars with date <= t only; its label spans the closes t+lag .. t+lag+H.
+A feature needing a field its row lacks (a NULL open, high, low or volume) is NULL on that row.
 """
 
+from features.availability import (
+    FamilyGap,
+    compute_field_families,
+    compute_frame_gaps,
+    compute_missing_field_gaps,
+    compute_unavailable_families,
+    compute_usable_columns,
+    describe_dropped,
+)
 from features.definitions import FEATURE_SETS
 from features.registry import (
     FEATURE_SET_VERSION,
@@ -38,9 +51,16 @@ from features.store import (
 __all__ = [
     "FEATURE_SETS",
     "FEATURE_SET_VERSION",
+    "FamilyGap",
     "FeatureRunSummary",
     "StaleFeaturesError",
+    "compute_field_families",
+    "compute_frame_gaps",
+    "compute_missing_field_gaps",
+    "compute_unavailable_families",
+    "compute_usable_columns",
     "definition_hash",
+    "describe_dropped",
     "feature_columns",
     "feature_set_tag",
     "feature_set_version",

@@ -36,6 +36,8 @@ class FeatureDef:
     sql: str
     group: str
     note: str = ""
+    needs: tuple[str, ...] = ()
+    """Bar fields besides the close it reads (open, high, low, volume, vwap): NULL on a row where one is NULL."""
 
 
 @dataclass(frozen=True)
@@ -151,26 +153,38 @@ def _a158_s3(d: int) -> tuple[str, ...]:
     )
 
 
+_OHL = ("open", "high", "low")
+
 _KBAR = (
-    ("KMID", "($close-$open)/$open", "(close - open) / open"),
-    ("KLEN", "($high-$low)/$open", "(high - low) / open"),
-    ("KMID2", "($close-$open)/($high-$low+1e-12)", "(close - open) / (high - low + 1e-12)"),
-    ("KUP", "($high-Greater($open, $close))/$open", "(high - greatest(open, close)) / open"),
+    ("KMID", "($close-$open)/$open", "(close - open) / open", ("open",)),
+    ("KLEN", "($high-$low)/$open", "(high - low) / open", _OHL),
+    ("KMID2", "($close-$open)/($high-$low+1e-12)", "(close - open) / (high - low + 1e-12)", _OHL),
+    ("KUP", "($high-Greater($open, $close))/$open", "(high - greatest(open, close)) / open", ("open", "high")),
     ("KUP2", "($high-Greater($open, $close))/($high-$low+1e-12)",
-     "(high - greatest(open, close)) / (high - low + 1e-12)"),
-    ("KLOW", "(Less($open, $close)-$low)/$open", "(least(open, close) - low) / open"),
-    ("KLOW2", "(Less($open, $close)-$low)/($high-$low+1e-12)", "(least(open, close) - low) / (high - low + 1e-12)"),
-    ("KSFT", "(2*$close-$high-$low)/$open", "(2 * close - high - low) / open"),
-    ("KSFT2", "(2*$close-$high-$low)/($high-$low+1e-12)", "(2 * close - high - low) / (high - low + 1e-12)"),
+     "(high - greatest(open, close)) / (high - low + 1e-12)", _OHL),
+    ("KLOW", "(Less($open, $close)-$low)/$open", "(least(open, close) - low) / open", ("open", "low")),
+    ("KLOW2", "(Less($open, $close)-$low)/($high-$low+1e-12)", "(least(open, close) - low) / (high - low + 1e-12)",
+     _OHL),
+    ("KSFT", "(2*$close-$high-$low)/$open", "(2 * close - high - low) / open", _OHL),
+    ("KSFT2", "(2*$close-$high-$low)/($high-$low+1e-12)", "(2 * close - high - low) / (high - low + 1e-12)",
+     ("high", "low")),
 )
 
 _PRICE = (
-    ("OPEN0", "$open/$close", "open / close", ""),
-    ("HIGH0", "$high/$close", "high / close", ""),
-    ("LOW0", "$low/$close", "low / close", ""),
+    ("OPEN0", "$open/$close", "open / close", "", ("open",)),
+    ("HIGH0", "$high/$close", "high / close", "", ("high",)),
+    ("LOW0", "$low/$close", "low / close", "", ("low",)),
     ("VWAP0", "$vwap/$close", "vwap / close",
-     "VWAP from the source when present, else the typical price (high + low + close) / 3."),
+     "VWAP from the source when present, else the typical price (high + low + close) / 3.", ("vwap",)),
 )
+
+_ROLLING_NEEDS: dict[str, tuple[str, ...]] = {
+    "MAX": ("high",), "MIN": ("low",), "RSV": ("high", "low"), "IMAX": ("high",), "IMIN": ("low",),
+    "IMXD": ("high", "low"), "CORR": ("volume",), "CORD": ("volume",), "VMA": ("volume",), "VSTD": ("volume",),
+    "WVMA": ("volume",), "VSUMP": ("volume",), "VSUMN": ("volume",), "VSUMD": ("volume",),
+}
+"""Rolling operators reading more than the close; a row missing one of these fields gets NULL (its window
+would otherwise mix days with and without the field)."""
 
 
 def _rolling(d: int) -> list[tuple[str, str, str, str]]:
@@ -243,14 +257,14 @@ def _rolling(d: int) -> list[tuple[str, str, str, str]]:
 
 def _alpha158() -> FeatureSetDef:
     feats: list[FeatureDef] = []
-    feats += [FeatureDef(n, q, s, "kbar") for n, q, s in _KBAR]
-    feats += [FeatureDef(n, q, s, "price", note) for n, q, s, note in _PRICE]
+    feats += [FeatureDef(n, q, s, "kbar", needs=needs) for n, q, s, needs in _KBAR]
+    feats += [FeatureDef(n, q, s, "price", note, needs) for n, q, s, note, needs in _PRICE]
     # Qlib orders the rolling block operator by operator, each over all windows
     per_window = {d: _rolling(d) for d in WINDOWS}
     for i, (op, *_rest) in enumerate(per_window[WINDOWS[0]]):
         for d in WINDOWS:
             _op, q, s, note = per_window[d][i]
-            feats.append(FeatureDef(f"{op}{d}", q, s, "rolling", note))
+            feats.append(FeatureDef(f"{op}{d}", q, s, "rolling", note, _ROLLING_NEEDS.get(op, ())))
     s3: list[str] = []
     for d in WINDOWS:
         s3 += _a158_s3(d)
@@ -258,7 +272,7 @@ def _alpha158() -> FeatureSetDef:
                for d in WINDOWS}
     return FeatureSetDef(
         name="alpha158",
-        version=1,
+        version=2,
         description="Microsoft Qlib's Alpha158 (Alpha158DL): 9 kbar, 4 price, 29 rolling operators x 5 windows.",
         features=tuple(feats),
         s1=_A158_S1,

@@ -46,6 +46,10 @@ def render_markdown() -> str:
         "- Zero volume: VMA / VSTD divide by volume + 1e-12 (huge finite values, as in Qlib); CORD is NULL for",
         "  any window containing the day after a zero-volume day (Qlib gives inf/NaN there).",
         "- Non-finite results (NaN, +-inf) are stored as NULL.",
+        "- Missing fields: a bar may lack open, high, low or volume (stored as NULL: close-only data). A feature",
+        "  whose `needs` column names such a field is NULL on every row lacking it (its window would mix days",
+        "  with and without it); `foresight ingest`, `foresight features` and training name the families a",
+        "  symbol's data cannot feed, and training drops columns that are all NULL or constant.",
         "",
         "## Storage and updates",
         "",
@@ -57,9 +61,9 @@ def render_markdown() -> str:
         "  (the same aggregates as the window form, tested equal to a full rebuild). A symbol whose bars changed",
         "  before its last stored row (back-fill) is recomputed whole; for the cross-sectional `market` set any",
         "  back-fill rebuilds the set.",
-        "- Corrected bars (a restated close, a split or dividend adjustment, a bad tick replaced or retracted):",
-        "  ingest's upsert moves a bar's `ingested_at` only when it inserts the row or changes its values, and a",
-        "  retracted bar lands in `quarantine` with its `ingested_at`. Each set and the labels record in",
+        "- Corrected bars (a restated close, a split or dividend adjustment, a bad tick replaced by a later file):",
+        "  ingest's upsert moves a bar's `ingested_at` only when it inserts the row or changes its values (a",
+        "  bar deleted by hand shows up through `quarantine` rows newer than the watermark). Each set and the labels record in",
         "  `feature_watermarks` the newest `ingested_at` they were computed from; the next run recomputes a",
         "  symbol from its first already-computed date written since then (`market`: every symbol from the",
         "  earliest such date, universe means move with any symbol). No `--full` needed; tested equal to it.",
@@ -78,12 +82,14 @@ def render_markdown() -> str:
             + ("; cross-sectional (universe = symbols with a bar that day, equal-weighted)." if fs.cross_sectional
                else "."),
             "",
-            "| # | name | group | Qlib expression | SQL | note |",
-            "|---|---|---|---|---|---|",
+            "| # | name | group | needs | Qlib expression | SQL | note |",
+            "|---|---|---|---|---|---|---|",
         ]
         for i, f in enumerate(fs.features, start=1):
             sql = f.sql
-            out.append(f"| {i} | `{f.name}` | {f.group} | `{_cell(f.qlib)}` | `{_cell(sql)}` | {_cell(f.note)} |")
+            needs = ", ".join(f.needs) or "close"
+            out.append(f"| {i} | `{f.name}` | {f.group} | {needs} | `{_cell(f.qlib)}` | `{_cell(sql)}` | "
+                       f"{_cell(f.note)} |")
         out += ["", "Aggregates over each window (stage `s3`):", "", "```sql"]
         out += [f"{a}" for a in fs.s3]
         out += ["```", "", "Per-row series (stages `s1`, `s2`):", "", "```sql"]

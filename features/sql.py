@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from features.definitions import MARKET_VOL_WINDOWS, FeatureSetDef
+from features.definitions import MARKET_VOL_WINDOWS, FeatureDef, FeatureSetDef
 
 _ADJUSTED_PX = """
     SELECT b.symbol, b.date,
@@ -21,6 +21,13 @@ The VWAP falls back to the typical price (high + low + close) / 3 when the sourc
 def finite(expr: str) -> str:
     """Non-finite results (NaN from 0/0, +-inf) are stored as NULL: one missing marker for every consumer."""
     return f"CASE WHEN isfinite({expr}) THEN {expr} END"
+
+
+def guarded(f: FeatureDef) -> str:
+    """A feature's SQL, NULL on a row lacking a field it needs (a blank open, high, low or volume in the source)."""
+    if not f.needs:
+        return f.sql
+    return f"CASE WHEN {' AND '.join(f'{c} IS NOT NULL' for c in f.needs)} THEN {f.sql} END"
 
 
 def _select(cols: tuple[str, ...] | list[str]) -> str:
@@ -78,7 +85,7 @@ def build_feature_select(fs: FeatureSetDef, bars: str = "bars", scope: str = "_f
     a row's values depend on bars of dates <= its date only (every window is `... PRECEDING AND CURRENT ROW`).
     """
     px = _ADJUSTED_PX.format(bars=bars, scope=scope)
-    outs = ",\n       ".join(f'{finite(f.sql)} AS "{f.name}"' for f in fs.features)
+    outs = ",\n       ".join(f'{finite(guarded(f))} AS "{f.name}"' for f in fs.features)
     ws = "ws AS (PARTITION BY symbol ORDER BY date)"
     wc = "wc AS (PARTITION BY symbol ORDER BY date ROWS UNBOUNDED PRECEDING)"
     if not fs.cross_sectional and grouped:

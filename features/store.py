@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import pandas as pd
 
+from features.availability import COVERAGE_SQL, FamilyGap, compute_unavailable_families
 from features.config import FeatureSettings
 from features.definitions import FeatureSetDef
 from features.registry import _parts, definition_hash, feature_columns, get_feature_set
@@ -44,11 +45,19 @@ class FeatureRunSummary:
     """Symbols whose labels were recomputed because bars they had been computed from changed (or were back-filled)."""
     label_rows_corrected: int = 0
     """Stored label rows of those symbols rewritten."""
+    unavailable: list[dict] = field(default_factory=list)
+    """Feature families the stored bars cannot feed, per field and symbols (see `features.availability`)."""
     seconds: float = 0.0
 
     @property
     def rows_written(self) -> int:
         return sum(int(s.get("rows", 0)) for s in self.sets.values())
+
+    @property
+    def unavailable_lines(self) -> list[str]:
+        """One line per feature family gap, naming the symbols: for the run's log and the CLI."""
+        return [FamilyGap(tuple(g["fields"]), g["reason"], tuple(g["families"]), tuple(g["symbols"])).describe()
+                for g in self.unavailable]
 
     @property
     def corrections(self) -> str | None:
@@ -73,8 +82,8 @@ _QUARANTINED_SINCE = """
     SELECT symbol, min(TRY_CAST(date AS DATE)) AS d FROM quarantine
     WHERE ingested_at > $wm AND symbol IS NOT NULL GROUP BY symbol
 """
-"""Per symbol, the first date quarantined since the watermark: a retracted stored bar is deleted from `bars`
-and lands here, so a deletion that a same-day insertion hides from the row counts is still seen."""
+"""Per symbol, the first date quarantined since the watermark: that date is recomputed whatever happened to its
+stored bar, so a deletion that a same-day insertion hides from the row counts is still seen."""
 
 _PENDING_SQL = f"""
     WITH f AS (SELECT symbol, max(date) AS last, count(*) AS n FROM features WHERE feature_set = $name GROUP BY symbol),
@@ -406,10 +415,9 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
     code's is rebuilt in full. `full=True` rebuilds everything. Each set and the labels are written in their
     own transaction; a re-run with no new or changed bars writes nothing.
 
-    Corrected bars (a restated close, a split or dividend adjustment, a bad tick replaced or retracted) are
-    found by a watermark: the ingest's upsert sets a bar's `ingested_at` when it inserts the row or changes
-    its values, never when it re-sends identical ones, and a retracted bar is deleted from `bars` and
-    recorded in `quarantine` with its `ingested_at`. Each set and the labels record in `feature_watermarks`,
+    Corrected bars (a restated close, a split or dividend adjustment, a bad tick replaced) are found by a
+    watermark: the ingest's upsert sets a bar's `ingested_at` when it inserts the row or changes its values,
+    never when it re-sends identical ones, and a quarantined row carries its `ingested_at` too. Each set and the labels record in `feature_watermarks`,
     in the transaction that writes their rows, the newest such `ingested_at` they read (taken before the
     scope, so a write racing the build is seen again next time). The next run takes, per symbol, the first
     date already computed whose bar or quarantine row is newer than the watermark, and recomputes from there:
@@ -440,6 +448,10 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
         wm = _stored_watermark(con, _LABELS_TARGET)
         (summary.label_mode, summary.label_rows, summary.label_corrected_symbols,
          summary.label_rows_corrected) = _build_labels(con, settings, full, wm, wm_now, summary.run_id)
+        built = "+".join(n for n in (sets or settings.feature_sets))
+        if built:
+            coverage = con.execute(COVERAGE_SQL).df()
+            summary.unavailable = [g.as_dict() for g in compute_unavailable_families(coverage, built)]
         summary.seconds = round(time.perf_counter() - t, 3)
         dates = con.execute("SELECT min(date), max(date) FROM features").fetchall()[0]
         con.execute(
@@ -449,6 +461,8 @@ def run_features(warehouse: Warehouse, settings: FeatureSettings, full: bool = F
         )
     if summary.corrections:
         log.info("features: %s", summary.corrections)
+    for line in summary.unavailable_lines:
+        log.info("features: %s", line)
     return summary
 
 

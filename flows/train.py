@@ -10,6 +10,7 @@ directly) wrapped as a Prefect task; `run_signal_steps` runs the same steps with
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import subprocess
 import tempfile
 import time
@@ -19,7 +20,9 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.exceptions import MissingContextError
+from pydantic import SecretStr
 
 import features
 from flows.runtime import build_context
@@ -30,6 +33,7 @@ from registry.signals import end_run, log_signal_model, make_trial_logger, start
 from scoring.forecasts import load_forecast_kpis, run_backfill_forecasts
 from training.config import SignalTrainingSettings
 from training.dataset import WarehouseFrameSource, load_planted_skill
+from training.distributed import run_study_on
 from training.forecasts import ForecastTrainReport, run_train_forecasts, save_train_report
 from training.leakage import FrameSource, run_leak_control
 from training.promotion import run_signal_promotion
@@ -41,7 +45,8 @@ from training.signals import (
     plan_for,
     train_signal_model,
 )
-from training.tuning import run_study
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -155,24 +160,52 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
     frame = frame.dropna(subset=["label"]).copy()
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    # Constant or all-NULL columns (close-only data, no volume) carry nothing to learn: drop them, out loud.
+    gaps = [g.describe() for g in features.compute_frame_gaps(frame, feature_cols, str(settings.feature_set))]
+    feature_cols, dropped = features.compute_usable_columns(frame, feature_cols)
+    for line in [*gaps, features.describe_dropped(dropped, len(feature_cols) + len(dropped))]:
+        if line:
+            log.warning("train-signals: %s", line)
     return SignalDataset(frame, feature_cols, str(settings.feature_set), feature_set_version, settings.horizon,
                          int(settings.entry_lag or 0), bool(sources) and set(sources) == {"sample"}, sources,
                          compute_dataset_fingerprint(frame, feature_cols), source, planted)
 
 
-def study_storage(ctx) -> str:
-    """Optuna RDB under FORESIGHT_HOME: a study with the same name resumes there."""
+def study_storage(ctx) -> SecretStr:
+    """The Optuna RDB (`optuna.storage`, e.g. PostgreSQL), else a sqlite file under FORESIGHT_HOME: a study
+    with the same name resumes there. A secret: a shared database's URL carries its password."""
+    if ctx.settings.optuna.storage is not None:
+        return ctx.settings.optuna.storage
     path = Path(ctx.settings.home).resolve() / "optuna" / "signals.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return SecretStr(f"sqlite:///{path}")
+
+
+def _trial_progress(total: int):
+    """An Optuna callback logging each finished trial: on the run page and in the log, with or without a
+    terminal (the CLI's spinner shows nothing when output is not a terminal)."""
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        logger = logging.getLogger("flows.train")
+
+    def log(study, trial) -> None:
+        best = study.best_value if any(t.value is not None for t in study.trials) else None
+        logger.info("tuning trial %d/%d %s: value %s (best %s)", trial.number + 1, total, trial.state.name.lower(),
+                    "-" if trial.value is None else f"{trial.value:.5f}", "-" if best is None else f"{best:.5f}")
+
+    return log
 
 
 def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent_run_id: str | None):
     plan = plan_for(ds.frame, settings, ds.entry_lag)
     name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}-{ds.fingerprint[:8]}"
     callbacks = [make_trial_logger(ctx.mlflow, parent_run_id)] if parent_run_id else []
-    result = run_study(
-        ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s, seed=settings.seed,
+    callbacks.append(_trial_progress(settings.trials))
+    # Trials run where ctx.executor says (this process by default, or Dask workers), on one shared storage.
+    result = run_study_on(
+        ctx.executor, ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s,
+        seed=settings.seed,
         families=settings.families, max_rounds=settings.max_rounds, storage=study_storage(ctx), study_name=name,
         n_jobs=settings.n_jobs, min_fold_rows=settings.min_fold_rows, callbacks=callbacks, cs_rank=settings.cs_rank,
     )

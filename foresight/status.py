@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
+from registry.config import redact_uri
+from registry.core import compute_artifact_root
 from stores.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -18,20 +19,22 @@ COUNTED_TABLES = (
 )
 
 
-def _strip_userinfo(uri: str) -> str:
-    """`scheme://user:password@host` -> `scheme://***@host` (tracking URIs may carry credentials)."""
-    return re.sub(r"(?<=://)[^/@]+@", "***@", uri)
-
-
 def compute_settings_summary(settings: Settings) -> dict[str, Any]:
     """The settings worth showing, with no secret in them (only whether a key is set)."""
     return {
         "home": str(settings.home),
         "calendar": settings.calendar,
-        "mlflow_tracking_uri": _strip_userinfo(settings.mlflow.tracking_uri),
+        "mlflow_tracking_uri": redact_uri(settings.mlflow.tracking_uri),
+        "mlflow_artifact_root": str(compute_artifact_root(settings.mlflow.tracking_uri, settings.mlflow.artifact_root)
+                                    or "the tracking server's"),
         "mongodb_uri_set": settings.mongodb.uri is not None,
         "alphavantage_key_set": settings.alphavantage.api_key is not None,
     }
+
+
+def _columns(con, table: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
 
 
 def load_status(warehouse: Warehouse, last_runs: int = 5, settings: Settings | None = None) -> dict[str, Any]:
@@ -64,17 +67,29 @@ def load_status(warehouse: Warehouse, last_runs: int = 5, settings: Settings | N
                 "SELECT symbol, min(date), max(date), count(*) FROM bars GROUP BY symbol ORDER BY symbol"
             ).fetchall()
         ]
+        # Open quarantine rows only: a row whose symbol and date got a bar later is resolved, not a problem.
+        q_cols = _columns(con, "quarantine")
+        open_rows = "WHERE resolved_at IS NULL" if "resolved_at" in q_cols else ""
+        out["quarantine_open"] = con.execute(f"SELECT count(*) FROM quarantine {open_rows}").fetchall()[0][0]
+        out["quarantine_resolved"] = out["tables"].get("quarantine", 0) - out["quarantine_open"]
         out["quarantine_by_reason"] = dict(
-            con.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC, 1").fetchall()
+            con.execute(f"SELECT reason, count(*) FROM quarantine {open_rows} GROUP BY reason ORDER BY 2 DESC, 1"
+                        ).fetchall()
         )
         out["quarantine_by_symbol"] = dict(
             con.execute(
-                "SELECT coalesce(symbol, '?'), count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
+                f"SELECT coalesce(symbol, '?'), count(*) FROM quarantine {open_rows} GROUP BY 1 ORDER BY 2 DESC, 1"
             ).fetchall()
         )
         out["data_quality_by_check"] = dict(
             con.execute('SELECT "check", count(*) FROM data_quality GROUP BY 1 ORDER BY 2 DESC, 1').fetchall()
         )
+        out["suspects_by_verdict"] = dict(
+            con.execute(
+                """SELECT json_extract_string(evidence, '$.verdict'), count(*) FROM data_quality
+                   WHERE "check" = 'spike_reverted' AND evidence IS NOT NULL GROUP BY 1 ORDER BY 1"""
+            ).fetchall()
+        ) if "evidence" in _columns(con, "data_quality") else {}
         out["last_ingest_runs"] = [
             {
                 "run_id": r[0], "source": r[1], "status": r[2], "started_at": str(r[3]),
@@ -83,6 +98,8 @@ def load_status(warehouse: Warehouse, last_runs: int = 5, settings: Settings | N
                 "flags": r[11], "rows_unchanged": r[12],
                 "quarantined_by_reason": json.loads(r[13]).get("quarantined_by_reason", {}) if r[13] else {},
                 "flags_by_check": json.loads(r[13]).get("flags_by_check", {}) if r[13] else {},
+                "suspects_by_verdict": json.loads(r[13]).get("suspects_by_verdict", {}) if r[13] else {},
+                "status_reason": json.loads(r[13]).get("status_reason") if r[13] else None,
             }
             for r in con.execute(
                 """

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from marketdata.sources import SourceBatch
 
@@ -23,7 +24,8 @@ COLUMN_ALIASES = {
     "split coefficient": "split_coefficient",
     "ticker": "symbol",
 }
-REQUIRED = ("date", "open", "high", "low", "close")
+REQUIRED = ("date", "close")
+"""A file of daily bars needs dates and closes; open, high, low and volume may be absent (stored as NULL)."""
 BINARY_SNIFF_BYTES = 8192
 
 
@@ -86,7 +88,8 @@ def read_bar_file(path: Path, symbol: str | None = None) -> pd.DataFrame:
                                 skipinitialspace=True)
     except UnreadableInputError:
         raise
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError,
+            pa.ArrowException) as exc:
         raise UnreadableInputError(path, f"not a readable {kind} file ({type(exc).__name__}: {exc})") from exc
     try:
         frame = normalise_columns(frame)
@@ -98,7 +101,7 @@ def read_bar_file(path: Path, symbol: str | None = None) -> pd.DataFrame:
         raise UnreadableInputError(
             path,
             f"not a file of daily bars: missing column(s) {', '.join(missing)} "
-            f"(found: {shown or 'none'}; expected timestamp|date, open, high, low, close, volume)",
+            f"(found: {shown or 'none'}; expected timestamp|date, close and optionally open, high, low, volume)",
         )
     if frame.empty:
         raise UnreadableInputError(path, "no data rows (header only)")
@@ -150,7 +153,7 @@ class CsvSource:
                 yield SourceBatch(label=f"{chunk[0].name}..{chunk[-1].name}", frame=frame)
             return
         frame = self._read(self.path)
-        sym = frame["symbol"].astype(str).str.strip().str.upper()
+        sym = frame["symbol"].map(str).str.strip().str.upper()
         names = sym.drop_duplicates().tolist()
         for i in range(0, len(names), self.chunk_symbols):
             part = names[i : i + self.chunk_symbols]

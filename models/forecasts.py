@@ -32,9 +32,26 @@ from scipy import stats
 from models.metrics import mean_pinball
 from models.risk import compute_var_report, max_drawdowns
 
-METHODS = ("lightgbm_cqr", "bootstrap", "gaussian")
-LEARNED = "lightgbm_cqr"
-BASELINES = ("bootstrap", "gaussian")
+
+@dataclass(frozen=True)
+class Candidate:
+    """One forecast candidate: a learned model or a baseline it must beat on the holdout."""
+
+    name: str
+    learned: bool
+    description: str
+
+
+# The candidates, in one table: training compares them on the holdout and scoring publishes the champion.
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("lightgbm_cqr", True, "LightGBM quantile boosters on the EWMA-standardised return, made valid by "
+              "rolling causal conformalized quantile regression"),
+    Candidate("bootstrap", False, "stationary block bootstrap of the trailing portfolio returns"),
+    Candidate("gaussian", False, "zero-mean normal with the trailing volatility times sqrt(H)"),
+)
+METHODS = tuple(c.name for c in CANDIDATES)
+LEARNED = next(c.name for c in CANDIDATES if c.learned)
+BASELINES = tuple(c.name for c in CANDIDATES if not c.learned)
 EWMA_LAMBDA = 0.94
 
 
@@ -257,6 +274,17 @@ def _lgbm_params(cfg: ForecastSettings, tau: float) -> dict:
     }
 
 
+def compute_candidate_quantiles(
+    returns: pd.Series, h: int, qs: tuple[float, ...], positions: np.ndarray, cfg: ForecastSettings,
+    learned: np.ndarray, bootstrap: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Every candidate's H-session log-return quantiles at `positions` (rows) and levels `qs` (columns),
+    each row sorted so quantiles never cross. `learned`: the conformalized boosters' quantiles at every
+    origin; `bootstrap`: the bootstrap's quantiles at `positions`; the Gaussian baseline is computed here."""
+    gauss = rearrange_quantiles(compute_gaussian_quantiles(returns, h, qs, cfg.vol_window))
+    return {LEARNED: learned[positions], "bootstrap": rearrange_quantiles(bootstrap), "gaussian": gauss[positions]}
+
+
 def fit_quantile_boosters(
     x: pd.DataFrame, z: np.ndarray, quantiles: tuple[float, ...], cfg: ForecastSettings
 ) -> dict[float, str]:
@@ -446,12 +474,9 @@ def train_forecast_models(
             raw, np.where(np.arange(n) >= cal_start, z, np.nan), h, qs,
             conformal_window(cfg, h), cfg.conformal_min_scores, start=hold_start,
         )
-        learned = cal * scale[:, None]
-        gauss = rearrange_quantiles(compute_gaussian_quantiles(returns, h, qs, cfg.vol_window))
         hold_pos = np.arange(hold_start, n)
         boot = compute_bootstrap_quantiles(returns, (h,), qs, hold_pos, cfg, cfg.bootstrap_refit_every)[h]
-        boot = rearrange_quantiles(boot)
-        cand = {LEARNED: learned[hold_pos], "bootstrap": boot, "gaussian": gauss[hold_pos]}
+        cand = compute_candidate_quantiles(returns, h, qs, hold_pos, cfg, cal * scale[:, None], boot)
         y_hold = y[hold_pos]
         common = np.isfinite(y_hold)
         for q in cand.values():
@@ -570,11 +595,8 @@ def compute_forecast_quantiles(
         cal = compute_rolling_conformal(
             raw, oos, h, qs, conformal_window(cfg, h), cfg.conformal_min_scores, start=int(positions.min())
         )
-        learned = cal * scale[:, None]
-        gauss = rearrange_quantiles(compute_gaussian_quantiles(returns, h, qs, cfg.vol_window))
         cols = [all_levels.index(t) for t in qs]
-        boot = rearrange_quantiles(boot_all[h][:, cols])
-        cand = {LEARNED: learned[positions], "bootstrap": boot, "gaussian": gauss[positions]}
+        cand = compute_candidate_quantiles(returns, h, qs, positions, cfg, cal * scale[:, None], boot_all[h][:, cols])
         # The published row is the holdout champion; where it cannot forecast (e.g. the learned model
         # before enough out-of-sample scores matured) the next candidate by holdout pinball stands in.
         ranking = sorted(cand, key=lambda m: (m != hm.champion, hm.holdout_pinball.get(m, np.inf)))
@@ -674,6 +696,9 @@ def compute_holdout_var_report(result: TrainResult, returns: pd.Series, cfg: For
 
 
 __all__ = [
+    "CANDIDATES",
+    "Candidate",
+    "compute_candidate_quantiles",
     "FAN_COLUMNS",
     "BASELINES",
     "LEARNED",

@@ -11,6 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.config import redact_uri
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 SIGNAL_MODEL = "foresight-signal"
@@ -28,11 +30,28 @@ class NoChampionError(LookupError):
 
 @dataclass(frozen=True)
 class MLflowTarget:
-    """Where to log: tracking URI (sqlite by default) and the artifact root for new experiments."""
+    """Where to log: tracking URI (sqlite by default) and the artifact root for new experiments (None: see
+    `compute_artifact_root`)."""
 
     tracking_uri: str
-    artifact_root: Path
+    artifact_root: Path | None = None
     experiment_prefix: str = "foresight"
+
+    @property
+    def display_uri(self) -> str:
+        """The tracking URI safe to print: `scheme://user:password@host` -> `scheme://***@host`."""
+        return redact_uri(self.tracking_uri)
+
+
+def compute_artifact_root(tracking_uri: str, artifact_root: Path | None = None) -> Path | None:
+    """Where new experiments keep their artifacts: `artifact_root` when set; else `artifacts/` beside the
+    sqlite database of the tracking URI (`sqlite:///home/mlflow.db` -> `home/artifacts`), so two homes never
+    share one folder; None for a tracking server, which chooses its own artifact store."""
+    if artifact_root is not None:
+        return Path(artifact_root)
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
+    return None
 
 
 def configure(target: MLflowTarget):
@@ -58,9 +77,13 @@ def ensure_experiment(target: MLflowTarget, name: str) -> str:
     if exp is not None:
         mlflow.set_experiment(experiment_id=exp.experiment_id)
         return exp.experiment_id
-    location = (target.artifact_root / full).resolve()
-    location.mkdir(parents=True, exist_ok=True)
-    exp_id = client.create_experiment(full, artifact_location=location.as_uri())
+    root = compute_artifact_root(target.tracking_uri, target.artifact_root)
+    if root is None:
+        exp_id = client.create_experiment(full)
+    else:
+        location = (root / full).resolve()
+        location.mkdir(parents=True, exist_ok=True)
+        exp_id = client.create_experiment(full, artifact_location=location.as_uri())
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
@@ -160,5 +183,8 @@ def register_version(target: MLflowTarget, model_name: str, model_uri: str, run_
         client.get_registered_model(model_name)
     except MlflowException:
         client.create_registered_model(model_name, description=description)
-    mv = client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags or {})
+    # A logged model's URI (`models:/m-...`) names the model by id: a tracking server wants that id spelled
+    # out (sqlite stores accept it either way).
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    mv = client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags or {}, model_id=model_id)
     return str(mv.version)

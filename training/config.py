@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 
 class SignalTrainingSettings(BaseModel):
@@ -50,8 +50,8 @@ class SignalTrainingSettings(BaseModel):
     min_fold_rows: int = 500
     study_name: str | None = None
     """None = `signals-h{horizon}-{feature_set}-{data fingerprint}`: a study resumes from its RDB on the same data."""
-    n_jobs: int = 1
-    """Threads per booster (the machine is shared)."""
+    n_jobs: int = 0
+    """Threads per booster, 0 = every core (tuning, refit and scoring run one booster at a time)."""
     cs_rank: bool = True
     """Feed the booster each feature's cross-sectional percentile rank per date (Qlib's CSRankNorm)."""
 
@@ -91,3 +91,13 @@ class RegimeSettings(BaseModel):
     walk_forward_min_sessions: int = 504
     """First refit after this many sessions; earlier days are scored with it and flagged in_sample."""
     walk_forward_every: int = 252
+
+
+class OptunaSettings(BaseModel):
+    """Where Optuna studies live: a sqlite file under FORESIGHT_HOME by default, or a shared RDB."""
+
+    model_config = ConfigDict(frozen=True)
+
+    storage: SecretStr | None = None
+    """An SQLAlchemy URL every trial process can reach, e.g. `postgresql+psycopg://user:pw@db:5432/optuna`
+    (a secret: it carries the password). None = `sqlite:///FORESIGHT_HOME/optuna/signals.db`."""

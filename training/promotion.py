@@ -270,8 +270,8 @@ def compute_forecast_promotion(
 def record_promotion(target: MLflowTarget, decision: PromotionDecision) -> PromotionDecision:
     """Move the alias the decision names onto the new version and write the decision on it."""
     set_alias(target, decision.model_name, decision.new_version, decision.alias)
-    set_version_tags(target, decision.model_name, decision.new_version, decision.as_tags(),
-                     description=decision.describe())
+    set_version_tags(target, decision.model_name, decision.new_version,
+                     {**decision.as_tags(), "promotion.decided_at": _now()}, description=decision.describe())
     return decision
 
 

@@ -42,3 +42,5 @@ def features(
     console.print(t)
     if summary.corrections:
         console.print(summary.corrections)
+    for line in summary.unavailable_lines:
+        console.print(f"[yellow]unavailable[/] {line}")

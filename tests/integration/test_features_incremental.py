@@ -135,4 +135,4 @@ def test_a_changed_definition_is_refused_by_loaders_and_rebuilt_by_the_run(full_
         assert (load_feature_frame(con, "alpha158")["KMID"] != 99).all()
         reg = con.execute("SELECT name, version, definition_hash FROM feature_sets ORDER BY name").fetchall()
     assert reg == [(n, FEATURE_SETS[n].version, definition_hash(n)) for n in sorted(FEATURE_SETS)]
-    assert feature_set_tag("alpha158+market").startswith("alpha158@1:")
+    assert feature_set_tag("alpha158+market").startswith(f"alpha158@{FEATURE_SETS['alpha158'].version}:")

@@ -50,26 +50,33 @@ def test_planted_defects_give_exact_quarantine_and_flag_counts(home):
     runner = CliRunner()
     result = runner.invoke(app, ["ingest", "--source", "csv", "--path", str(PLANTED)])
     assert result.exit_code == 0, result.output
-    assert "quarantined: spike_reverted" in result.output and "flagged: stale_price" in result.output
+    assert "flagged: spike_reverted" in result.output and "flagged: stale_price" in result.output
+    assert "suspected bad ticks kept in bars: 1 (uncorroborated 1)" in result.output
     wh = Warehouse(home / "foresight.duckdb")
     quarantine = dict(_count(wh, "SELECT reason, count(*) FROM quarantine GROUP BY 1"))
     assert quarantine == {
         "unparseable_date": 1, "missing_ohlc": 1, "unparseable_number": 1, "non_positive_price": 1,
-        "ohlc_inconsistent": 1, "negative_volume": 1, "duplicate_conflict": 2, "spike_reverted": 1,
+        "ohlc_inconsistent": 1, "negative_volume": 1, "duplicate_conflict": 2,
     }
+    # The five bad CCC rows share their dates with good CCC rows: resolved by the bars stored for those dates
+    open_rows = dict(_count(wh, "SELECT reason, count(*) FROM quarantine WHERE resolved_at IS NULL GROUP BY 1"))
+    assert open_rows == {"unparseable_date": 1, "duplicate_conflict": 2}
     flags = dict(_count(wh, 'SELECT "check", count(*) FROM data_quality GROUP BY 1'))
-    assert flags == {"missing_session": 4, "stale_price": 1, "split": 2, "spike_reverted": 1, "non_session_date": 1}
-    flagged = set(_count(wh, 'SELECT symbol, strftime(date, \'%Y-%m-%d\'), "check" FROM data_quality'))
-    assert {("AAA", "2024-01-31", "missing_session"), ("AAA", "2024-02-01", "missing_session"),
-            ("BBB", "2024-02-29", "missing_session"), ("BBB", "2024-02-07", "missing_session"),
-            ("BBB", "2024-01-16", "stale_price"),
-            ("BBB", "2024-02-07", "spike_reverted"), ("AAA", "2024-02-29", "split"),
-            ("CCC", "2024-02-14", "split"), ("CCC", "2024-01-06", "non_session_date")} == flagged
-    # 187 rows read: 9 quarantined, 1 exact duplicate collapsed, the rest stored
-    assert _count(wh, "SELECT count(*) FROM bars") == [(177,)]
+    assert flags == {"missing_session": 3, "stale_price": 1, "split": 2, "spike_reverted": 1, "non_session_date": 1}
+    flagged = set(_count(wh, 'SELECT symbol, strftime(date, \'%Y-%m-%d\'), "check", severity FROM data_quality'))
+    assert {("AAA", "2024-01-31", "missing_session", "warning"), ("AAA", "2024-02-01", "missing_session", "warning"),
+            ("BBB", "2024-02-29", "missing_session", "warning"), ("BBB", "2024-01-16", "stale_price", "warning"),
+            ("BBB", "2024-02-07", "spike_reverted", "warning"), ("AAA", "2024-02-29", "split", "warning"),
+            ("CCC", "2024-02-14", "split", "info"), ("CCC", "2024-01-06", "non_session_date", "warning")} == flagged
+    # The +60% tick is kept (nothing corroborates it: a likely bad tick, flagged with its evidence)
+    assert _count(wh, "SELECT count(*) FROM bars WHERE symbol = 'BBB' AND date = '2024-02-07'") == [(1,)]
+    evidence = json.loads(_count(wh, "SELECT evidence FROM data_quality WHERE \"check\" = 'spike_reverted'")[0][0])
+    assert evidence["verdict"] == "uncorroborated" and evidence["move"] == pytest.approx(0.47, abs=0.01)
+    # 187 rows read: 8 quarantined, 1 exact duplicate collapsed, the rest stored
+    assert _count(wh, "SELECT count(*) FROM bars") == [(178,)]
     run = _count(wh, "SELECT rows_read, rows_accepted, rows_quarantined, flags, status, report FROM ingest_runs")
-    assert run[0][:5] == (187, 177, 9, 9, "ok")
-    assert json.loads(run[0][5])["quarantined_by_reason"]["spike_reverted"] == 1
+    assert run[0][:5] == (187, 178, 8, 8, "ok")
+    assert json.loads(run[0][5])["suspects_by_verdict"] == {"uncorroborated": 1}
     assert len(list((home / "reports" / "ingest").glob("*.json"))) == 1
 
     # Ingesting the same input again changes no table (ingest_runs aside) and counts no update.
@@ -78,7 +85,7 @@ def test_planted_defects_give_exact_quarantine_and_flag_counts(home):
     assert again.exit_code == 0, again.output
     _assert_same(before, _snapshot(wh))
     assert _count(wh, "SELECT rows_inserted, rows_updated, rows_unchanged FROM ingest_runs ORDER BY started_at")[-1] == (
-        0, 0, 177)
+        0, 0, 178)
 
 
 def test_corrected_tick_is_stored_and_its_outdated_flag_cleared(tmp_path):
@@ -95,14 +102,14 @@ def test_corrected_tick_is_stored_and_its_outdated_flag_cleared(tmp_path):
     bbb.drop(columns=["symbol"]).to_csv(fixed, index=False)
 
     report = run_ingest(wh, CsvSource(fixed), GUARD)
-    # The tick now passes: one new bar, its two flags cleared, the other BBB flags kept.
-    assert report.rows_inserted == 1 and report.flags_cleared == 2
-    assert "spike_reverted" not in report.quarantined_by_reason
+    # The stored tick is corrected in place: one update, its suspect flag cleared, the other BBB flags kept.
+    assert (report.rows_inserted, report.rows_updated) == (0, 1) and report.flags_cleared == 1
+    assert report.suspects == 0
     flags = dict(_count(wh, 'SELECT "check", count(*) FROM data_quality WHERE symbol = \'BBB\' GROUP BY 1'))
     assert flags == {"stale_price": 1, "missing_session": 1}
     before = _snapshot(wh)
     again = run_ingest(wh, CsvSource(fixed), GUARD)
-    assert again.flags_cleared == 0 and again.rows_inserted == 0
+    assert again.flags_cleared == 0 and again.rows_updated == 0
     _assert_same(before, _snapshot(wh))
 
 
@@ -120,21 +127,23 @@ class _Frames:
         return None
 
 
-def test_bad_tick_on_the_latest_day_is_retracted_when_the_next_run_shows_it(tmp_path):
+def test_bad_tick_on_the_latest_day_is_flagged_when_the_next_run_shows_it_revert(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     bars = SampleSource(SampleSettings(n_symbols=2, n_years=1)).market.bars
     one = bars[bars["symbol"] == "SYM001"].reset_index(drop=True).copy()
-    one.loc[99, ["close", "high"]] = one.loc[99, "close"] * 1.8  # bad tick on the last day of run 1
-    run_ingest(wh, _Frames(one.iloc[:100]), GUARD)
-    assert _count(wh, "SELECT count(*) FROM bars") == [(100,)]
+    one.loc[99, ["open", "close", "high", "low", "adj_close"]] *= 1.8  # bad tick on the last day of run 1
+    first = run_ingest(wh, _Frames(one.iloc[:100]), GUARD)
+    assert first.suspects == 0  # nothing reverted yet
     report = run_ingest(wh, _Frames(one.iloc[100:]), GUARD)
-    assert report.rows_retracted == 1 and report.quarantined_by_reason == {"spike_reverted": 1}
+    # The next session reverts it: a suspect, flagged; the bar stays and nothing is quarantined
+    assert report.suspects == 1 and report.quarantined_by_reason == {}
     day = one.loc[99, "date"]
-    assert _count(wh, f"SELECT count(*) FROM bars WHERE date = '{day}'") == [(0,)]
-    assert _count(wh, "SELECT reason, date FROM quarantine") == [("spike_reverted", str(day))]
+    assert _count(wh, f"SELECT count(*) FROM bars WHERE date = '{day}'") == [(1,)]
+    assert _count(wh, "SELECT count(*) FROM bars") == [(len(one),)]
+    assert _count(wh, "SELECT date, \"check\" FROM data_quality") == [(pd.Timestamp(day).date(), "spike_reverted")]
     before = _snapshot(wh)
     again = run_ingest(wh, _Frames(one.iloc[100:]), GUARD)
-    assert again.rows_retracted == 0
+    assert again.rows_unchanged == len(one) - 100
     _assert_same(before, _snapshot(wh))
 
 
@@ -249,13 +258,17 @@ def test_status_json_reports_what_is_stored(home):
     assert result.exit_code == 0
     info = json.loads(result.stdout)
     assert info["bars"] == {"symbols": 3, "first_date": "2024-01-02", "last_date": "2024-03-27"}
-    assert {s["symbol"]: s["rows"] for s in info["symbols"]} == {"AAA": 58, "BBB": 58, "CCC": 61}
-    assert sum(info["quarantine_by_reason"].values()) == 9
-    assert info["quarantine_by_symbol"] == {"CCC": 6, "BBB": 3}
-    assert info["data_quality_by_check"]["missing_session"] == 4
+    assert {s["symbol"]: s["rows"] for s in info["symbols"]} == {"AAA": 58, "BBB": 59, "CCC": 61}
+    # open quarantine only: the five CCC rows resolved by good bars of the same dates are not counted
+    assert info["quarantine_by_reason"] == {"duplicate_conflict": 2, "unparseable_date": 1}
+    assert (info["quarantine_open"], info["quarantine_resolved"]) == (3, 5)
+    assert info["quarantine_by_symbol"] == {"BBB": 2, "CCC": 1}
+    assert info["data_quality_by_check"]["missing_session"] == 3
+    assert info["suspects_by_verdict"] == {"uncorroborated": 1}
     assert info["last_ingest_runs"][0]["source"] == "csv" and info["last_ingest_runs"][0]["rows_read"] == 187
     text = runner.invoke(app, ["status"])
-    assert text.exit_code == 0 and "AAA" in text.output and "spike_reverted" in text.output
+    assert text.exit_code == 0 and "AAA" in text.output and "3 open" in text.output
+    assert "uncorroborated: 1" in text.output
 
 
 def test_csv_source_object_reads_planted_file():

@@ -1,13 +1,13 @@
 """Regenerates planted.csv (run from the repo root: python tests/data/ingest/make_planted.py).
 
 Planted defects (asserted in tests/integration/test_ingest_warehouse.py), 3 symbols x 60 XNYS sessions:
-row checks -> quarantine: unparseable_date 1, missing_ohlc 1, unparseable_number 1, non_positive_price 1,
-ohlc_inconsistent 1, negative_volume 1, duplicate_conflict 2 (BBB session 40 twice); an exact duplicate
-(AAA session 50) collapses. Series checks: spike_reverted 1 (BBB session 25, quarantined and flagged),
+row checks -> quarantine: unparseable_date 1, missing_ohlc 1 (a blank close), unparseable_number 1,
+non_positive_price 1, ohlc_inconsistent 1, negative_volume 1 (these five CCC rows share their dates with good CCC
+rows, so they are resolved at once), duplicate_conflict 2 (BBB session 40 twice); an exact duplicate (AAA session
+50) collapses. Series checks: spike_reverted 1 (BBB session 25, kept in bars and flagged uncorroborated),
 stale_price 1 (BBB sessions 9..15), split 2 (AAA 3:1 at session 40 with a smooth adjusted close; CCC 2:1
-at session 30 with split_coefficient 2), missing_session 4 (AAA sessions 20, 21 absent; BBB session 40
-left without a bar by the conflict; BBB session 25, the quarantined tick), non_session_date 1 (CCC on
-Saturday 2024-01-06).
+at session 30 with split_coefficient 2), missing_session 3 (AAA sessions 20, 21 absent; BBB session 40
+left without a bar by the conflict), non_session_date 1 (CCC on Saturday 2024-01-06).
 """
 
 import numpy as np
@@ -65,7 +65,7 @@ def main() -> None:
                 dividend_amount="0", split_coefficient="1.0")
     extra = [
         dict(base, timestamp="2024-13-45"),                      # unparseable_date
-        dict(base, timestamp=d(5), high=""),                     # missing_ohlc
+        dict(base, timestamp=d(5), close=""),                    # missing_ohlc (a blank close; a blank high is a NULL)
         dict(base, timestamp=d(6), low="98.x"),                  # unparseable_number
         dict(base, timestamp=d(7), close="-1", open="-1", low="-2"),  # non_positive_price
         dict(base, timestamp=d(8), high="99.5"),                 # ohlc_inconsistent

@@ -13,6 +13,7 @@ from stores.migrations.m010_features import V10_FEATURE_COLUMNS
 # A new definition needs a new version: add a line here, never edit an existing one.
 PINNED = {
     ("alpha158", 1): "1a9c72ceefd9ab223053535c48610ec7493ce1ba179eadd6adbb1364f27de4c5",
+    ("alpha158", 2): "246e404c017d9196e816236038f9af0df83b41c2f3e85a374a83078407c2768b",
     ("market", 1): "06a6a9d3345c46080cd2b089725881a94837273d8935d2e7979f249067751319",
 }
 

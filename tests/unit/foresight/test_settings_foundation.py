@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from foresight.cli import app
 from foresight.settings import Settings
 from foresight.status import compute_settings_summary
+from registry.core import compute_artifact_root
 
 KEY = "AV-KEY-DO-NOT-LEAK-123"
 
@@ -33,8 +34,25 @@ def test_defaults(monkeypatch):
     s = Settings()
     assert s.home == Path(".foresight")
     assert s.mlflow.tracking_uri == "sqlite:///mlruns/mlflow.db"
-    assert s.mlflow.artifact_root == Path("mlruns/artifacts")
+    assert s.mlflow.artifact_root is None
+    assert compute_artifact_root(s.mlflow.tracking_uri, s.mlflow.artifact_root) == Path("mlruns/artifacts")
     assert s.alphavantage.api_key is None
+
+
+def test_mlflow_artifact_root_follows_the_tracking_uris_home_unless_set(monkeypatch, tmp_path):
+    monkeypatch.delenv("FORESIGHT_MLFLOW__ARTIFACT_ROOT", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/second/mlflow.db")
+    s = Settings()
+    # a second home keeps its artifacts beside its own database, not in ./mlruns/artifacts
+    assert compute_artifact_root(s.mlflow.tracking_uri, s.mlflow.artifact_root) == tmp_path / "second" / "artifacts"
+    assert compute_artifact_root("sqlite:///rel/dir/mlflow.db") == Path("rel/dir/artifacts")
+    assert compute_artifact_root("http://mlflow.internal:5000") is None  # the server chooses
+    monkeypatch.setenv("FORESIGHT_MLFLOW__ARTIFACT_ROOT", str(tmp_path / "explicit"))
+    s = Settings()
+    assert compute_artifact_root(s.mlflow.tracking_uri, s.mlflow.artifact_root) == tmp_path / "explicit"
+
+
+
 
 
 def test_mlflow_tracking_uri_is_honoured_and_the_prefixed_one_wins(monkeypatch):

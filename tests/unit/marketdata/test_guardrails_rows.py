@@ -23,8 +23,8 @@ def _frame(*rows: dict) -> pd.DataFrame:
     [
         ({"date": "2024-02-30"}, "unparseable_date"),
         ({"date": "yesterday-ish"}, "unparseable_date"),
-        ({"high": None}, "missing_ohlc"),
-        ({"open": ""}, "missing_ohlc"),
+        ({"close": None}, "missing_ohlc"),
+        ({"close": " "}, "missing_ohlc"),
         ({"close": "10,5x"}, "unparseable_number"),
         ({"volume": "lots"}, "unparseable_number"),
         ({"low": "0", "open": "0.5"}, "non_positive_price"),
@@ -32,7 +32,7 @@ def _frame(*rows: dict) -> pd.DataFrame:
         ({"high": "10.2"}, "ohlc_inconsistent"),  # high below close
         ({"low": "10.2"}, "ohlc_inconsistent"),  # low above open
         ({"volume": "-1"}, "negative_volume"),
-        ({"volume": None}, "missing_volume"),
+        ({"open": None, "high": "10.4"}, "ohlc_inconsistent"),  # high below close, open missing
         ({"symbol": " "}, "missing_symbol"),
     ],
 )
@@ -46,6 +46,32 @@ def test_each_row_check_rejects_with_its_reason(bad, reason):
     raw = json.loads(result.rejected["raw"].iloc[0])
     assert raw["date"] == bad.get("date", "2024-01-03")
     assert result.rejected["detail"].iloc[0]
+
+
+@pytest.mark.parametrize("blank", [{"volume": None}, {"volume": ""}, {"open": ""}, {"high": None, "low": ""},
+                                   {"open": "", "high": "", "low": "", "volume": ""}])
+def test_blank_optional_fields_are_stored_as_null_not_rejected(blank):
+    # Given a row with a blank volume (or open/high/low): the most common kind of data people have
+    result = compute_row_checks(_frame({}, {**blank, "date": "2024-01-03"}))
+    # Then it is accepted, with NULL exactly where the input was blank
+    assert result.rejected.empty and len(result.accepted) == 2
+    row = result.accepted.iloc[1]
+    for col in ("open", "high", "low", "volume"):
+        assert pd.isna(row[col]) == (col in blank), col
+    assert row["close"] == 10.5
+
+
+def test_close_only_input_without_the_other_columns_is_accepted():
+    frame = pd.DataFrame({"symbol": ["x", "x"], "date": ["2024-01-02", "2024-01-03"], "close": ["10", "10.5"]})
+    acc = compute_row_checks(frame).accepted
+    assert acc["close"].tolist() == [10.0, 10.5] and acc["adj_close"].tolist() == [10.0, 10.5]
+    assert acc[["open", "high", "low", "volume"]].isna().all().all()
+
+
+def test_no_close_column_rejects_every_row_naming_it():
+    frame = pd.DataFrame({"symbol": ["x"], "date": ["2024-01-02"], "open": ["10"]})
+    rej = compute_row_checks(frame).rejected
+    assert rej[["reason", "detail"]].values.tolist() == [["missing_ohlc", "no close column"]]
 
 
 def test_clean_rows_are_typed_and_canonical():
