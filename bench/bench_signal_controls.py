@@ -79,6 +79,26 @@ def main() -> None:
     out["champion"] = alias_version(ctx.mlflow, SIGNAL_MODEL, CHAMPION)
     print(json.dumps(out, indent=1, default=str), flush=True)
 
+    # The holdout ECE against the bound its sampling error allows: outcomes drawn from the probabilities, each
+    # draw moved by a stretch of the market's daily positive rate from before the holdout.
+    import numpy as np
+
+    from models.metrics import compute_bin_index
+    from monitoring.dependence import compute_shock_paths
+    from registry.signals import load_signal_version
+
+    start = pd.Timestamp(report.holdout[0])
+    hold, known = ds.frame[ds.frame["date"] >= start], ds.frame[ds.frame["date"] < start]
+    p = load_signal_version(ctx.mlflow, report.version).model.predict_proba(hold)
+    days = sorted(hold["date"].unique())
+    index = hold["date"].map({d: i for i, d in enumerate(days)}).to_numpy()
+    shocks = compute_shock_paths(known["date"], known["label"], len(days), 500, seed=3)
+    y, bins, rng = hold["label"].to_numpy(float), compute_bin_index(p, settings.ece_bins), np.random.default_rng(0)
+    null = [np.abs(np.bincount(bins, weights=(rng.random(len(p)) < np.clip(p + shocks[r][index], 0, 1)) - p,
+                               minlength=settings.ece_bins)).sum() / len(p) for r in range(len(shocks))]
+    out["calibration"] = {"ece": report.metrics["ece"], "bound_99": float(np.quantile(null, 0.99)),
+                          "holdout_positive_rate": float(y.mean()), "mean_probability": float(p.mean())}
+
     # The Sharpe delta over the holdout, with the version this training registered (whichever alias it got).
     alias = CHAMPION if report.promoted else CHALLENGER
     t = time.perf_counter()
