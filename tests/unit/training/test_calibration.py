@@ -66,3 +66,29 @@ def test_the_choice_sees_only_the_calibration_rows_it_is_given_and_keeps_the_hal
     assert again == (chosen, scores)
     # Too few rows to split: Platt, the smaller model
     assert compute_calibrator_choice(raw[:30], y[:30], dates[:30], purge=6)[0] == "platt"
+
+
+def test_the_choice_scores_each_method_as_the_mean_of_both_halves():
+    from models.metrics import compute_log_loss
+
+    dates = pd.Series(np.repeat(pd.bdate_range("2024-01-01", periods=100), 50))
+    raw, y, _, _ = _scores("logistic", 4)
+    raw, y = raw[:5000], y[:5000].astype(bool)  # labels given as booleans are read as 0/1
+    chosen, scores = compute_calibrator_choice(raw, y, dates, purge=6)
+    days = np.sort(dates.unique())
+    first, second = dates.isin(days[:44]).to_numpy(), dates.isin(days[50:]).to_numpy()
+    yf = y.astype(float)
+    for m in ("platt", "isotonic"):
+        a = compute_log_loss(yf[second], fit_calibrator(m, raw[first], yf[first]).predict(raw[second]))
+        b = compute_log_loss(yf[first], fit_calibrator(m, raw[second], yf[second]).predict(raw[first]))
+        assert scores[f"cv_log_loss_{m}"] == pytest.approx((a + b) / 2)
+    # one half with a single class, or too few rows in either half: no score, Platt
+    one_class = np.where(dates.isin(days[:50]).to_numpy(), 1.0, yf)
+    assert compute_calibrator_choice(raw, one_class, dates, purge=6)[0] == "platt"
+    assert np.isnan(compute_calibrator_choice(raw, one_class, dates, purge=6)[1]["cv_log_loss_isotonic"])
+    # ten rows in each half are enough to score, nine are not
+    alt = np.tile([0.0, 1.0], 10)
+    ten = pd.Series(np.repeat(pd.bdate_range("2024-01-01", periods=4), 5))
+    assert np.isfinite(compute_calibrator_choice(raw[:20], alt, ten, purge=0)[1]["cv_log_loss_platt"])
+    nine = pd.Series(np.repeat(pd.bdate_range("2024-01-01", periods=4), [5, 5, 5, 4]))
+    assert np.isnan(compute_calibrator_choice(raw[:19], alt[:19], nine, purge=0)[1]["cv_log_loss_platt"])

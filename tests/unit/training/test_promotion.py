@@ -148,3 +148,18 @@ def test_forecast_rule_keeps_the_champion_unless_skill_holds_up():
     assert not decide(0.005, 0.01).promoted
     assert decide(0.005, 0.01, margin=0.01).promoted
     assert "Promotion of foresight-forecast v2 -> challenger" in decide(0.005, 0.01).describe()
+
+
+def test_signal_skill_uses_blocks_of_the_labels_span_and_the_models_own_level():
+    from models.metrics import compute_auc_se_by_date, compute_log_loss_gain_by_date
+
+    rng = np.random.default_rng(5)
+    dates = np.repeat(pd.bdate_range("2024-01-01", periods=120), 10)
+    y = rng.integers(0, 2, 1200).astype(float)
+    p = np.clip(0.5 + 0.2 * (y - 0.5) + rng.normal(0, 0.1, 1200), 0.01, 0.99)
+    s = compute_signal_skill(dates, y, p, lags=6, seed=2)
+    assert s.auc_se == compute_auc_se_by_date(dates, y, p, seed=2, block=6)
+    assert s.auc_se != compute_auc_se_by_date(dates, y, p, seed=2, block=1)
+    level = pd.Series(p).groupby(dates).transform("mean").to_numpy()
+    assert (s.log_loss_gain, s.log_loss_gain_se) == compute_log_loss_gain_by_date(dates, y, p, level, 6)
+    assert compute_signal_skill(dates, y, p, lags=0, seed=2).auc_se == compute_auc_se_by_date(dates, y, p, seed=2)

@@ -44,3 +44,16 @@ def test_sample_ceiling_comes_from_the_planted_signal():
 
 def test_nan_scores_are_not_suspect_by_accident():
     assert compute_suspicion({"auc": float("nan")}, SkillCeiling(0.55, 0.1, "x")) == []
+
+
+def test_the_ceiling_takes_the_larger_standard_error_and_missing_scores_are_not_suspect():
+    planted = compute_planted_skill(SampleSettings(), 5, 1)
+    wide_null = compute_skill_ceiling({"auc_se_date": 0.002, "auc_se_null": 0.006}, 0.0, S, planted)
+    assert wide_null.auc == pytest.approx(planted.auc + 3 * 0.006) and wide_null.rank_ic == pytest.approx(
+        planted.rank_ic_mean)
+    no_ic = compute_skill_ceiling({"auc_se_date": 0.01}, float("nan"), S, planted)
+    assert no_ic.rank_ic == pytest.approx(planted.rank_ic_mean)
+    assert compute_suspicion({}, SkillCeiling(0.55, 0.1, "x")) == []
+    assert compute_suspicion({"auc": 0.5501, "rank_ic_mean": 0.1001}, SkillCeiling(0.55, 0.1, "x")) == [
+        "holdout AUC 0.5501 > 0.5500 (x)", "daily rank IC 0.1001 > 0.1000 (x)"]
+    assert compute_suspicion({"auc": 0.55, "rank_ic_mean": 0.1}, SkillCeiling(0.55, 0.1, "x")) == []
