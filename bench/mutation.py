@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--sample", type=int, default=150,
                     help="at most this many mutants per module, every k-th by name (0 = all): keeps the run near an hour")
+    ap.add_argument("--full", action="append", default=[], choices=sorted(MODULES),
+                    help="run every mutant of this module (no sampling)")
     ap.add_argument("--report-only", action="store_true", help="summarise the stored results, run nothing")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mutation.json")
     args = ap.parse_args()
@@ -88,7 +90,7 @@ def main() -> None:
         patterns = []
         for m in modules:
             mine = [n for n in names if _module_of(n) == m]
-            step = max(1, -(-len(mine) // args.sample)) if args.sample else 1
+            step = max(1, -(-len(mine) // args.sample)) if args.sample and m not in args.full else 1
             patterns += mine[::step] if mine else MODULES[m]
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}

@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit as _sigmoid
+from scipy.special import logit as _logit
 
 from models.metrics import compute_ece
-from models.signals import _logit, _sigmoid, fit_calibrator
+from models.signals import fit_calibrator
 from monitoring.calibration import compute_ece_consistency_pvalue
 from training.signals import compute_calibrator_choice
 
