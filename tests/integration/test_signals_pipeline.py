@@ -146,6 +146,7 @@ def test_holdout_calibration_is_within_its_sampling_bound_and_a_broken_calibrato
     from monitoring.calibration import compute_ece_consistency_pvalue
     from monitoring.dependence import compute_shock_paths
     from registry.signals import load_signal_version
+    from training.promotion import compute_signal_skill
 
     ds, settings, report = first
     model = load_signal_version(env.mlflow, report.version).model
@@ -165,8 +166,13 @@ def test_holdout_calibration_is_within_its_sampling_bound_and_a_broken_calibrato
 
     assert report.metrics["ece"] == pytest.approx(compute_ece(hold["label"], p, settings.ece_bins))
     assert pvalue(p) >= 0.01, report.metrics["ece"]
-    # The table's broken calibrator (over-confident and shifted) is far outside that bound
-    assert pvalue(_sigmoid(2.0 * _logit(p) + 0.3)) < 0.01
+    # The table's broken calibrator (over-confident and shifted): on 150 holdout dates the market's own stretches
+    # leave the ECE bound too wide to see it (on the demo's 375 dates it is outside: p = 0.002, see
+    # bench/results/signal_controls.json), so here the skill floor is what stops it: its over-confident spread
+    # earns no significant log-loss gain over one probability per date
+    broken = _sigmoid(2.0 * _logit(p) + 0.3)
+    skill = compute_signal_skill(hold["date"], hold["label"], broken, lags=settings.horizon + 1)
+    assert not skill.passes(settings.skill_z) and skill.log_loss_gain_z < report.metrics["skill_log_loss_gain_z"]
 
 
 def test_score_signals_upserts_additive_attribution_idempotently(env, first):
