@@ -66,6 +66,9 @@ def test_best_params_carry_the_rounds_the_folds_stopped_at():
     for j in range(4):
         frame[f"f{j}"] = rng.standard_normal(len(frame))
     frame["label"] = ((0.3 * frame["f0"] + rng.standard_normal(len(frame))) > 0).astype(float)
+    # every symbol trades every session: the exit close is 5 + 1 sessions later (NaT for the last ones)
+    exits = pd.Series(dates).shift(-6).to_numpy()
+    frame["label_end"] = np.repeat(exits, 10)
     plan = compute_split_plan(frame["date"], horizon=5, entry_lag=1, n_folds=3, embargo=5, holdout_fraction=0.15,
                               calibration_fraction=0.15)
     res = run_study(frame, ["f0", "f1", "f2", "f3"], plan, n_trials=3, timeout_s=None, seed=1,
