@@ -15,7 +15,7 @@ import pandas as pd
 import features
 from executors import Executor
 from models.signals import compute_signal_scores
-from registry.core import SIGNAL_MODEL, NoChampionError, latest_version_tags
+from registry.core import SIGNAL_MODEL, NoChampionError
 from registry.signals import load_signal_model
 from stores.warehouse import UpsertResult, transaction, upsert, utcnow
 
@@ -144,12 +144,8 @@ def run_score_signals(
     settings = ctx.settings
     bundle = load_signal_model(ctx.mlflow, alias=alias)
     if bundle is None:
-        newest = latest_version_tags(ctx.mlflow, SIGNAL_MODEL)
-        why = (f"none in the MLflow registry at {ctx.mlflow.display_uri}" if newest is None else
-               f"the newest version, v{newest[0]}, was not promoted: "
-               f"{newest[1].get('promotion.reason', 'no promotion decision recorded')}")
-        raise NoChampionError(SIGNAL_MODEL, alias, f"{why}; no signals are served until a version passes the "
-                              "promotion gate: train one with `foresight train signals`")
+        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.display_uri}; "
+                              "train one first with `foresight train signals`")
     model = bundle.model
     min_hist = settings.scoring.min_history_sessions
     top_k = settings.scoring.top_k_attribution

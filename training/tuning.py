@@ -71,8 +71,8 @@ def compute_fold_data(frame: pd.DataFrame, feature_cols: Sequence[str], plan: Sp
     y = frame["label"].to_numpy(dtype=float)
     folds = []
     for fold in plan.folds:
-        tr = np.flatnonzero(plan.train_mask(frame, fold))
-        te = np.flatnonzero(plan.test_mask(frame, fold))
+        tr = np.flatnonzero(plan.train_mask(frame["date"], fold))
+        te = np.flatnonzero(plan.test_mask(frame["date"], fold))
         folds.append((tr, te))
     return FoldData(X, y, tuple(folds), tuple(feature_cols))
 
