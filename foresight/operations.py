@@ -3,7 +3,9 @@ was trained on, when and why it was promoted), product freshness and the feature
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,24 +61,46 @@ def load_champions(target: MLflowTarget) -> dict[str, dict[str, Any] | None]:
         return dict.fromkeys(MODELS)
     client = configure(target)
     out: dict[str, dict[str, Any] | None] = {}
-    for name in MODELS:
-        mv = version_by_alias(client, name, CHAMPION)
-        if mv is None:
-            out[name] = None
-            continue
-        tags = dict(mv.tags)
-        run = client.get_run(mv.run_id) if mv.run_id else None
-        found = {**(run.data.params if run else {}), **(run.data.tags if run else {}), **tags}
-        out[name] = {
-            "version": str(mv.version),
-            "registered_at": _ms(mv.creation_timestamp),
-            "trained_on": {k: found[k] for k in TRAINED_ON_KEYS if k in found},
-            "promoted_at": tags.get("promotion.decided_at") or _ms(mv.last_updated_timestamp),
-            "why": tags.get("override") or tags.get("promotion.reason") or "no promotion recorded",
-            "promotion": {k.removeprefix("promotion."): v for k, v in tags.items() if k.startswith("promotion.")},
-            "description": mv.description,
-        }
+    with _answer_fast():
+        try:
+            for name in MODELS:
+                out[name] = _champion(client, name)
+        except Exception as exc:  # noqa: BLE001 - a registry that does not answer: say so, show the rest
+            return {name: {"error": f"model registry unreachable ({type(exc).__name__})"} for name in MODELS}
     return out
+
+
+@contextlib.contextmanager
+def _answer_fast():
+    """A status look-up does not wait through MLflow's retries and back-off (minutes) for a registry that is
+    down: one try, 5 s, unless the environment says otherwise."""
+    keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    added = [k for k in keys if k not in os.environ]
+    os.environ.update({k: keys[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _champion(client, name: str) -> dict[str, Any] | None:
+    """One model's champion (None when it has none)."""
+    mv = version_by_alias(client, name, CHAMPION)
+    if mv is None:
+        return None
+    tags = dict(mv.tags)
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    found = {**(run.data.params if run else {}), **(run.data.tags if run else {}), **tags}
+    return {
+        "version": str(mv.version),
+        "registered_at": _ms(mv.creation_timestamp),
+        "trained_on": {k: found[k] for k in TRAINED_ON_KEYS if k in found},
+        "promoted_at": tags.get("promotion.decided_at") or _ms(mv.last_updated_timestamp),
+        "why": tags.get("override") or tags.get("promotion.reason") or "no promotion recorded",
+        "promotion": {k.removeprefix("promotion."): v for k, v in tags.items() if k.startswith("promotion.")},
+        "description": mv.description,
+    }
 
 
 def _ms(ms: int | None) -> str | None:

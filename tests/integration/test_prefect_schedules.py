@@ -174,8 +174,12 @@ def test_nightly_schedule_creates_runs_and_a_deployment_run_completes(prefect_se
         assert rows == [("ok", dt.date(2025, 12, 30))]
         assert published == len(SYMBOLS)
         # and the run page holds the flow's own INFO lines (Prefect's loggers stay at WARNING)
-        logs = client.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}}}).json()
-        assert any("nightly as of 2025-12-30" in entry["message"] for entry in logs), [e["message"] for e in logs]
+        # (the runner ships logs to the API in batches after the run: wait for them, bounded)
+        def flow_logs():
+            logs = client.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}}}).json()
+            return logs if any("nightly as of 2025-12-30" in entry["message"] for entry in logs) else None
+
+        _wait("the flow's INFO line 'nightly as of 2025-12-30' on the run page", 60, flow_logs, 1)
         print(f"timings: deployment registered {took_deploy:.1f} s after `foresight serve` started, scheduled "
               f"runs {took_schedule:.1f} s after that, deployment run completed in {took_run:.1f} s; "
               f"total {time.monotonic() - t0:.1f} s")
