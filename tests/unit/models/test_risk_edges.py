@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from models.risk import (
-    TestResult,
+    TestResult as LRTest,
+)
+from models.risk import (
     christoffersen_conditional_coverage,
     christoffersen_independence,
     compute_var_backtest,
@@ -18,7 +20,7 @@ from models.risk import (
 )
 
 
-def _nan_result(r: TestResult, df: int) -> bool:
+def _nan_result(r: LRTest, df: int) -> bool:
     return math.isnan(r.statistic) and math.isnan(r.p_value) and r.df == df
 
 
