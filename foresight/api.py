@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from foresight.auth import TokenAuth
 from foresight.dashboard import mount_dashboard
 from foresight.http_cache import SnapshotResponseCache
 from foresight.services import SYMBOL_PATTERN, NotFoundError, ServiceFactory
@@ -226,8 +227,12 @@ class KPIPanels(BaseModel):
         "baselines), `var` (1-day VaR backtest: Kupiec / Christoffersen p-values, Basel zone, realised max "
         "drawdown and its percentile), `var_zone` (green / yellow / red), `n_evaluations`")
     leading_indicators: dict[str, Any] | None = Field(
-        None, description="operating indicators (pipeline SLA, regime refresh latency, ...) where the operations "
-        "work publishes them: name -> {value, unit, target, status}")
+        None, description="operating indicators measured every night (feature-pipeline SLA and its compliance over "
+        "20 / 60 nights, regime refresh latency from the close and from ingest, freshness of each product, signal "
+        "AUC / rank IC of the newest version): name -> {value, unit, target, status, as_of, ...}")
+    lagging_indicators: dict[str, Any] | None = Field(
+        None, description="the outcomes: Sharpe delta vs the baseline, 1-day 99% VaR exceptions (Basel zone), "
+        "realised drawdown percentile: name -> {value, unit, target, status, ...}")
 
 
 class KPIsOut(BaseModel):
@@ -532,6 +537,9 @@ def create_app(settings: Settings | None = None, factory: ServiceFactory | None 
     mount_dashboard(app)
     if isinstance(factory.reader, SnapshotReader):
         app.add_middleware(SnapshotResponseCache, reader=factory.reader, warm_paths=lambda: warm_paths(factory))
+    if settings is not None and settings.api.token is not None:
+        # Added last, so it runs first: a request without the token never reaches a route or the cache.
+        app.add_middleware(TokenAuth, token=settings.api.token)
     return app
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -96,3 +98,22 @@ class MonitoringSettings(BaseModel):
     """Simulated paths of the regime null."""
     regime_drift_status: str = "WARN"
     """Status raised by a regime drift finding."""
+
+
+class OperationsSettings(BaseModel):
+    """Targets of the operating indicators measured every night (monitoring.indicators)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    features_deadline: dt.time = dt.time(19, 0)
+    """Feature-pipeline SLA: features of a session are ready by this wall-clock time on the session's day."""
+    timezone: str = "America/New_York"
+    """Time zone of the deadline (the exchange's)."""
+    compliance_windows: tuple[int, ...] = (20, 60)
+    """SLA compliance is reported over the last N measured nights, for each N."""
+    compliance_target: float = 95.0
+    """Percent of nights meeting the deadline below which compliance is a WARN."""
+    freshness_alert_sessions: int = 5
+    """A product more sessions behind the exchange's last session than this is an ALERT (1 or more: WARN)."""
+    skill_windows: tuple[int, int] = (20, 60)
+    """Signal AUC / rank IC per model version over its last N matured sessions (short, long: the trend)."""

@@ -5,17 +5,19 @@ attribution per symbol and date, upserted into `signals`. The scores themselves 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 import features
+from executors import Executor
 from models.signals import compute_signal_scores
-from registry.core import SIGNAL_MODEL, NoChampionError
+from registry.core import SIGNAL_MODEL, NoChampionError, latest_version_tags
 from registry.signals import load_signal_model
-from stores.warehouse import transaction, upsert, utcnow
+from stores.warehouse import UpsertResult, transaction, upsert, utcnow
 
 SIGNAL_COLUMNS = [
     "symbol", "date", "model_name", "model_version", "probability", "raw_score", "base_value",
@@ -49,6 +51,72 @@ class SignalScoreReport:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in self.__dict__.items()}
 
 
+def load_signal_chunk(con, feature_set: str, dates: Sequence[dt.date]) -> pd.DataFrame:
+    """The inputs of one chunk of dates: symbol, date, the set's feature columns (whole cross-sections) and
+    `n`, the symbol's count of bars up to and including the date. Read-only."""
+    frame = features.load_feature_frame(con, feature_set, dates=list(dates))
+    if frame.empty:
+        frame["n"] = pd.Series(dtype="int64")
+        return frame
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    lo, hi = min(frame["date"]), max(frame["date"])
+    hist = con.execute(
+        "SELECT symbol, date, n FROM (SELECT symbol, date, "
+        "row_number() OVER (PARTITION BY symbol ORDER BY date) AS n FROM bars WHERE date <= ?) "
+        "WHERE date >= ?", [hi, lo],
+    ).df()
+    hist["date"] = pd.to_datetime(hist["date"]).dt.date
+    return frame.merge(hist, on=["symbol", "date"], how="left")
+
+
+@dataclass(frozen=True)
+class SignalChunk:
+    """One scored chunk: the rows to upsert (SIGNAL_COLUMNS) and what was left out."""
+
+    rows: pd.DataFrame
+    skipped_rows: int
+    """Rows (symbol, date) left out because the symbol had too little history at that date."""
+    scored_symbols: frozenset[str]
+    considered_symbols: frozenset[str]
+
+
+def compute_signal_chunk(
+    model,
+    frame: pd.DataFrame,
+    *,
+    stamp: dict[str, Any],
+    top_k: int,
+    min_history: int,
+    symbols: Sequence[str] | None = None,
+    n_jobs: int = 0,
+) -> SignalChunk:
+    """Score one chunk of dates: `frame` from `load_signal_chunk` (whole cross-sections), `model` a
+    `models.signals.SignalModel`, `stamp` the columns every row carries (model_name, model_version,
+    feature_set, horizon, run_id, scored_at). Pure: no I/O; chunks are independent of each other, so a
+    backfill may score them anywhere and in any order, then write them with `write_signal_chunk`."""
+    wanted = set(symbols) if symbols else None
+    considered = set(frame["symbol"]) & wanted if wanted else set(frame["symbol"])
+    ok = frame["n"].fillna(0).to_numpy() >= min_history
+    skipped = int((~ok).sum())
+    frame = frame.loc[ok]
+    if frame.empty:
+        return SignalChunk(pd.DataFrame(columns=SIGNAL_COLUMNS), skipped, frozenset(), frozenset(considered))
+    scores = compute_signal_scores(model, frame, top_k, n_jobs=n_jobs)
+    if wanted:
+        scores = scores[scores["symbol"].isin(wanted)]
+    for k in ("model_name", "model_version", "feature_set", "horizon", "run_id", "scored_at"):
+        scores[k] = stamp[k]
+    return SignalChunk(scores[SIGNAL_COLUMNS].reset_index(drop=True), skipped,
+                       frozenset(scores["symbol"].unique()), frozenset(considered))
+
+
+def write_signal_chunk(con, rows: pd.DataFrame) -> UpsertResult:
+    """Upsert one chunk's rows into `signals` in its own transaction (idempotent: identical rows, apart from
+    `scored_at`, are left as they are)."""
+    with transaction(con):
+        return upsert(con, "signals", rows, SIGNAL_KEYS, ignore_in_compare=["scored_at"])
+
+
 def run_score_signals(
     ctx,
     start: dt.date | None = None,
@@ -58,6 +126,7 @@ def run_score_signals(
     dates: Sequence[dt.date] | None = None,
     alias: str = "champion",
     batch_dates: int = 250,
+    executor: Executor | None = None,
 ) -> SignalScoreReport:
     """Score the `champion` of `foresight-signal` over [start, end] (or `dates`) and upsert into `signals`.
 
@@ -65,16 +134,27 @@ def run_score_signals(
     the features table. Symbols with fewer than `settings.scoring.min_history_sessions` bars up to a date
     are skipped for that date and reported. Idempotent: a re-run with the same model changes nothing.
     Raises NoChampionError when no model has been trained and promoted yet.
+
+    Chunks of `batch_dates` dates: while one chunk is written, the next one is read and scored. With a
+    distributed `executor` (default `ctx.executor`: Dask workers when settings name them) the chunks are
+    scored on its workers, as many at once as it has, and written here as they come back: the warehouse
+    keeps one writer, and the rows do not depend on where they were scored.
     """
 
     settings = ctx.settings
     bundle = load_signal_model(ctx.mlflow, alias=alias)
     if bundle is None:
-        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.tracking_uri}; "
-                              "train one first with `foresight train signals`")
+        newest = latest_version_tags(ctx.mlflow, SIGNAL_MODEL)
+        why = (f"none in the MLflow registry at {ctx.mlflow.display_uri}" if newest is None else
+               f"the newest version, v{newest[0]}, was not promoted: "
+               f"{newest[1].get('promotion.reason', 'no promotion decision recorded')}")
+        raise NoChampionError(SIGNAL_MODEL, alias, f"{why}; no signals are served until a version passes the "
+                              "promotion gate: train one with `foresight train signals`")
     model = bundle.model
     min_hist = settings.scoring.min_history_sessions
     top_k = settings.scoring.top_k_attribution
+    stamp = {"model_name": SIGNAL_MODEL, "model_version": str(bundle.version), "feature_set": bundle.feature_set,
+             "horizon": int(bundle.horizon), "run_id": bundle.run_id}
     wh = ctx.warehouse
     wh.migrate()
     with wh.session() as con:
@@ -93,44 +173,38 @@ def run_score_signals(
                 f"SELECT DISTINCT date FROM features WHERE {' AND '.join(where)} ORDER BY date", params
             ).fetchall()
             all_dates = [r[0] for r in rows]
-        hist = con.execute(
-            "SELECT symbol, date, row_number() OVER (PARTITION BY symbol ORDER BY date) AS n FROM bars"
-        ).df()
-        hist["date"] = pd.to_datetime(hist["date"]).dt.date
         totals = {"ins": 0, "upd": 0, "same": 0, "scored": 0, "skipped": 0}
         seen_symbols: set[str] = set()
         considered: set[str] = set()
-        for i in range(0, len(all_dates), batch_dates):
-            chunk = all_dates[i : i + batch_dates]
+        chunks = [all_dates[i : i + batch_dates] for i in range(0, len(all_dates), batch_dates)]
+
+        def score(chunk_dates) -> SignalChunk:
             # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
-            frame = features.load_feature_frame(con, bundle.feature_set, dates=chunk)
-            if frame.empty:
+            cur = con.cursor()
+            try:
+                frame = load_signal_chunk(cur, bundle.feature_set, chunk_dates)
+            finally:
+                cur.close()
+            return compute_signal_chunk(model, frame, stamp={**stamp, "scored_at": utcnow()}, top_k=top_k,
+                                        min_history=min_hist, symbols=symbols)
+
+        run_on = executor or ctx.executor
+        if run_on.distributed and len(chunks) > 1:
+            scored = _score_on(run_on, con, bundle, chunks, stamp, top_k, min_hist, symbols,
+                               retries=settings.executor.chunk_retries)
+        else:
+            scored = _score_here(score, chunks)
+        for chunk in scored:
+            totals["skipped"] += chunk.skipped_rows
+            considered.update(chunk.considered_symbols)
+            seen_symbols.update(chunk.scored_symbols)
+            if chunk.rows.empty:
                 continue
-            frame["date"] = pd.to_datetime(frame["date"]).dt.date
-            frame = frame.merge(hist, on=["symbol", "date"], how="left")
-            considered.update(set(frame["symbol"]) & set(symbols) if symbols else set(frame["symbol"]))
-            ok = frame["n"].fillna(0).to_numpy() >= min_hist
-            totals["skipped"] += int((~ok).sum())
-            frame = frame.loc[ok]
-            if frame.empty:
-                continue
-            seen_symbols.update(frame["symbol"].unique())
-            scores = compute_signal_scores(model, frame, top_k)
-            if symbols:
-                scores = scores[scores["symbol"].isin(set(symbols))]
-                seen_symbols.intersection_update(set(symbols))
-            scores["model_name"] = SIGNAL_MODEL
-            scores["model_version"] = str(bundle.version)
-            scores["feature_set"] = bundle.feature_set
-            scores["horizon"] = int(bundle.horizon)
-            scores["run_id"] = bundle.run_id
-            scores["scored_at"] = utcnow()
-            with transaction(con):
-                res = upsert(con, "signals", scores[SIGNAL_COLUMNS], SIGNAL_KEYS, ignore_in_compare=["scored_at"])
+            res = write_signal_chunk(con, chunk.rows)
             totals["ins"] += res.inserted
             totals["upd"] += res.updated
             totals["same"] += res.unchanged
-            totals["scored"] += len(scores)
+            totals["scored"] += len(chunk.rows)
     return SignalScoreReport(
         model_name=SIGNAL_MODEL,
         model_version=str(bundle.version),
@@ -148,6 +222,37 @@ def run_score_signals(
         skipped_rows=totals["skipped"],
     )
 
+
+def _score_here(score, chunks) -> Iterator[SignalChunk]:
+    """The chunks in this process, in order: the next one is read and scored while one is written."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(score, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            chunk = pending.result()
+            pending = pool.submit(score, chunks[i + 1]) if i + 1 < len(chunks) else None
+            yield chunk
+
+
+def _score_on(executor: Executor, con, bundle, chunks, stamp, top_k, min_hist, symbols, *,
+              retries: int) -> Iterator[SignalChunk]:
+    """The chunks scored on `executor`'s workers, in the order they finish. This process reads each chunk's
+    inputs (the warehouse has one process) only when a worker is ready for it, and ships the model once."""
+    model = executor.share(bundle.model)
+
+    def calls():
+        for chunk_dates in chunks:
+            # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
+            frame = load_signal_chunk(con, bundle.feature_set, chunk_dates)
+            yield model, frame, {**stamp, "scored_at": utcnow()}, top_k, min_hist, symbols
+
+    for _, chunk in executor.run_unordered(_compute_signal_chunk_call, calls(), name="score-signals",
+                                           retries=retries):
+        yield chunk
+
+
+def _compute_signal_chunk_call(model, frame, stamp, top_k, min_history, symbols) -> SignalChunk:
+    """`compute_signal_chunk` with positional arguments: the form an executor call takes."""
+    return compute_signal_chunk(model, frame, stamp=stamp, top_k=top_k, min_history=min_history, symbols=symbols)
 
 
 # -- readers (the API, monitoring and the dashboard read the signal of a date here) -------------------------
@@ -190,6 +295,10 @@ __all__ = [
     "load_signal_cross_section",
     "SIGNAL_COLUMNS",
     "NoChampionError",
+    "SignalChunk",
     "SignalScoreReport",
+    "compute_signal_chunk",
+    "load_signal_chunk",
     "run_score_signals",
+    "write_signal_chunk",
 ]
