@@ -166,7 +166,7 @@ def main() -> None:
         env = {**os.environ, "FORESIGHT_HOME": str(home), "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "foresight.api:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT)
+             "--port", str(port), "--log-level", "warning"], env=env, cwd=tmp)
         base = f"http://127.0.0.1:{port}"
         try:
             import httpx
@@ -186,7 +186,7 @@ def main() -> None:
             writer = subprocess.Popen(
                 [sys.executable, "-c", WRITER, str(home / "foresight.duckdb"), str(home / "snapshots"),
                  str(args.seconds * len(ROUTES) + 2), json.dumps(symbols), str(last), str(args.night_every)],
-                env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                env=env, cwd=tmp, stdout=subprocess.PIPE, text=True)
             time.sleep(1.0)
             busy = {path: wrk(base, path, args.seconds, args.clients, symbols, seed=2) for path in ROUTES}
             out, _ = writer.communicate(timeout=600)

@@ -723,6 +723,9 @@ class RegimeSummary:
     n_reference: int
     n_current: int
     states: list[str] = field(default_factory=list)
+    current_start: str | None = None
+    """First and last session of the current window (the mirror's dates; None without a `date` column)."""
+    current_end: str | None = None
     reference_visits: int = 0
     current_visits: int = 0
     null: str | None = None
@@ -811,8 +814,10 @@ def compute_regime_summary(
     ref_counts, cur_counts = compute_exit_counts(ref_labels), compute_exit_counts(cur_labels)
     share_ref = {k: float(reference[c].mean()) for k, c in zip(states, cols, strict=True)}
     share_cur = {k: float(current[c].mean()) for k, c in zip(states, cols, strict=True)}
+    days = [str(d) for d in current[DATE]] if DATE in current.columns and len(current) else [None]
     base = dict(
         n_reference=int(len(reference)), n_current=int(len(current)), states=states,
+        current_start=days[0], current_end=days[-1],
         reference_visits=ref_visits, current_visits=cur_visits, share_current=share_cur, share_reference=share_ref,
         sessions_per_exit_current={k: _per_exit(cur_counts.get(k, (0, 0))) for k in states},
         sessions_per_exit_reference={k: _per_exit(ref_counts.get(k, (0, 0))) for k in states},

@@ -74,6 +74,7 @@ def test_run_monitor_judges_the_regime_mirror_and_keeps_a_regime_project(monitor
     assert run.summary["n_current"] == ms.regime_window_sessions
     assert run.summary["n_reference"] == ms.regime_reference_sessions
     assert run.summary["null"] == "markov"
+    assert run.summary["current_end"] == str(rows["date"].max())
     # the files and the summary row
     folder = ctx.settings.reports_dir / REGIME_MODEL / result.date.isoformat()
     assert {p.name for p in folder.iterdir()} == {"report.html", "report.json", "summary.json"}
