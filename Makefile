@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 # Waiting OpenMP threads sleep instead of spinning (see foresight.commands.common.share_cores).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help env browser demo test lint unit integration bench lock docs clean
+.PHONY: help env browser postgres demo test lint unit integration bench mutation lock docs clean stack-up stack-down
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -35,6 +35,19 @@ browser:  ## Debian's chromium (browser tests) and wrk (API bench), when missing
 	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(strip $(APT_NEEDS)); fi
 
+# The team-stack tests start a throw-away PostgreSQL from Debian's server binaries (initdb, pg_ctl live in
+# /usr/lib/postgresql/<version>/bin, off PATH). Installed once, only when missing.
+PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) $(shell command -v initdb))
+postgres:  ## Debian's postgresql server binaries (team-stack tests, `foresight stack up`), when missing
+	@if [ -z "$(PG_INITDB)" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi
+
+stack-up: $(STAMP) postgres  ## the team's stack on this machine over loopback (PostgreSQL, MLflow, Prefect, Dask, MongoDB, API)
+	$(BIN)/foresight stack up
+
+stack-down: $(STAMP)  ## stop what stack-up started
+	$(BIN)/foresight stack down
+
 demo: $(STAMP)  ## run the whole pipeline on the embedded sample market
 	$(BIN)/foresight demo
 
@@ -42,7 +55,7 @@ lint: $(STAMP)  ## ruff + the import-linter layer contracts (pyproject.toml [too
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(STAMP) browser  ## lint (ruff, import layers) + the whole suite (unit and integration); screenshots land in reports/
+test: $(STAMP) browser postgres  ## lint (ruff, import layers) + the whole suite (unit and integration); screenshots land in reports/
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
@@ -50,12 +63,15 @@ test: $(STAMP) browser  ## lint (ruff, import layers) + the whole suite (unit an
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP) browser
+integration: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -q tests/integration
 
 bench: $(STAMP) browser  ## benchmarks; JSON results in bench/results/
 	@mkdir -p bench/results
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+mutation: $(STAMP)  ## mutation testing of the statistical core (mutmut, about an hour on 2 cores; not part of test)
+	$(BIN)/python bench/mutation.py
 
 docs: $(STAMP)  ## regenerate docs/features.md, docs/openapi.json and docs/api.md from the code
 	$(BIN)/python -m features.docs > docs/features.md

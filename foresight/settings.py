@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from backtest.config import BacktestSettings
+from executors.config import ExecutorSettings
 from features.config import FeatureSettings
 from marketdata.config import AlphaVantageSettings, GuardrailSettings, SampleSettings
 from models.forecasts import ForecastSettings
-from monitoring.config import MonitoringSettings
-from registry.config import MLflowSettings
+from monitoring.config import MonitoringSettings, OperationsSettings
+from registry.config import MLflowSettings, redact_uri
 from scoring.config import ScoringSettings
 from stores.config import MongoSettings
-from training.config import RegimeSettings, SignalTrainingSettings
+from training.config import OptunaSettings, RegimeSettings, SignalTrainingSettings
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ApiSettings(BaseModel):
+    """The read API's credential. With a token set every route but /health asks for it; without one the API
+    only listens on loopback (`foresight api --host 0.0.0.0` refuses to start)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: SecretStr | None = None
+    """Sent as `Authorization: Bearer <token>` (or as the password of HTTP basic auth, which a browser asks
+    for on the dashboard page); compared in constant time."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for hosts only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _PlainEnvSource(PydanticBaseSettingsSource):
@@ -63,7 +88,11 @@ class Settings(BaseSettings):
     forecasts: ForecastSettings = ForecastSettings()
     scoring: ScoringSettings = ScoringSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    operations: OperationsSettings = OperationsSettings()
     backtest: BacktestSettings = BacktestSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    optuna: OptunaSettings = OptunaSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -86,5 +115,7 @@ class Settings(BaseSettings):
         return self.home / "reports"
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings safe to print: secrets masked by SecretStr."""
-        return self.model_dump(mode="json")
+        """Settings safe to print: secrets masked by SecretStr, the MLflow URI's user info by `***`."""
+        out = self.model_dump(mode="json")
+        out["mlflow"]["tracking_uri"] = redact_uri(self.mlflow.tracking_uri)
+        return out

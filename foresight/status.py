@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
+from registry.config import redact_uri
 from registry.core import compute_artifact_root
 from stores.warehouse import Warehouse
 
@@ -19,17 +19,12 @@ COUNTED_TABLES = (
 )
 
 
-def _strip_userinfo(uri: str) -> str:
-    """`scheme://user:password@host` -> `scheme://***@host` (tracking URIs may carry credentials)."""
-    return re.sub(r"(?<=://)[^/@]+@", "***@", uri)
-
-
 def compute_settings_summary(settings: Settings) -> dict[str, Any]:
     """The settings worth showing, with no secret in them (only whether a key is set)."""
     return {
         "home": str(settings.home),
         "calendar": settings.calendar,
-        "mlflow_tracking_uri": _strip_userinfo(settings.mlflow.tracking_uri),
+        "mlflow_tracking_uri": redact_uri(settings.mlflow.tracking_uri),
         "mlflow_artifact_root": str(compute_artifact_root(settings.mlflow.tracking_uri, settings.mlflow.artifact_root)
                                     or "the tracking server's"),
         "mongodb_uri_set": settings.mongodb.uri is not None,

@@ -11,6 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.config import redact_uri
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 SIGNAL_MODEL = "foresight-signal"
@@ -34,6 +36,11 @@ class MLflowTarget:
     tracking_uri: str
     artifact_root: Path | None = None
     experiment_prefix: str = "foresight"
+
+    @property
+    def display_uri(self) -> str:
+        """The tracking URI safe to print: `scheme://user:password@host` -> `scheme://***@host`."""
+        return redact_uri(self.tracking_uri)
 
 
 def compute_artifact_root(tracking_uri: str, artifact_root: Path | None = None) -> Path | None:
@@ -141,6 +148,20 @@ def version_tags(target: MLflowTarget, model_name: str, version: str) -> dict[st
     return dict(configure(target).get_model_version(model_name, str(version)).tags)
 
 
+def latest_version_tags(target: MLflowTarget, model_name: str) -> tuple[str, dict[str, str]] | None:
+    """(version, tags) of the newest registered version of `model_name`, or None when it has none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = configure(target).search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    newest = max(versions, key=lambda v: int(v.version))
+    return str(newest.version), dict(newest.tags)
+
+
 def set_version_tags(target: MLflowTarget, model_name: str, version: str, tags: dict[str, str],
                      description: str | None = None) -> None:
     """Write `tags` (and the description, when given) on one registered version."""
@@ -162,5 +183,8 @@ def register_version(target: MLflowTarget, model_name: str, model_uri: str, run_
         client.get_registered_model(model_name)
     except MlflowException:
         client.create_registered_model(model_name, description=description)
-    mv = client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags or {})
+    # A logged model's URI (`models:/m-...`) names the model by id: a tracking server wants that id spelled
+    # out (sqlite stores accept it either way).
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    mv = client.create_model_version(model_name, model_uri, run_id=run_id, tags=tags or {}, model_id=model_id)
     return str(mv.version)

@@ -5,7 +5,7 @@ attribution per symbol and date, upserted into `signals`. The scores themselves 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 
 import features
+from executors import Executor
 from models.signals import compute_signal_scores
-from registry.core import SIGNAL_MODEL, NoChampionError
+from registry.core import SIGNAL_MODEL, NoChampionError, latest_version_tags
 from registry.signals import load_signal_model
 from stores.warehouse import UpsertResult, transaction, upsert, utcnow
 
@@ -125,6 +126,7 @@ def run_score_signals(
     dates: Sequence[dt.date] | None = None,
     alias: str = "champion",
     batch_dates: int = 250,
+    executor: Executor | None = None,
 ) -> SignalScoreReport:
     """Score the `champion` of `foresight-signal` over [start, end] (or `dates`) and upsert into `signals`.
 
@@ -133,14 +135,21 @@ def run_score_signals(
     are skipped for that date and reported. Idempotent: a re-run with the same model changes nothing.
     Raises NoChampionError when no model has been trained and promoted yet.
 
-    Chunks of `batch_dates` dates: while one chunk is written, the next one is read and scored.
+    Chunks of `batch_dates` dates: while one chunk is written, the next one is read and scored. With a
+    distributed `executor` (default `ctx.executor`: Dask workers when settings name them) the chunks are
+    scored on its workers, as many at once as it has, and written here as they come back: the warehouse
+    keeps one writer, and the rows do not depend on where they were scored.
     """
 
     settings = ctx.settings
     bundle = load_signal_model(ctx.mlflow, alias=alias)
     if bundle is None:
-        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.tracking_uri}; "
-                              "train one first with `foresight train signals`")
+        newest = latest_version_tags(ctx.mlflow, SIGNAL_MODEL)
+        why = (f"none in the MLflow registry at {ctx.mlflow.display_uri}" if newest is None else
+               f"the newest version, v{newest[0]}, was not promoted: "
+               f"{newest[1].get('promotion.reason', 'no promotion decision recorded')}")
+        raise NoChampionError(SIGNAL_MODEL, alias, f"{why}; no signals are served until a version passes the "
+                              "promotion gate: train one with `foresight train signals`")
     model = bundle.model
     min_hist = settings.scoring.min_history_sessions
     top_k = settings.scoring.top_k_attribution
@@ -179,21 +188,23 @@ def run_score_signals(
             return compute_signal_chunk(model, frame, stamp={**stamp, "scored_at": utcnow()}, top_k=top_k,
                                         min_history=min_hist, symbols=symbols)
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(score, chunks[0]) if chunks else None
-            for i in range(len(chunks)):
-                chunk = pending.result()
-                pending = pool.submit(score, chunks[i + 1]) if i + 1 < len(chunks) else None
-                totals["skipped"] += chunk.skipped_rows
-                considered.update(chunk.considered_symbols)
-                seen_symbols.update(chunk.scored_symbols)
-                if chunk.rows.empty:
-                    continue
-                res = write_signal_chunk(con, chunk.rows)
-                totals["ins"] += res.inserted
-                totals["upd"] += res.updated
-                totals["same"] += res.unchanged
-                totals["scored"] += len(chunk.rows)
+        run_on = executor or ctx.executor
+        if run_on.distributed and len(chunks) > 1:
+            scored = _score_on(run_on, con, bundle, chunks, stamp, top_k, min_hist, symbols,
+                               retries=settings.executor.chunk_retries)
+        else:
+            scored = _score_here(score, chunks)
+        for chunk in scored:
+            totals["skipped"] += chunk.skipped_rows
+            considered.update(chunk.considered_symbols)
+            seen_symbols.update(chunk.scored_symbols)
+            if chunk.rows.empty:
+                continue
+            res = write_signal_chunk(con, chunk.rows)
+            totals["ins"] += res.inserted
+            totals["upd"] += res.updated
+            totals["same"] += res.unchanged
+            totals["scored"] += len(chunk.rows)
     return SignalScoreReport(
         model_name=SIGNAL_MODEL,
         model_version=str(bundle.version),
@@ -210,6 +221,38 @@ def run_score_signals(
         skipped_symbols=sorted(considered - seen_symbols),
         skipped_rows=totals["skipped"],
     )
+
+
+def _score_here(score, chunks) -> Iterator[SignalChunk]:
+    """The chunks in this process, in order: the next one is read and scored while one is written."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(score, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            chunk = pending.result()
+            pending = pool.submit(score, chunks[i + 1]) if i + 1 < len(chunks) else None
+            yield chunk
+
+
+def _score_on(executor: Executor, con, bundle, chunks, stamp, top_k, min_hist, symbols, *,
+              retries: int) -> Iterator[SignalChunk]:
+    """The chunks scored on `executor`'s workers, in the order they finish. This process reads each chunk's
+    inputs (the warehouse has one process) only when a worker is ready for it, and ships the model once."""
+    model = executor.share(bundle.model)
+
+    def calls():
+        for chunk_dates in chunks:
+            # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
+            frame = load_signal_chunk(con, bundle.feature_set, chunk_dates)
+            yield model, frame, {**stamp, "scored_at": utcnow()}, top_k, min_hist, symbols
+
+    for _, chunk in executor.run_unordered(_compute_signal_chunk_call, calls(), name="score-signals",
+                                           retries=retries):
+        yield chunk
+
+
+def _compute_signal_chunk_call(model, frame, stamp, top_k, min_history, symbols) -> SignalChunk:
+    """`compute_signal_chunk` with positional arguments: the form an executor call takes."""
+    return compute_signal_chunk(model, frame, stamp=stamp, top_k=top_k, min_history=min_history, symbols=symbols)
 
 
 # -- readers (the API, monitoring and the dashboard read the signal of a date here) -------------------------

@@ -5,6 +5,9 @@ publishes a brand-new file `snapshots/snap-<utc>-<id>.duckdb` (inside one read t
 consistent state), then swaps the small pointer `snapshots/current.json` with `os.replace` (atomic on
 POSIX). Readers open the file the pointer names read-only and switch to a newer one between requests; a
 request never mixes two snapshots and never sees an uncommitted night.
+A reader that does not follow the pointer by itself (`follow=False`, the API's) keeps serving its snapshot
+until its owner has opened the new one (`open_published`), prepared answers on it (`pinned`) and switched
+to it (`promote`).
 
 The large history tables (`PARTITIONED_TABLES`) are not copied whole every night: each year of them is a
 part file `snapshots/parts/<table>-<year>-<rows>-<content hash>.duckdb`, written once and never changed,
@@ -24,6 +27,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,7 @@ from stores.warehouse import Warehouse, utcnow
 
 SERVING_TABLES: tuple[str, ...] = (
     "bars", "data_quality", "signals", "regimes", "forecasts", "forecast_evaluations",
-    "backtest_runs", "pipeline_runs", "monitoring_runs", "schema_version",
+    "backtest_runs", "pipeline_runs", "monitoring_runs", "operating_indicators", "schema_version",
 )
 SORTED_TABLES = frozenset({"bars", "signals"})
 PARTITIONED_TABLES = frozenset({"bars", "signals"})
@@ -273,11 +277,22 @@ class _Handle:
         self.memo: dict[Any, Any] = {}
 
 
-class SnapshotReader:
-    """Hands out cursors on the newest published snapshot; switches atomically between requests."""
+_PINNED: ContextVar[_Handle | None] = ContextVar("foresight_pinned_snapshot", default=None)
+"""The snapshot the code running in this context reads instead of the served one (see `SnapshotReader.pinned`);
+a context variable, so it follows a request into the thread pool that runs its route."""
 
-    def __init__(self, directory: Path):
+
+class SnapshotReader:
+    """Hands out cursors on the newest published snapshot; switches atomically between requests.
+
+    With `follow` (the default) the reader moves to a newly published snapshot on the next request. Without,
+    it keeps serving its snapshot until `promote` is called with the new one (opened by `open_published`),
+    so its owner can prepare answers on the new snapshot (`pinned`) before any request reads it.
+    """
+
+    def __init__(self, directory: Path, follow: bool = True):
         self.directory = Path(directory)
+        self.follow = follow
         self._lock = threading.Lock()
         self._handle: _Handle | None = None
         self._local = threading.local()
@@ -289,12 +304,26 @@ class SnapshotReader:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
+    def published_key(self) -> tuple[int, int, int] | None:
+        """The identity of the published pointer (inode, mtime, size): one stat, no file opened."""
+        return self._pointer_key()
+
+    def serving_key(self) -> tuple[int, int, int] | None:
+        """The pointer identity of the snapshot this reader serves, None before it opened one."""
+        h = self._handle
+        return None if h is None else h.key
+
     def _acquire(self) -> _Handle:
+        pinned = _PINNED.get()
+        if pinned is not None:
+            with self._lock:
+                pinned.users += 1
+            return pinned
         for attempt in range(3):
             key = self._pointer_key()
             with self._lock:
                 h = self._handle
-                if h is not None and (key is None or key == h.key):
+                if h is not None and (key is None or key == h.key or not self.follow):
                     h.users += 1
                     return h
             if key is None:
@@ -332,6 +361,53 @@ class SnapshotReader:
             h.users -= 1
             if h.retired and h.users == 0:
                 h.con.close()
+
+    def open_published(self) -> _Handle | None:
+        """Open the snapshot the pointer names when it is not the one served (None when it is, or when none
+        is published). The reader keeps serving its own until `promote`; `discard` closes it unused."""
+        for attempt in range(3):
+            key = self._pointer_key()
+            if key is None or key == self.serving_key():
+                return None
+            info = read_pointer(self.directory)
+            if info is None:
+                return None
+            try:
+                return _Handle(info, key)
+            except duckdb.IOException as exc:
+                # the pointer moved on and this file was just collected: read the pointer again
+                if attempt == 2:
+                    raise SnapshotUnavailable(f"the published snapshot cannot be opened: {exc}") from exc
+        return None
+
+    @contextmanager
+    def pinned(self, handle: _Handle) -> Iterator[None]:
+        """Inside, cursors (and `tables`, `memo`) of this context read `handle`, whatever is served: to
+        compute answers on a snapshot before promoting it. Follows the context into thread pools."""
+        token = _PINNED.set(handle)
+        try:
+            yield
+        finally:
+            _PINNED.reset(token)
+
+    def promote(self, handle: _Handle) -> None:
+        """Serve `handle` from now on (requests already running finish on the snapshot they started on;
+        the old one is closed when its last user leaves)."""
+        with self._lock:
+            old, self._handle = self._handle, handle
+            if old is not None and old is not handle:
+                old.retired = True
+                if old.users == 0:
+                    old.con.close()
+
+    def discard(self, handle: _Handle) -> None:
+        """Close a handle from `open_published` that will not be served."""
+        with self._lock:
+            if handle is self._handle:
+                return
+            handle.retired = True
+            if handle.users == 0:
+                handle.con.close()
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 
 class SignalTrainingSettings(BaseModel):
@@ -31,8 +31,18 @@ class SignalTrainingSettings(BaseModel):
     max_rounds: int = 400
     """Upper bound of boosting rounds searched (small trees, shrunk learning rate)."""
     ece_bins: int = 15
+    skill_z: float = 2.0
+    """Promotion needs skill: holdout AUC above 0.5 and log-loss below the no-skill base rates by at least this
+    many date-clustered standard errors (training.promotion.SignalSkill)."""
     suspicion_auc: float = 0.55
+    """Real data: a holdout AUC above this is suspect (daily equity returns do not give more)."""
     suspicion_rank_ic: float = 0.10
+    """Real data: a mean daily rank IC above this is suspect."""
+    suspicion_z: float = 3.0
+    """Sample data: suspect above the planted signal's oracle skill plus this many standard errors."""
+    leak_tolerance: float = 1e-6
+    """Leak control: the refit on market data cut after the model's windows may move a raw score or a
+    probability by at most this much (same data and seeds give the same model to float precision)."""
     control_se_limit: float = 3.0
     """Shuffled-label control passes when |AUC - 0.5| <= this many standard errors."""
     control_shuffles: int = 5
@@ -71,6 +81,9 @@ class RegimeSettings(BaseModel):
     """After evaluation, refit on all history up to the refit date (the registered parameters)."""
     promotion_margin: float = 0.0
     """The new version must beat the champion's holdout log-likelihood per session by this much."""
+    skill_z: float = 2.0
+    """...and every champion must beat the volatility rule's holdout predictive log-density by this many
+    (Newey-West) standard errors (training.promotion.RegimeSkill)."""
     mongo_batch_size: int = 500
     walk_forward: bool = True
     """Also fit an expanding-window schedule (HMM, same state count, labels matched to the final fit) so
@@ -78,3 +91,13 @@ class RegimeSettings(BaseModel):
     walk_forward_min_sessions: int = 504
     """First refit after this many sessions; earlier days are scored with it and flagged in_sample."""
     walk_forward_every: int = 252
+
+
+class OptunaSettings(BaseModel):
+    """Where Optuna studies live: a sqlite file under FORESIGHT_HOME by default, or a shared RDB."""
+
+    model_config = ConfigDict(frozen=True)
+
+    storage: SecretStr | None = None
+    """An SQLAlchemy URL every trial process can reach, e.g. `postgresql+psycopg://user:pw@db:5432/optuna`
+    (a secret: it carries the password). None = `sqlite:///FORESIGHT_HOME/optuna/signals.db`."""

@@ -71,8 +71,8 @@ def compute_fold_data(frame: pd.DataFrame, feature_cols: Sequence[str], plan: Sp
     y = frame["label"].to_numpy(dtype=float)
     folds = []
     for fold in plan.folds:
-        tr = np.flatnonzero(plan.train_mask(frame["date"], fold))
-        te = np.flatnonzero(plan.test_mask(frame["date"], fold))
+        tr = np.flatnonzero(plan.train_mask(frame, fold))
+        te = np.flatnonzero(plan.test_mask(frame, fold))
         folds.append((tr, te))
     return FoldData(X, y, tuple(folds), tuple(feature_cols))
 
@@ -154,6 +154,22 @@ def make_objective(data: FoldData, *, families: Sequence[str], max_rounds: int, 
     return objective
 
 
+def make_sampler(seed: int, n_trials: int, *, constant_liar: bool = False):
+    """The study's TPE sampler: random for the first min(5, n_trials) trials, then TPE. `constant_liar` makes
+    trials sampled while others run avoid the points those are evaluating (parallel trials)."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, max(1, n_trials)),
+                                      constant_liar=constant_liar)
+
+
+def make_pruner():
+    """Median pruning from the first fold on, once three trials have completed."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+
+
 def run_study(
     frame: pd.DataFrame,
     feature_cols: Sequence[str],
@@ -185,8 +201,8 @@ def run_study(
         storage=storage,
         load_if_exists=True,
         direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, max(1, n_trials))),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+        sampler=make_sampler(seed, n_trials),
+        pruner=make_pruner(),
     )
     objective = make_objective(data, families=families, max_rounds=max_rounds, seed=seed, n_jobs=n_jobs,
                                min_fold_rows=min_fold_rows)
@@ -224,4 +240,4 @@ def summarize_study(study) -> TuningResult:
 
 
 __all__ = ["EARLY_STOPPING_ROUNDS", "FoldData", "TrialOutcome", "TuningResult", "compute_fold_data",
-           "make_objective", "run_study", "run_trial", "summarize_study"]
+           "make_objective", "make_pruner", "make_sampler", "run_study", "run_trial", "summarize_study"]

@@ -83,6 +83,45 @@ def test_reader_without_or_with_a_broken_snapshot_is_unavailable(wh, tmp_path):
         assert con.execute("SELECT count(*) FROM bars").fetchall()[0][0] == 0
 
 
+def test_a_reader_that_does_not_follow_switches_only_when_promoted(wh, tmp_path):
+    snaps = tmp_path / "snaps"
+    _bars(wh, dt.date(2025, 1, 2))
+    publish_warehouse_snapshot(wh, snaps)
+    reader = SnapshotReader(snaps, follow=False)
+
+    def count() -> int:
+        with reader.cursor() as con:
+            return con.execute("SELECT count(*) FROM bars").fetchall()[0][0]
+
+    assert count() == 1 and reader.open_published() is None  # the published one is the one served
+    old_key = reader.serving_key()
+    _bars(wh, dt.date(2025, 1, 3))
+    publish_warehouse_snapshot(wh, snaps)
+    # Published, not promoted: every request still reads the served snapshot
+    assert count() == 1 and reader.serving_key() == old_key != reader.published_key()
+    new = reader.open_published()
+    assert new is not None and new.key == reader.published_key()
+    # Pinned code reads the new snapshot (memo included), the rest the served one
+    with reader.pinned(new):
+        assert count() == 2
+        with reader.cursor():
+            assert reader.memo("n", lambda: "new") == "new"
+    assert count() == 1
+    with reader.cursor() as held:  # a request that started before the switch
+        reader.promote(new)
+        assert held.execute("SELECT count(*) FROM bars").fetchall()[0][0] == 1
+    assert count() == 2 and reader.serving_key() == new.key
+    with reader.cursor():
+        assert reader.memo("n", lambda: "recomputed") == "new"  # what was prepared on it is kept
+    # a handle that will not be served is closed
+    _bars(wh, dt.date(2025, 1, 6))
+    publish_warehouse_snapshot(wh, snaps)
+    unused = reader.open_published()
+    reader.discard(unused)
+    with pytest.raises(Exception, match="closed"):
+        unused.con.execute("SELECT 1")
+
+
 def _bar(wh: Warehouse, day: dt.date, close: float = 1.0) -> None:
     with wh.session() as con:
         con.execute("INSERT OR REPLACE INTO bars (symbol, date, open, high, low, close, adj_close, volume, source, "
