@@ -86,9 +86,8 @@ def run_study_trial(storage: SecretStr | str, study_name: str, seed: int, n_tria
 
 
 def _objective(data, objective_kwargs: dict[str, Any]):
-    """make_objective over what compute_fold_data returned (spread when it is a tuple of arrays)."""
-    return make_objective(*data, **objective_kwargs) if isinstance(data, tuple) else make_objective(
-        data, **objective_kwargs)
+    """make_objective over what compute_fold_data returned."""
+    return make_objective(data, **objective_kwargs)
 
 
 def fail_orphan_trials(study, run_tag: str) -> list:

@@ -335,7 +335,8 @@ def rollback_champion(target: MLflowTarget, *, by: str, model_name: str = SIGNAL
     (from_version, to_version); ValueError when there is nothing to roll back to."""
     current = alias_version(target, model_name, CHAMPION)
     if current is None:
-        raise ValueError(f"{model_name} has no champion to roll back")
+        raise ValueError(f"{model_name} has no champion to roll back: train one (`foresight train`) or make a "
+                         "registered version champion with `foresight promote VERSION`")
     history = champion_history(target, model_name)
     while history and history[-1] == str(current):
         history.pop()

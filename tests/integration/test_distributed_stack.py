@@ -72,7 +72,7 @@ def stack(pg, tmp_path_factory):
             for key, value in env.items():
                 mp.setenv(key, value)
             ctx = build_context()
-            run_ingest(ctx.warehouse, SampleSource(SampleSettings(n_symbols=16, n_years=3)), ctx.settings.guardrails)
+            run_ingest(ctx.warehouse, SampleSource(SampleSettings(n_symbols=30, n_years=4)), ctx.settings.guardrails)
             features.run_features(ctx.warehouse, ctx.settings.features, sets=["alpha158"])
             assert ctx.executor.distributed and ctx.executor.workers == 2
             yield {"ctx": ctx, "root": root, "pg": pg, "mlflow_log": root / "mlflow.log"}
@@ -141,8 +141,8 @@ def test_study_on_two_workers_records_every_trial_exactly_once(stack, trained):
 
     settings = resolve_settings(ctx, trials=TRIALS)
     ds = step_dataset(ctx, settings)
-    X, y, folds = compute_fold_data(ds.frame, ds.feature_cols, plan_for(ds.frame, settings, ds.entry_lag))
-    objective = make_objective(X, y, folds, families=settings.families, max_rounds=settings.max_rounds,
+    data = compute_fold_data(ds.frame, ds.feature_cols, plan_for(ds.frame, settings, ds.entry_lag))
+    objective = make_objective(data, families=settings.families, max_rounds=settings.max_rounds,
                                seed=settings.seed, n_jobs=settings.n_jobs, min_fold_rows=settings.min_fold_rows)
     best = study.best_trial
     assert objective(optuna.trial.FixedTrial(best.params)) == pytest.approx(best.value, rel=0, abs=1e-12)
