@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--before-timeout", type=float, default=600.0)
     ap.add_argument("--data", type=Path, default=None, help="a frame.parquet made by an earlier run")
+    ap.add_argument("--sides", nargs="+", default=["after", "before"], choices=["after", "before"])
+    ap.add_argument("--merge", action="store_true", help="keep the other side's figures from --out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tuning.json")
     args = ap.parse_args()
     # Both sides run as the CLI and `make` run them (foresight.commands.common.share_cores).
@@ -102,7 +104,12 @@ def main() -> None:
     result: dict = {"benchmark": "Optuna study, before/after on the same frame", "symbols": args.symbols,
                     "years": args.years, "trials": args.trials, "data": str(data),
                     "prepare_s": round(time.perf_counter() - t, 1), "cpus": os.cpu_count()}
+    if args.merge and args.out.exists():
+        old = json.loads(args.out.read_text())
+        result.update({k: v for k, v in old.items() if k in ("after", "before") and k not in args.sides})
     for side, timeout in (("after", 0.0), ("before", args.before_timeout)):
+        if side not in args.sides:
+            continue
         out = subprocess.run([sys.executable, "-c", _RUN, str(getattr(args, side)), str(data), str(args.trials),
                               str(timeout)], capture_output=True, text=True, check=False,
                              env={**os.environ, "PYTHONPATH": str(getattr(args, side))})

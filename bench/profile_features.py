@@ -29,13 +29,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("warehouse", type=Path)
     ap.add_argument("--set", default="alpha158")
+    ap.add_argument("--symbols", type=int, default=50,
+                    help="the first N symbols, one chunk as the build reads them (the whole universe in one "
+                         "query needs far more memory than the chunked build)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "features_profile.json")
     args = ap.parse_args()
     fs = FEATURE_SETS[args.set]
     con = duckdb.connect(str(args.warehouse), read_only=True)
     con.execute("CREATE TEMP TABLE _fs_chunk AS "
-                "SELECT DISTINCT symbol, NULL::DATE AS read_from, NULL::DATE AS target_from FROM bars")
-    rows, symbols = con.execute("SELECT count(*), count(DISTINCT symbol) FROM bars").fetchall()[0]
+                "SELECT symbol, NULL::DATE AS read_from, NULL::DATE AS target_from "
+                "FROM (SELECT DISTINCT symbol FROM bars) ORDER BY symbol LIMIT ?", [args.symbols])
+    rows, symbols = con.execute("SELECT count(*), count(DISTINCT symbol) FROM bars "
+                                "WHERE symbol IN (SELECT symbol FROM _fs_chunk)").fetchall()[0]
     prof_path = Path(tempfile.mkdtemp()) / "profile.json"
     con.execute("SET enable_profiling = 'json'")
     con.execute(f"SET profiling_output = '{prof_path}'")

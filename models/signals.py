@@ -465,22 +465,29 @@ def _num(x: float) -> str:
     return repr(float(x)) if math.isfinite(x) else "null"
 
 
-# Arrow's shortest round-trip digits equal Python's repr; only the notation differs in these magnitude bands
-# (Arrow writes 1e-6 .. 1e-4 in fixed and 1e10 .. 1e16 in scientific notation, Python the other way round).
-_REPR_BANDS = ((9e-8, 1.1e-4), (9e9, 1.1e16))
+# Arrow's shortest round-trip digits equal Python's repr; only the notation differs: Python writes integral
+# values with ".0", exponents with two digits at least, 1e-6 .. 1e-4 in scientific notation (Arrow: fixed) and
+# 1e10 .. 1e16 in fixed notation (Arrow: scientific; these few are formatted by Python).
+_REPR_REWRITES = (
+    (r"^(-?\d+)$", r"\1.0"),
+    (r"e([+-])(\d)$", r"e\10\2"),
+    (r"^(-?)0\.0000([1-9])$", r"\1\2e-05"),
+    (r"^(-?)0\.0000([1-9])(\d+)$", r"\1\2.\3e-05"),
+    (r"^(-?)0\.00000([1-9])$", r"\1\2e-06"),
+    (r"^(-?)0\.00000([1-9])(\d+)$", r"\1\2.\3e-06"),
+)
+_REPR_BY_PYTHON = (9e9, 1.1e16)
 
 
 def compute_number_text(x: np.ndarray) -> pa.Array:
     """`repr(float(v))` of every finite v and "null" otherwise (JSON numbers as Python writes them), as an
-    Arrow string array: formatted by Arrow, with Python's notation for integral values and exponents."""
+    Arrow string array: formatted by Arrow, rewritten to Python's notation."""
     x = np.asarray(x, dtype=float).ravel()
     s = pc.cast(pa.array(x), pa.string())
-    s = pc.replace_substring_regex(s, r"^(-?\d+)$", r"\1.0")
-    s = pc.replace_substring_regex(s, r"e([+-])(\d)$", r"e\10\2")
+    for pattern, replacement in _REPR_REWRITES:
+        s = pc.replace_substring_regex(s, pattern, replacement)
     mag = np.abs(x)
-    odd = np.zeros(len(x), dtype=bool)
-    for lo, hi in _REPR_BANDS:
-        odd |= (mag >= lo) & (mag < hi)
+    odd = (mag >= _REPR_BY_PYTHON[0]) & (mag < _REPR_BY_PYTHON[1])
     if odd.any():
         fixed = s.to_numpy(zero_copy_only=False)
         fixed[odd] = [repr(float(v)) for v in x[odd]]
