@@ -11,8 +11,10 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+# Waiting OpenMP threads sleep instead of spinning (see foresight.commands.common.share_cores).
+export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help env browser postgres demo test lint unit integration bench lock docs clean stack-up stack-down
+.PHONY: help env browser postgres demo test lint unit integration bench mutation lock docs clean stack-up stack-down
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -67,6 +69,9 @@ integration: $(STAMP) browser postgres
 bench: $(STAMP) browser  ## benchmarks; JSON results in bench/results/
 	@mkdir -p bench/results
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+mutation: $(STAMP)  ## mutation testing of the statistical core (mutmut, about an hour on 2 cores; not part of test)
+	$(BIN)/python bench/mutation.py
 
 docs: $(STAMP)  ## regenerate docs/features.md, docs/openapi.json and docs/api.md from the code
 	$(BIN)/python -m features.docs > docs/features.md

@@ -1,7 +1,8 @@
 """API benchmark with wrk (a native load generator; `make bench` installs Debian's wrk): throughput and
 p50/p99 of `/signals/{symbol}` (a random symbol per request), `/signals/{symbol}?date=` (random past dates,
 mostly first asks) and `/dashboard/kpis`, 32 connections on loopback, with the API quiet and while a writer
-commits nights and publishes a snapshot after each.
+commits nights and publishes a snapshot after each. Each figure carries the machine's 1-minute load average
+before and after it (the machine may be shared).
 
 uvicorn (1 worker) and the writer run in subprocesses; wrk runs with one thread so the server keeps a core.
 Run: .venv/bin/python bench/bench_api.py [--symbols 500] [--dates 250] [--seconds 10] -> bench/results/api.json
@@ -132,12 +133,15 @@ def wrk(base: str, path: str, seconds: float, connections: int, symbols: list[st
                     "dates": ",".join(f'"{d}"' for d in (dates or []))}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
+    load_before = os.getloadavg()[0]
     try:
         out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", f.name, base],
                              capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     finally:
         os.unlink(f.name)
-    return {"path": path + ("?date=<random>" if dates else ""), **parse_wrk(out)}
+    # the machine is shared: each figure carries the 1-minute load average around it (uptime's first number)
+    return {"path": path + ("?date=<random>" if dates else ""), **parse_wrk(out),
+            "load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
@@ -149,6 +153,7 @@ def main() -> None:
     ap.add_argument("--night-every", type=float, default=2.0,
                     help="seconds between the writer's nights (0: publish back to back)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
+    ap.add_argument("--label", default="", help="a note kept with the figures (e.g. what else ran on the machine)")
     args = ap.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,7 +191,14 @@ def main() -> None:
             busy = {path: wrk(base, path, args.seconds, args.clients, symbols, seed=2) for path in ROUTES}
             out, _ = writer.communicate(timeout=600)
             writer_stats = json.loads(out.strip().splitlines()[-1])
-            final = httpx.get(f"{base}/health").json()
+            # a published night is served once its answers are prepared: how long after the last publish
+            published = json.loads((home / "snapshots" / "current.json").read_text())["as_of"]
+            t = time.perf_counter()
+            while (final := httpx.get(f"{base}/health").json())["snapshot"]["as_of"] != published:
+                if time.perf_counter() - t > 60:
+                    break
+                time.sleep(0.01)
+            switch_s = time.perf_counter() - t
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -197,10 +209,13 @@ def main() -> None:
         "server": "uvicorn, 1 worker (httptools, uvloop), loopback",
         "setup_s": round(build_s, 2),
         "goal": ">= 3000 req/s and p99 <= 25 ms quiet; p99 <= 50 ms while a night publishes",
-        "note": "answers are kept per immutable snapshot (foresight.http_cache); each publish starts a new "
-                "snapshot whose first asks are computed; `quiet_random_dates` asks random past dates",
+        "note": "answers are kept per immutable snapshot (foresight.http_cache); a published snapshot is served "
+                "once every symbol's latest signal, the KPIs and the answers asked before are prepared on it; "
+                "`quiet_random_dates` asks random past dates (mostly first asks)",
+        "label": args.label,
         "quiet": quiet, "quiet_random_dates": quiet_dated, "while_publishing": busy,
         "writer": {**writer_stats, "night_every_s": args.night_every},
+        "served_after_last_publish_s": round(switch_s, 3),
         "load_avg_1m_before": round(load_before[0], 2),
         "served_as_of_after_writer": final["snapshot"]["as_of"],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -509,22 +509,29 @@ def load_training_frame(con: duckdb.DuckDBPyConnection, feature_set: str, horizo
                         start=None, end=None) -> pd.DataFrame:
     """Features at t joined to the label of `horizon` (its window spans closes t+lag .. t+lag+H).
 
-    Columns: symbol, date, <feature columns>, fwd_return, label (int 0/1); ordered by date, symbol; rows
-    whose label is NULL (the last H + lag sessions of a symbol) are left out.
+    Columns: symbol, date, <feature columns>, fwd_return, label (int 0/1), label_end (the date of the exit
+    close: H + lag bars after t in the symbol's own bars, later than t + H + lag sessions when the symbol
+    misses bars); ordered by date, symbol; rows whose label is NULL (the last H + lag sessions of a symbol)
+    are left out.
     """
     names = _parts(feature_set)
     _check_fresh(con, names)
     frm, cols = _feature_join(names)
     where = ["l.label IS NOT NULL"]
+    lags = con.execute("SELECT DISTINCT entry_lag FROM labels WHERE horizon = ?", [int(horizon)]).fetchall()
+    span = int(horizon) + int(lags[0][0] if lags else 0)
     params: list = [int(horizon)]
     _add_date_range(where, params, start, end)
     df = con.execute(
-        f"""SELECT f0.symbol, f0.date, {cols}, l.fwd_return, l.label
+        f"""SELECT f0.symbol, f0.date, {cols}, l.fwd_return, l.label, e.label_end
             FROM {frm} JOIN labels l ON l.symbol = f0.symbol AND l.date = f0.date AND l.horizon = ?
+            JOIN (SELECT symbol, date, lead(date, {span}) OVER (PARTITION BY symbol ORDER BY date) AS label_end
+                  FROM bars) e ON e.symbol = f0.symbol AND e.date = f0.date
             WHERE {' AND '.join(where)} ORDER BY f0.date, f0.symbol""",
         params,
     ).df()
     df["date"] = pd.to_datetime(df["date"])
+    df["label_end"] = pd.to_datetime(df["label_end"])
     df["label"] = df["label"].astype("int64")
     return df
 

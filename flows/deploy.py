@@ -25,7 +25,9 @@ class Schedule:
 
 
 SCHEDULES: tuple[Schedule, ...] = (
-    Schedule("nightly", "nightly", "30 22 * * 1-5", "weekdays 22:30 New York, after the close"),
+    # 17:30, an hour and a half after the close: the daily bars are out, and features are ready well before the
+    # feature-pipeline deadline (OperationsSettings.features_deadline, 19:00 New York).
+    Schedule("nightly", "nightly", "30 17 * * 1-5", "weekdays 17:30 New York, after the close"),
     Schedule("train-signals", "train-signals-weekly", "0 6 * * 6", "Saturdays 06:00 New York"),
     Schedule("monitor", "monitor-daily", "0 7 * * *", "every day 07:00 New York"),
 )

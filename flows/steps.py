@@ -22,6 +22,7 @@ from marketdata.alphavantage import AlphaVantageSource
 from marketdata.csvsource import CsvSource
 from marketdata.ingest import IngestReport, run_ingest
 from marketdata.sources import SampleSource
+from monitoring.indicators import IndicatorReport, run_indicators
 from monitoring.service import MonitorResult, run_monitor
 from registry.core import NoChampionError
 from scoring.forecasts import ForecastRunReport, run_evaluate_forecasts, run_score_forecasts
@@ -143,6 +144,14 @@ def step_monitoring(ctx: AppContext, as_of: dt.date | None) -> MonitorResult:
     return run_monitor(ctx, as_of)
 
 
+def step_indicators(ctx: AppContext, as_of: dt.date, run_id: str | None = None,
+                    regime_written: dt.datetime | None = None) -> IndicatorReport:
+    """Measure and store the night's operating indicators (feature SLA, regime latency, freshness, skill)."""
+    s = ctx.settings
+    return run_indicators(ctx.warehouse, as_of, s.operations, calendar=s.calendar, horizon=s.signals.horizon,
+                          run_id=run_id, regime_written=regime_written)
+
+
 def step_publish(ctx: AppContext, **extra: Any) -> Published:
     """Publish the committed state as the API's new read snapshot."""
     return Published(publish_warehouse_snapshot(ctx.warehouse, snapshot_dir(ctx.settings.home), **extra))
@@ -159,25 +168,99 @@ class PipelineRun:
     as_of: dt.date | None = None
     started_at: dt.datetime = field(default_factory=utcnow)
     steps: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per step: started_at, finished_at (naive UTC, ISO) and seconds (`pipeline_runs.timings`)."""
 
     def record(self, name: str, report: StepReport) -> dict[str, Any]:
         """Keep `report` (as a dict) under step `name`; returns the dict."""
         self.steps[name] = json.loads(json.dumps(report.as_dict(), default=str))
         return self.steps[name]
 
+    def time(self, name: str, started: dt.datetime, finished: dt.datetime | None = None) -> None:
+        """Record when step `name` ran."""
+        finished = finished or utcnow()
+        self.timings[name] = {"started_at": started.isoformat(), "finished_at": finished.isoformat(),
+                              "seconds": round((finished - started).total_seconds(), 3)}
+
     def save(self, ctx: AppContext, status: str, message: str | None = None) -> None:
         ctx.warehouse.migrate()
         row = pd.DataFrame([{
             "run_id": self.run_id, "flow": self.flow, "as_of": self.as_of, "started_at": self.started_at,
             "finished_at": None if status == "running" else utcnow(), "status": status, "message": message,
-            "steps": json.dumps(self.steps, default=str),
+            "steps": json.dumps(self.steps, default=str), "timings": json.dumps(self.timings),
         }])
         with ctx.warehouse.session() as con, transaction(con):
             upsert(con, "pipeline_runs", row, ["run_id"])
 
 
+# -- what a person reads on the run page ------------------------------------------------------------------
+_SUMMARY_KEYS = ("status", "rows_inserted", "rows_updated", "rows_quarantined", "rows_written", "inserted",
+                 "updated", "dates", "symbols", "rows", "last_regime", "mongo_inserted", "mongo_updated",
+                 "forecasts_written", "evaluations_written", "model_version", "as_of", "mode", "sla_missed")
+
+
+def summarise_step(name: str, outcome: dict[str, Any]) -> str:
+    """One line for the run log: what the step did (its counts), or why it was skipped."""
+    if "skipped" in outcome:
+        return f"{name}: skipped ({outcome['skipped']})"
+    if name == "monitoring":
+        runs = ", ".join(f"{r.get('model')} v{r.get('version')} {r.get('status')}" for r in outcome.get("runs", []))
+        return f"monitoring: {outcome.get('status')}" + (f" ({runs})" if runs else "")
+    if name == "indicators":
+        shown = [f"{k} {v.get('value')}{(' ' + v['unit']) if v.get('unit') else ''} {v.get('status')}"
+                 for k, v in (outcome.get("indicators") or {}).items()
+                 if k.startswith(("feature_sla", "regime_latency"))]
+        return "indicators: " + ("; ".join(shown) or "no SLA measured (no new bars or features)")
+    if name == "publish":
+        return f"publish: snapshot {outcome.get('file')} as of {outcome.get('as_of')}"
+    parts = [f"{k}={outcome[k]}" for k in _SUMMARY_KEYS if k in outcome and outcome[k] not in (None, "", [])]
+    return f"{name}: " + (", ".join(parts) or "done")
+
+
+def compute_night_markdown(run: PipelineRun, status: str, message: str | None,
+                           indicators: dict[str, Any] | None = None) -> str:
+    """The night's markdown artifact: outcome, each step (what it wrote, seconds), warnings, indicators and
+    the monitoring reports."""
+    lines = [f"# Nightly {run.as_of or ''}: {status}", "",
+             f"run `{run.run_id}`, started {run.started_at.isoformat(timespec='seconds')} UTC", ""]
+    if message:
+        lines += [f"**{message}**", ""]
+    lines += ["| step | outcome | seconds |", "|---|---|---:|"]
+    for name, outcome in run.steps.items():
+        secs = run.timings.get(name, {}).get("seconds")
+        text = summarise_step(name, outcome).split(": ", 1)[-1].replace("|", "/")
+        lines.append(f"| {name} | {text} | {'' if secs is None else f'{secs:.2f}'} |")
+    warnings = [summarise_step(n, o) for n, o in run.steps.items() if "skipped" in o]
+    warnings += [f"{n}: {len(o['skipped_symbols'])} symbols skipped for too little history"
+                 for n, o in run.steps.items() if o.get("skipped_symbols")]
+    monitoring = run.steps.get("monitoring") or {}
+    warnings += [f"monitoring {r.get('status')} {r.get('model')} v{r.get('version')}: {'; '.join(r.get('reasons') or [])}"
+                 for r in monitoring.get("runs", []) if r.get("status") != "OK"]
+    if indicators:
+        warnings += [f"{k}: {v.get('status')}" + (f" ({v.get('cause')})" if v.get("cause") else "")
+                     for k, v in indicators.items() if v.get("status") not in (None, "OK")]
+    lines += ["", "## Warnings", ""] + ([f"- {w}" for w in warnings] or ["- none"])
+    if indicators:
+        lines += ["", "## Leading indicators", "", "| indicator | value | target | status |", "|---|---:|---:|---|"]
+        for k, v in indicators.items():
+            value = v.get("value")
+            lines.append(f"| {k} | {'-' if value is None else value} {v.get('unit') or ''} | "
+                         f"{'' if v.get('target') is None else v['target']} | {v.get('status')} |")
+    reports = [r for r in monitoring.get("runs", []) if r.get("report_path") or r.get("json_path")]
+    if reports:
+        lines += ["", "## Monitoring reports", ""]
+        for r in reports:
+            path = r.get("report_path") or r.get("json_path")
+            lines.append(f"- {r.get('model')} v{r.get('version')} ({r.get('status')}): [{path}](file://{path}); "
+                         f"with `foresight api` running: `/dashboard/reports/{r.get('model')}`")
+    return "\n".join(lines) + "\n"
+
+
 __all__ = [
     "SOURCES",
+    "compute_night_markdown",
+    "step_indicators",
+    "summarise_step",
     "PipelineRun",
     "Published",
     "Skipped",

@@ -1,6 +1,8 @@
-"""Prefect flow `train-signals`: dataset -> tuning -> refit -> evaluation -> registration -> promotion.
+"""Prefect flow `train-signals`: dataset -> tuning -> refit -> leak control -> evaluation -> registration ->
+reference -> promotion.
 
-Registration also logs monitoring's reference window on the run. Thin wiring: the math lives in
+The leak control rebuilds the training data from market data cut after the model's windows and refits (see
+training.leakage); registration also logs monitoring's reference window on the run. Thin wiring: the math lives in
 training/, MLflow in registry/. Each step is a plain function (tested
 directly) wrapped as a Prefect task; `run_signal_steps` runs the same steps without Prefect.
 """
@@ -18,18 +20,22 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.exceptions import MissingContextError
 from pydantic import SecretStr
 
 import features
 from flows.runtime import build_context
+from marketdata.sample import PlantedSkill
 from monitoring.store import log_reference_artifact
-from registry.core import configure
+from registry.core import CHAMPION, SIGNAL_MODEL, alias_version, configure
 from registry.signals import end_run, log_signal_model, make_trial_logger, start_parent_run
 from scoring.forecasts import load_forecast_kpis, run_backfill_forecasts
 from training.config import SignalTrainingSettings
+from training.dataset import WarehouseFrameSource, load_planted_skill
 from training.distributed import run_study_on
 from training.forecasts import ForecastTrainReport, run_train_forecasts, save_train_report
+from training.leakage import FrameSource, run_leak_control
 from training.promotion import run_signal_promotion
 from training.signal_plots import compute_signal_figures
 from training.signals import (
@@ -58,6 +64,11 @@ class SignalDataset:
     fingerprint: str = ""
     """Hash of the rows and columns trained on; part of the default study name, so a study resumes only
     on the same data (an interrupted run, or more trials) and never mixes trials of different data."""
+    source: FrameSource | None = None
+    """Builds the frame again from cut market data (the leak control); without one the control cannot run
+    and the model is suspect."""
+    planted: PlantedSkill | None = None
+    """On the sample market: the planted signal's oracle skill (the suspicion gate's ceiling)."""
 
 
 @dataclass
@@ -77,6 +88,9 @@ class TrainSignalsReport:
     n_trials: int
     holdout: tuple[str, str]
     rows: int
+    suspicion_reasons: list[str] = field(default_factory=list)
+    champion: str | None = None
+    """The champion after this training (None: the night serves no signals)."""
 
 
 def code_version() -> str:
@@ -115,10 +129,15 @@ def resolve_settings(ctx, trials: int | None = None, timeout_s: float | None = N
 
 def step_dataset(ctx, settings: SignalTrainingSettings, start: dt.date | None = None,
                  end: dt.date | None = None) -> SignalDataset:
-    """features joined to labels for the horizon, ordered by date, from the warehouse."""
+    """features joined to labels for the horizon, ordered by date, from the warehouse; on the sample market
+    also the planted signal's skill."""
+    source = WarehouseFrameSource(ctx.warehouse, ctx.settings.features, str(settings.feature_set), settings.horizon,
+                                  start=start, end=end)
+    frame = source.load()
     with ctx.warehouse.session(read_only=True) as con:
-        frame = features.load_training_frame(con, settings.feature_set, settings.horizon, start=start, end=end)
         sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM bars").fetchall()]
+        planted = (load_planted_skill(con, settings.horizon, int(settings.entry_lag or 0))
+                   if sources and set(sources) == {"sample"} else None)
     if frame.empty:
         raise ValueError(
             f"no training rows for feature set {settings.feature_set!r} at horizon {settings.horizon}: "
@@ -129,12 +148,15 @@ def step_dataset(ctx, settings: SignalTrainingSettings, start: dt.date | None = 
     except KeyError:
         version = None
     return make_dataset(frame, list(features.feature_columns(settings.feature_set)), settings,
-                        feature_set_version=None if version is None else str(version), sources=sources)
+                        feature_set_version=None if version is None else str(version), sources=sources,
+                        source=source, planted=planted)
 
 
 def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalTrainingSettings, *,
-                 feature_set_version: str | None, sources: list[str]) -> SignalDataset:
-    """Rows with a label, sorted by (date, symbol); the data is `sample` when every bar came from it."""
+                 feature_set_version: str | None, sources: list[str], source: FrameSource | None = None,
+                 planted: PlantedSkill | None = None) -> SignalDataset:
+    """Rows with a label, sorted by (date, symbol); the data is `sample` when every bar came from it.
+    `source` rebuilds the frame from cut market data (for the leak control)."""
     frame = frame.dropna(subset=["label"]).copy()
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
@@ -146,7 +168,7 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
             log.warning("train-signals: %s", line)
     return SignalDataset(frame, feature_cols, str(settings.feature_set), feature_set_version, settings.horizon,
                          int(settings.entry_lag or 0), bool(sources) and set(sources) == {"sample"}, sources,
-                         compute_dataset_fingerprint(frame, feature_cols))
+                         compute_dataset_fingerprint(frame, feature_cols), source, planted)
 
 
 def study_storage(ctx) -> SecretStr:
@@ -159,10 +181,27 @@ def study_storage(ctx) -> SecretStr:
     return SecretStr(f"sqlite:///{path}")
 
 
+def _trial_progress(total: int):
+    """An Optuna callback logging each finished trial: on the run page and in the log, with or without a
+    terminal (the CLI's spinner shows nothing when output is not a terminal)."""
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        logger = logging.getLogger("flows.train")
+
+    def log(study, trial) -> None:
+        best = study.best_value if any(t.value is not None for t in study.trials) else None
+        logger.info("tuning trial %d/%d %s: value %s (best %s)", trial.number + 1, total, trial.state.name.lower(),
+                    "-" if trial.value is None else f"{trial.value:.5f}", "-" if best is None else f"{best:.5f}")
+
+    return log
+
+
 def step_tuning(ctx, ds: SignalDataset, settings: SignalTrainingSettings, parent_run_id: str | None):
     plan = plan_for(ds.frame, settings, ds.entry_lag)
     name = settings.study_name or f"signals-h{ds.horizon}-{ds.feature_set}-{ds.fingerprint[:8]}"
     callbacks = [make_trial_logger(ctx.mlflow, parent_run_id)] if parent_run_id else []
+    callbacks.append(_trial_progress(settings.trials))
     # Trials run where ctx.executor says (this process by default, or Dask workers), on one shared storage.
     result = run_study_on(
         ctx.executor, ds.frame, ds.feature_cols, plan, n_trials=settings.trials, timeout_s=settings.timeout_s,
@@ -177,10 +216,19 @@ def step_refit(ds: SignalDataset, plan, best_params: dict[str, Any], settings: S
     return fit_signal_model(ds.frame, ds.feature_cols, plan, best_params, settings)
 
 
+def step_leak_control(ds: SignalDataset, plan, best_params: dict[str, Any], settings: SignalTrainingSettings,
+                      fitted) -> dict[str, Any] | None:
+    """Rebuild the data cut after the fit and development windows and refit (training.leakage); None when the
+    dataset has no source to rebuild from (the evaluation then marks the model suspect)."""
+    if ds.source is None:
+        return None
+    return run_leak_control(ds.source, ds.frame, ds.feature_cols, plan, fitted[0], best_params, settings)
+
+
 def step_evaluation(ds: SignalDataset, plan, best_params: dict[str, Any], settings: SignalTrainingSettings,
-                    fitted=None):
+                    fitted=None, leak: dict[str, Any] | None = None):
     return train_signal_model(ds.frame, ds.feature_cols, best_params, settings, plan=plan,
-                              is_sample_data=ds.is_sample_data, fitted=fitted)
+                              is_sample_data=ds.is_sample_data, fitted=fitted, leak=leak, planted=ds.planted)
 
 
 def step_registration(ctx, ds: SignalDataset, result, tuning, settings: SignalTrainingSettings, run_id: str) -> str:
@@ -208,9 +256,10 @@ def step_registration(ctx, ds: SignalDataset, result, tuning, settings: SignalTr
 
 def step_promotion(ctx, ds: SignalDataset, result, version: str, settings: SignalTrainingSettings):
     """The promotion gate on the latest holdout (training.promotion.run_signal_promotion)."""
-    window = ds.frame.loc[result.plan.block_mask(ds.frame["date"], result.plan.holdout)]
+    window = ds.frame.loc[result.plan.holdout_mask(ds.frame)]
     return run_signal_promotion(ctx.mlflow, version, window, margin=settings.promotion_margin,
-                                ece_tolerance=settings.promotion_ece_tolerance, n_bins=settings.ece_bins)
+                                ece_tolerance=settings.promotion_ece_tolerance, n_bins=settings.ece_bins,
+                                skill=result.skill, skill_z=settings.skill_z)
 
 
 REFERENCE_MAX_ROWS = 50_000
@@ -249,23 +298,25 @@ def step_reference(ctx, ds: SignalDataset, result, run_id: str) -> int:
     return len(frame)
 
 
-def _report(run_id, version, decision, result, tuning) -> TrainSignalsReport:
+def _report(run_id, version, decision, result, tuning, champion: str | None) -> TrainSignalsReport:
     return TrainSignalsReport(
         run_id=run_id, version=version, alias=decision.alias, promoted=decision.promoted, reason=decision.reason,
         family=result.model.family, metrics=result.metrics, controls=result.controls, suspect=result.suspect,
         study_name=tuning.study_name, n_trials=tuning.n_trials,
         holdout=(result.plan.holdout.start.isoformat(), result.plan.holdout.end.isoformat()), rows=result.counts["rows"],
+        suspicion_reasons=list(result.suspicion_reasons), champion=champion,
     )
 
 
 def _run_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings, steps) -> TrainSignalsReport:
     """The step sequence inside one MLflow parent run; `steps` are the plain functions or their Prefect tasks."""
-    tuning_fn, refit_fn, evaluation_fn, registration_fn, reference_fn, promotion_fn = steps
+    tuning_fn, refit_fn, leak_fn, evaluation_fn, registration_fn, reference_fn, promotion_fn = steps
     run_id = start_parent_run(ctx.mlflow, f"train-signals-h{ds.horizon}")
     try:
         plan, tuning = tuning_fn(ctx, ds, settings, run_id)
         fitted = refit_fn(ds, plan, tuning.best_params, settings)
-        result = evaluation_fn(ds, plan, tuning.best_params, settings, fitted)
+        leak = leak_fn(ds, plan, tuning.best_params, settings, fitted)
+        result = evaluation_fn(ds, plan, tuning.best_params, settings, fitted, leak)
         version = registration_fn(ctx, ds, result, tuning, settings, run_id)
         reference_fn(ctx, ds, result, run_id)
         decision = promotion_fn(ctx, ds, result, version, settings)
@@ -273,14 +324,16 @@ def _run_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings, steps) 
         end_run(ctx.mlflow, run_id, "FAILED")
         raise
     end_run(ctx.mlflow, run_id)
-    return _report(run_id, version, decision, result, tuning)
+    return _report(run_id, version, decision, result, tuning, alias_version(ctx.mlflow, SIGNAL_MODEL, CHAMPION))
 
 
 def run_signal_steps(ctx, ds: SignalDataset, settings: SignalTrainingSettings) -> TrainSignalsReport:
-    """Tuning -> evaluation (refit + calibration + controls) -> registration -> promotion, without Prefect."""
+    """Tuning -> refit -> leak control -> evaluation (calibration, controls) -> registration -> promotion,
+    without Prefect."""
     return _run_steps(
         ctx, ds, settings,
-        (step_tuning, step_refit, step_evaluation, step_registration, step_reference, step_promotion),
+        (step_tuning, step_refit, step_leak_control, step_evaluation, step_registration, step_reference,
+         step_promotion),
     )
 
 
@@ -314,6 +367,7 @@ def run_forecast_training(ctx, backfill_sessions: int | None = None, on_step=Non
 dataset_task = task(name="dataset")(step_dataset)
 tuning_task = task(name="tuning")(step_tuning)
 refit_task = task(name="refit")(step_refit)
+leak_control_task = task(name="leak-control")(step_leak_control)
 evaluation_task = task(name="evaluation")(step_evaluation)
 registration_task = task(name="registration")(step_registration)
 reference_task = task(name="reference")(step_reference)
@@ -328,7 +382,8 @@ def train_signals_flow(trials: int | None = None, timeout_s: float | None = None
     ctx = build_context()
     settings = resolve_settings(ctx, trials, timeout_s, horizon, families)
     ds = dataset_task(ctx, settings, start, end)
-    steps = (tuning_task, refit_task, evaluation_task, registration_task, reference_task, promotion_task)
+    steps = (tuning_task, refit_task, leak_control_task, evaluation_task, registration_task, reference_task,
+             promotion_task)
     return _run_steps(ctx, ds, settings, steps).__dict__
 
 

@@ -227,8 +227,12 @@ class KPIPanels(BaseModel):
         "baselines), `var` (1-day VaR backtest: Kupiec / Christoffersen p-values, Basel zone, realised max "
         "drawdown and its percentile), `var_zone` (green / yellow / red), `n_evaluations`")
     leading_indicators: dict[str, Any] | None = Field(
-        None, description="operating indicators (pipeline SLA, regime refresh latency, ...) where the operations "
-        "work publishes them: name -> {value, unit, target, status}")
+        None, description="operating indicators measured every night (feature-pipeline SLA and its compliance over "
+        "20 / 60 nights, regime refresh latency from the close and from ingest, freshness of each product, signal "
+        "AUC / rank IC of the newest version): name -> {value, unit, target, status, as_of, ...}")
+    lagging_indicators: dict[str, Any] | None = Field(
+        None, description="the outcomes: Sharpe delta vs the baseline, 1-day 99% VaR exceptions (Basel zone), "
+        "realised drawdown percentile: name -> {value, unit, target, status, ...}")
 
 
 class KPIsOut(BaseModel):
@@ -360,7 +364,8 @@ class SymbolHistoryOut(BaseModel):
     signals: list[SymbolSignalOut] = Field(description="signal and attribution per date, oldest first")
 
 
-def _factory(request: Request) -> ServiceFactory:
+async def _factory(request: Request) -> ServiceFactory:
+    # async: resolved on the event loop, not handed to the thread pool and back for an attribute read
     return request.app.state.factory
 
 
@@ -531,11 +536,27 @@ def create_app(settings: Settings | None = None, factory: ServiceFactory | None 
 
     mount_dashboard(app)
     if isinstance(factory.reader, SnapshotReader):
-        app.add_middleware(SnapshotResponseCache, reader=factory.reader)
+        app.add_middleware(SnapshotResponseCache, reader=factory.reader, warm_paths=lambda: warm_paths(factory))
     if settings is not None and settings.api.token is not None:
         # Added last, so it runs first: a request without the token never reaches a route or the cache.
         app.add_middleware(TokenAuth, token=settings.api.token)
     return app
 
 
-__all__ = ["ErrorOut", "create_app"]
+WARM_ROUTES = ("/dashboard/kpis", "/health")
+"""Answered on a new snapshot before it is served, with every symbol's latest signal. The other routes are
+prepared when they were asked on the snapshot served before (the cache's `warm_hot`): heavy panels nobody
+opens (the signal skill's months of AUC) are not computed for nothing while readers are being served."""
+
+
+def warm_paths(factory: ServiceFactory) -> list[str]:
+    """The paths prepared on a newly published snapshot before it is served: `WARM_ROUTES` and
+    `/signals/{symbol}` of every symbol scored on its newest date. Runs on that snapshot."""
+    try:
+        symbols = factory.get("MLSignalService").latest_symbols()
+    except NotFoundError:
+        symbols = []
+    return [*WARM_ROUTES, *(f"/signals/{s}" for s in symbols)]
+
+
+__all__ = ["WARM_ROUTES", "ErrorOut", "create_app", "warm_paths"]

@@ -24,6 +24,7 @@ from backtest.runner import load_backtest_runs, run_backtest
 from foresight.settings import Settings
 from models.forecasts import ForecastSettings
 from models.metrics import compute_auc, compute_daily_rank_ic, compute_ece, compute_reliability
+from monitoring.indicators import load_leading_indicators
 from monitoring.store import load_latest_monitoring
 from scoring.forecasts import load_forecast_kpis
 from scoring.regimes import load_current_regime, load_regime_history
@@ -176,6 +177,13 @@ class MLSignalService:
                 if symbol in latest:
                     return latest[symbol]
             return _memo(self.reader, ("signal", symbol, date), lambda: self._signal(con, symbol, date))
+
+    def latest_symbols(self) -> list[str]:
+        """The symbols scored on the newest date (each one's `signal(symbol)` is its row of that date)."""
+        with self.reader.cursor() as con:
+            with self._latest_lock:
+                latest = _memo(self.reader, ("latest_signals",), lambda: self._latest_signals(con))
+            return sorted(latest)
 
     def _latest_signals(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
         """symbol -> its signal on the newest date, the row `_signal(symbol, None)` picks for every symbol
@@ -336,6 +344,31 @@ class BacktestService:
         return run_backtest(Warehouse(self.settings.duckdb_path), cfg, self.settings.reports_dir)
 
 
+def compute_lagging_indicators(forecast: dict[str, Any] | None, backtest: dict[str, Any] | None) -> dict[str, Any]:
+    """The outcomes the leading indicators should foretell, in the same shape (name -> {value, unit, target,
+    status}): the strategy's Sharpe delta vs its baseline, and the 1-day 99% VaR exceptions against the
+    realised drawdown's percentile in the forecast distribution."""
+    out: dict[str, Any] = {}
+    if backtest and backtest.get("sharpe_delta") is not None:
+        lo = (backtest.get("sharpe_delta_ci") or [None, None])[0]
+        out["sharpe_delta_vs_baseline"] = {
+            "value": backtest["sharpe_delta"], "unit": "", "target": 0.0,
+            "status": "OK" if lo is not None and lo > 0 else "WARN" if backtest["sharpe_delta"] > 0 else "ALERT",
+            "ci": backtest.get("sharpe_delta_ci"), "model_version": backtest.get("model_version")}
+    var = (forecast or {}).get("var") or {}
+    if var.get("basel_exceptions") is not None:
+        zone = var.get("basel_zone")
+        out["var99_exceptions"] = {
+            "value": var["basel_exceptions"], "unit": f"in {var.get('basel_window')} sessions", "target": None,
+            "status": {"green": "OK", "yellow": "WARN", "red": "ALERT"}.get(zone, "WARN"), "basel_zone": zone}
+    if var.get("max_drawdown_percentile") is not None:
+        pct = var["max_drawdown_percentile"]
+        out["drawdown_percentile"] = {
+            "value": pct, "unit": "percentile", "target": 95.0, "status": "OK" if pct <= 95 else "WARN",
+            "realized_max_drawdown": var.get("realized_max_drawdown")}
+    return out
+
+
 class DashboardService:
     """KPI panels: signals, current regime metadata, forecast coverage, backtest, pipeline freshness,
     monitoring (newest status per model)."""
@@ -380,6 +413,10 @@ class DashboardService:
             panels["monitoring"] = []
             if "monitoring_runs" in tables:
                 panels["monitoring"] = [{k: _iso(v) for k, v in row.items()} for row in load_latest_monitoring(con)]
+            # Operating indicators measured each night (monitoring.indicators): name -> {value, unit, target,
+            # status, ...}; their history stays in `operating_indicators`.
+            panels["leading_indicators"] = (to_jsonable(load_leading_indicators(con))
+                                            if "operating_indicators" in tables else {})
         try:
             regime = f.get("RegimeService").current()
         except NotFoundError:
@@ -399,6 +436,7 @@ class DashboardService:
                                           "sharpe_delta_ci", "psr", "max_drawdown", "end_date", "model_version")}
             if latest_bt else None
         )
+        panels["lagging_indicators"] = compute_lagging_indicators(panels["forecast"], latest_bt)
         return {"regime": regime, "panels": panels}
 
     def regime_summary(self, last: int = 250) -> dict[str, Any]:
@@ -603,5 +641,6 @@ __all__ = [
     "PortfolioService",
     "RegimeService",
     "ServiceFactory",
+    "compute_lagging_indicators",
     "normalise_symbol",
 ]

@@ -15,7 +15,7 @@ from executors.config import ExecutorSettings
 from features.config import FeatureSettings
 from marketdata.config import AlphaVantageSettings, GuardrailSettings, SampleSettings
 from models.forecasts import ForecastSettings
-from monitoring.config import MonitoringSettings
+from monitoring.config import MonitoringSettings, OperationsSettings
 from registry.config import MLflowSettings, redact_uri
 from scoring.config import ScoringSettings
 from stores.config import MongoSettings
@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     forecasts: ForecastSettings = ForecastSettings()
     scoring: ScoringSettings = ScoringSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    operations: OperationsSettings = OperationsSettings()
     backtest: BacktestSettings = BacktestSettings()
     executor: ExecutorSettings = ExecutorSettings()
     optuna: OptunaSettings = OptunaSettings()

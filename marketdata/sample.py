@@ -85,15 +85,23 @@ def symbol_names(n: int) -> list[str]:
     return [f"SYM{i:03d}" for i in range(n)]
 
 
-def compute_sample_market(cfg: SampleSettings, calendar: str = "XNYS") -> SampleMarket:
-    """Generate the whole market for `cfg` (pure: same settings, same output)."""
-    rng = np.random.default_rng(cfg.seed)
-    start = pd.Timestamp(cfg.end) - pd.DateOffset(days=int(round(cfg.n_years * 365.25)) - 1)
-    days = sessions(start.date(), cfg.end, calendar)
-    n_t, n_s = len(days), cfg.n_symbols
-    if n_t < 2 * REVERSAL_WINDOW or n_s < 1:
-        raise ValueError(f"sample market too small: {n_s} symbols x {n_t} sessions")
+@dataclass(frozen=True)
+class _Paths:
+    """The generator's latent paths: regime, market factor and its volatility per date; beta, idiosyncratic
+    volatility per symbol; idiosyncratic and total log returns per (date, symbol)."""
 
+    regime: np.ndarray
+    market: np.ndarray
+    vol: np.ndarray
+    beta: np.ndarray
+    idio_vol: np.ndarray
+    idio: np.ndarray
+    log_ret: np.ndarray
+
+
+def _simulate_paths(cfg: SampleSettings, n_t: int, rng: np.random.Generator) -> _Paths:
+    """The planted structure for `n_t` sessions (the first draws of the sample's random stream)."""
+    n_s = cfg.n_symbols
     specs = REGIME_SPECS[cfg.n_regimes]
     trans = TRANSITIONS[cfg.n_regimes]
     # Regime path: a Markov chain started from its stationary distribution.
@@ -121,6 +129,23 @@ def compute_sample_market(cfg: SampleSettings, calendar: str = "XNYS") -> Sample
         if t >= REVERSAL_WINDOW:
             window_sum -= idio[t - REVERSAL_WINDOW]
     log_ret = beta[None, :] * market[:, None] + idio
+    return _Paths(regime, market, vol, beta, idio_vol, idio, log_ret)
+
+
+def compute_sample_market(cfg: SampleSettings, calendar: str = "XNYS") -> SampleMarket:
+    """Generate the whole market for `cfg` (pure: same settings, same output)."""
+    rng = np.random.default_rng(cfg.seed)
+    start = pd.Timestamp(cfg.end) - pd.DateOffset(days=int(round(cfg.n_years * 365.25)) - 1)
+    days = sessions(start.date(), cfg.end, calendar)
+    n_t, n_s = len(days), cfg.n_symbols
+    if n_t < 2 * REVERSAL_WINDOW or n_s < 1:
+        raise ValueError(f"sample market too small: {n_s} symbols x {n_t} sessions")
+
+    specs = REGIME_SPECS[cfg.n_regimes]
+    paths = _simulate_paths(cfg, n_t, rng)
+    regime, market, vol, beta, idio_vol = paths.regime, paths.market, paths.vol, paths.beta, paths.idio_vol
+    log_ret = paths.log_ret
+    kappa = cfg.signal_strength
 
     start_price = np.exp(rng.normal(np.log(50.0), 0.6, n_s))
     close = start_price[None, :] * np.exp(np.cumsum(log_ret, axis=0))
@@ -171,6 +196,87 @@ def compute_sample_market(cfg: SampleSettings, calendar: str = "XNYS") -> Sample
     return SampleMarket(bars=bars, truth=truth)
 
 
+@dataclass(frozen=True)
+class PlantedSkill:
+    """The skill of the oracle that knows the planted structure (the regime of each day, every beta and
+    volatility, the reversal coefficient and the past idiosyncratic returns) on the sample's label: the most a
+    model trained on the sample can legitimately show, up to sampling error."""
+
+    auc: float
+    """Pooled AUC of the oracle's P(forward return > 0) over every (date, symbol) row."""
+    rank_ic_mean: float
+    """Mean over dates of the cross-sectional Spearman correlation of that probability with the return."""
+    rows: int
+
+
+def _impulse_response(kappa: float, n: int) -> np.ndarray:
+    """psi_j: the effect of today's idiosyncratic shock on the return j sessions later (psi_0 = 1)."""
+    psi = np.zeros(n)
+    psi[0] = 1.0
+    for j in range(1, n):
+        psi[j] = -kappa / REVERSAL_WINDOW * psi[max(0, j - REVERSAL_WINDOW):j].sum()
+    return psi
+
+
+def compute_planted_skill(
+    cfg: SampleSettings, horizon: int, entry_lag: int, *, n_symbols: int = 100, n_sessions: int = 2520,
+    seed: int = 20_251,
+) -> PlantedSkill:
+    """The oracle's holdout-free skill on a fresh draw of the sample's structure (`cfg`'s regimes and
+    `signal_strength`, `n_symbols` x `n_sessions`, its own `seed`), for the label of `horizon` sessions
+    entered `entry_lag` sessions after the feature date.
+
+    The oracle's forecast of the forward log return is exact in the mean: the reversal recursion run forward
+    with no new shocks, plus beta times the regime means expected from today's regime through the transition
+    matrix; its spread comes from the future shocks (the recursion's impulse response and the expected
+    regime volatilities). Its probability Phi(mean / spread) ranks rows as well as anything can on this data.
+    """
+    from scipy.stats import norm
+
+    from models.metrics import compute_auc, compute_daily_rank_ic
+
+    sim = cfg.model_copy(update={"n_symbols": int(n_symbols), "seed": int(seed)})
+    paths = _simulate_paths(sim, int(n_sessions), np.random.default_rng(sim.seed))
+    specs = REGIME_SPECS[sim.n_regimes]
+    means = np.array([s[1] for s in specs])
+    variances = np.array([s[2] for s in specs]) ** 2
+    trans = TRANSITIONS[sim.n_regimes]
+    kappa, w = sim.signal_strength, REVERSAL_WINDOW
+    steps = range(entry_lag + 1, entry_lag + horizon + 1)
+    n_t = len(paths.market)
+    # Idiosyncratic mean: the recursion continued from the last `w` returns with zero future shocks.
+    idio = paths.idio
+    hist = [np.vstack([np.zeros((w - 1 - j, idio.shape[1])), idio[: n_t - (w - 1 - j)]]) for j in range(w)]
+    fwd_idio = np.zeros_like(idio)
+    for k in range(1, entry_lag + horizon + 1):
+        nxt = -kappa / w * np.sum(hist[-w:], axis=0)
+        hist.append(nxt)
+        if k in steps:
+            fwd_idio += nxt
+    psi = _impulse_response(kappa, entry_lag + horizon + 1)
+    loading = [psi[[k - m for k in steps if k >= m]].sum() for m in range(1, entry_lag + horizon + 1)]
+    idio_var = paths.idio_vol[None, :] ** 2 * float(np.sum(np.square(loading)))
+    # Market: expected regime means and variances over the label's sessions, from today's regime.
+    power = np.eye(len(means))
+    m_mean, m_var = np.zeros(len(means)), np.zeros(len(means))
+    for k in range(1, entry_lag + horizon + 1):
+        power = power @ trans
+        if k in steps:
+            m_mean += power @ means
+            m_var += power @ variances
+    mean = paths.beta[None, :] * m_mean[paths.regime][:, None] + fwd_idio
+    spread = np.sqrt(paths.beta[None, :] ** 2 * m_var[paths.regime][:, None] + idio_var)
+    prob = norm.cdf(mean / spread)
+    cum = np.vstack([np.zeros(idio.shape[1]), np.cumsum(paths.log_ret, axis=0)])
+    t = np.arange(w, n_t - entry_lag - horizon)
+    realised = cum[t + entry_lag + horizon + 1] - cum[t + entry_lag + 1]
+    p = prob[t]
+    dates = np.repeat(t, idio.shape[1])
+    auc = compute_auc((realised > 0).ravel().astype(float), p.ravel())
+    ic = compute_daily_rank_ic(dates, p.ravel(), realised.ravel())
+    return PlantedSkill(auc=float(auc), rank_ic_mean=float(ic.mean()), rows=int(p.size))
+
+
 def iter_symbol_chunks(market: SampleMarket, chunk: int = 50) -> Iterator[pd.DataFrame]:
     """The market's bars in chunks of `chunk` symbols (one ingest transaction each)."""
     symbols = market.bars["symbol"].unique()
@@ -181,10 +287,12 @@ def iter_symbol_chunks(market: SampleMarket, chunk: int = 50) -> Iterator[pd.Dat
 
 
 __all__ = [
+    "PlantedSkill",
     "REGIME_SPECS",
     "TRANSITIONS",
     "SampleMarket",
     "compute_garch_t5_returns",
+    "compute_planted_skill",
     "compute_regime_switching_returns",
     "compute_sample_market",
     "iter_symbol_chunks",

@@ -32,24 +32,32 @@ def compute_auc_se_null(y: np.ndarray) -> float:
     return math.sqrt((n0 + n1 + 1) / (12.0 * n0 * n1))
 
 
-def compute_auc_se_by_date(dates, y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0) -> float:
-    """Standard error of the AUC from a bootstrap over whole dates (or any cluster key).
+def compute_auc_se_by_date(dates, y: np.ndarray, p: np.ndarray, n_boot: int = 200, seed: int = 0,
+                           block: int = 1) -> float:
+    """Standard error of the AUC from a bootstrap over whole dates (or any cluster key), in blocks of
+    `block` consecutive dates.
 
     Labels of one date share the market's move and scores share date-level features, so rows are not
     independent: resampling dates keeps that clustering and gives an honest (larger) SE than the iid one.
+    Labels over H sessions also overlap the next H - 1 dates' labels: blocks of that many consecutive dates
+    (a moving-block bootstrap in date order) keep that serial dependence too.
     A resample is a multinomial weight per date; the AUC of weighted rows comes from one global sort.
     """
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
-    codes, _ = pd.factorize(pd.Series(np.asarray(dates)))
+    codes, _ = pd.factorize(pd.Series(np.asarray(dates)), sort=True)
     n_dates = int(codes.max()) + 1 if len(codes) else 0
     if n_dates < 5 or len(np.unique(y)) < 2:
         return float("nan")
+    block = int(min(max(1, block), n_dates))
+    n_blocks = -(-n_dates // block)
     _, tie = np.unique(p, return_inverse=True)
     rng = np.random.default_rng(seed)
     aucs = np.empty(n_boot)
     for b in range(n_boot):
-        w = np.bincount(rng.integers(0, n_dates, n_dates), minlength=n_dates)[codes].astype(float)
+        starts = rng.integers(0, n_dates - block + 1, n_blocks)
+        picked = (starts[:, None] + np.arange(block)[None, :]).ravel()[:n_dates]
+        w = np.bincount(picked, minlength=n_dates)[codes].astype(float)
         pos = np.bincount(tie, w * y)
         neg = np.bincount(tie, w * (1 - y))
         below = np.cumsum(neg) - neg
@@ -57,6 +65,34 @@ def compute_auc_se_by_date(dates, y: np.ndarray, p: np.ndarray, n_boot: int = 20
         aucs[b] = np.sum(pos * (below + 0.5 * neg)) / denom if denom > 0 else np.nan
     aucs = aucs[np.isfinite(aucs)]
     return float(np.std(aucs, ddof=1)) if len(aucs) > 2 else float("nan")
+
+
+def compute_mean_hac(x, lags: int) -> tuple[float, float]:
+    """(mean, standard error) of a series in time order, the SE with Newey-West (Bartlett) weights over
+    `lags` lags: a daily score of labels spanning H sessions is serially correlated up to H - 1 lags.
+    Non-finite values are left out; (nan, nan) with fewer than 3 values."""
+    v = np.asarray(x, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n < 3:
+        return float("nan"), float("nan")
+    d = v - v.mean()
+    var = float(d @ d) / n
+    for k in range(1, min(int(lags), n - 1) + 1):
+        var += 2.0 * (1.0 - k / (lags + 1.0)) * float(d[k:] @ d[:-k]) / n
+    return float(v.mean()), float(np.sqrt(max(var, 0.0) / n))
+
+
+def compute_log_loss_gain_by_date(dates, y, p, reference, lags: int) -> tuple[float, float]:
+    """(mean, HAC standard error) over dates of each date's mean log-loss improvement of `p` over the
+    `reference` probabilities (a constant base rate is a no-skill forecaster): positive = `p` is better.
+    Dates are the clusters; `lags` covers labels that overlap the following dates."""
+    y, p, keep = finite_pairs(y, p)
+    ref = np.clip(np.broadcast_to(np.asarray(reference, dtype=float), keep.shape)[keep], EPS, 1 - EPS)
+    p = np.clip(p, EPS, 1 - EPS)
+    gain = -(y * np.log(ref) + (1 - y) * np.log(1 - ref)) + (y * np.log(p) + (1 - y) * np.log(1 - p))
+    by_date = pd.Series(gain).groupby(np.asarray(pd.to_datetime(pd.Series(np.asarray(dates))))[keep]).mean()
+    return compute_mean_hac(by_date.sort_index().to_numpy(), lags)
 
 
 def finite_pairs(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -250,6 +286,8 @@ __all__ = [
     "compute_daily_rank_ic",
     "compute_ece",
     "compute_log_loss",
+    "compute_log_loss_gain_by_date",
+    "compute_mean_hac",
     "compute_metrics_by_year",
     "compute_pit",
     "compute_reliability",

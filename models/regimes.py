@@ -361,6 +361,28 @@ def compute_vol_threshold_states(rvol: np.ndarray, thresholds: np.ndarray) -> np
     return states.astype(int)
 
 
+def compute_vol_rule_log_density(returns: np.ndarray, rvol: np.ndarray, split: int,
+                                  fractions: np.ndarray) -> np.ndarray:
+    """Each day's predictive log-density under the volatility rule, the baseline regime model: the state of
+    day t is the threshold state of the realised volatility up to t - 1 (thresholds from the rows before
+    `split`, cut at the cumulative `fractions`), and r_t ~ N(mean, std) of the returns of that state before
+    `split`. Causal: day t uses returns up to t - 1 and the training rows only. NaN where undefined."""
+    r = np.asarray(returns, dtype=float)
+    prev = np.concatenate([[np.nan], np.asarray(rvol, dtype=float)[:-1]])
+    states = compute_vol_threshold_states(prev, fit_vol_thresholds(prev[:split], fractions))
+    train = np.isfinite(r[:split]) & np.isfinite(prev[:split])
+    out = np.full(len(r), np.nan)
+    for s in np.unique(states):
+        rows = train & (states[:split] == s)
+        if rows.sum() < 3:
+            continue
+        mu, sd = float(np.mean(r[:split][rows])), float(np.std(r[:split][rows], ddof=1))
+        at = (states == s) & np.isfinite(prev)
+        z = (r[at] - mu) / sd
+        out[at] = -0.5 * (z * z + _LOG_2PI) - np.log(sd)
+    return out
+
+
 def compute_accuracy(pred_labels, true_labels) -> float:
     """Share of days where the label matches."""
     a, b = np.asarray(pred_labels), np.asarray(true_labels)
@@ -487,6 +509,7 @@ __all__ = [
     "compute_state_matching",
     "compute_stationary",
     "compute_switches_per_year",
+    "compute_vol_rule_log_density",
     "compute_vol_threshold_states",
     "fit_gaussian_hmm",
     "fit_markov_switching",

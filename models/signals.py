@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _P_EPS = 1e-6
 
@@ -27,6 +30,8 @@ class BoosterFamily(ABC):
     """Prefix of the family's Optuna parameter names (keeps the families' spaces apart in one study)."""
     file_name: str
     """Name of the native model file in the registered model's artifacts."""
+    rounds_param: str
+    """The Optuna parameter holding the number of boosting rounds."""
 
     @abstractmethod
     def suggest_params(self, trial, max_rounds: int) -> dict[str, Any]:
@@ -41,13 +46,25 @@ class BoosterFamily(ABC):
         """A fitted native booster."""
 
     @abstractmethod
+    def fold_inputs(self, X_train: np.ndarray, y_train: np.ndarray, X_valid: np.ndarray, y_valid: np.ndarray):
+        """The library's own training and validation sets of one fold (binned once, reused by every trial)."""
+
+    @abstractmethod
+    def fit_fold(self, params: dict[str, Any], inputs, *, seed: int, n_jobs: int = 0,
+                 early_stopping_rounds: int = 50) -> tuple[Any, int]:
+        """(booster, rounds): fit on `fold_inputs`' training set, stopping when the validation log-loss has
+        not improved for `early_stopping_rounds` rounds; `rounds` is the best round count (the booster
+        predicts with it)."""
+
+    @abstractmethod
     def predict_raw(self, booster, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw score (log-odds)."""
 
     @abstractmethod
-    def contributions(self, booster, X: pd.DataFrame) -> np.ndarray:
+    def contributions(self, booster, X: pd.DataFrame, n_jobs: int = 0) -> np.ndarray:
         """TreeSHAP contributions in log-odds, shape (n, n_features + 1), the last column the base value;
-        each row sums to the raw score."""
+        each row sums to the raw score. `n_jobs` threads (0 = every core): rows are independent, so the
+        result does not depend on it."""
 
     @abstractmethod
     def importance(self, booster) -> np.ndarray:
@@ -63,7 +80,7 @@ class BoosterFamily(ABC):
 
 
 class LightGBMFamily(BoosterFamily):
-    name, prefix, file_name = "lightgbm", "lgb_", "booster.txt"
+    name, prefix, file_name, rounds_param = "lightgbm", "lgb_", "booster.txt", "lgb_rounds"
 
     def suggest_params(self, trial, max_rounds: int) -> dict[str, Any]:
         return {
@@ -84,24 +101,51 @@ class LightGBMFamily(BoosterFamily):
             out["num_boost_round"] = out.pop("rounds")
         return out
 
+    @staticmethod
+    def _train_params(p: dict[str, Any], seed: int, n_jobs: int) -> dict[str, Any]:
+        return {
+            "objective": "binary", "verbosity": -1, "seed": seed, "num_threads": n_jobs,
+            "deterministic": True, "force_row_wise": True, "bagging_freq": 1 if p.get("bagging_fraction", 1) < 1 else 0,
+            **p,
+        }
+
     def fit(self, params, X, y, *, seed: int, n_jobs: int = 1):
         import lightgbm as lgb
 
         p = dict(params)
         rounds = int(p.pop("num_boost_round", 200))
-        lgb_params = {
-            "objective": "binary", "verbosity": -1, "seed": seed, "num_threads": n_jobs,
-            "deterministic": True, "force_row_wise": True, "bagging_freq": 1 if p.get("bagging_fraction", 1) < 1 else 0,
-            **p,
-        }
         ds = lgb.Dataset(X, label=np.asarray(y, dtype=float), free_raw_data=True)
-        return lgb.train(lgb_params, ds, num_boost_round=rounds)
+        return lgb.train(self._train_params(p, seed, n_jobs), ds, num_boost_round=rounds)
+
+    def fold_inputs(self, X_train, y_train, X_valid, y_valid):
+        import lightgbm as lgb
+
+        # Trials vary min_data_in_leaf: the binned set must not drop features by the first trial's value.
+        train = lgb.Dataset(X_train, label=np.asarray(y_train, dtype=float), free_raw_data=False,
+                            params={"feature_pre_filter": False, "verbosity": -1})
+        valid = lgb.Dataset(X_valid, label=np.asarray(y_valid, dtype=float), reference=train, free_raw_data=False,
+                            params={"feature_pre_filter": False, "verbosity": -1})
+        train.construct()
+        valid.construct()
+        return train, valid
+
+    def fit_fold(self, params, inputs, *, seed: int, n_jobs: int = 0, early_stopping_rounds: int = 50):
+        import lightgbm as lgb
+
+        train, valid = inputs
+        p = dict(params)
+        rounds = int(p.pop("num_boost_round", 200))
+        booster = lgb.train(
+            {**self._train_params(p, seed, n_jobs), "metric": "binary_logloss"}, train, num_boost_round=rounds,
+            valid_sets=[valid], callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+        )
+        return booster, int(booster.best_iteration or rounds)
 
     def predict_raw(self, booster, X):
         return np.asarray(booster.predict(X, raw_score=True), dtype=float)
 
-    def contributions(self, booster, X):
-        return np.asarray(booster.predict(X, pred_contrib=True), dtype=float)
+    def contributions(self, booster, X, n_jobs: int = 0):
+        return np.asarray(booster.predict(X, pred_contrib=True, num_threads=n_jobs), dtype=float)
 
     def importance(self, booster):
         return np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
@@ -116,7 +160,7 @@ class LightGBMFamily(BoosterFamily):
 
 
 class CatBoostFamily(BoosterFamily):
-    name, prefix, file_name = "catboost", "cb_", "booster.cbm"
+    name, prefix, file_name, rounds_param = "catboost", "cb_", "booster.cbm", "cb_iterations"
 
     def suggest_params(self, trial, max_rounds: int) -> dict[str, Any]:
         return {
@@ -131,19 +175,42 @@ class CatBoostFamily(BoosterFamily):
         from catboost import CatBoostClassifier
 
         model = CatBoostClassifier(
-            **params, loss_function="Logloss", random_seed=seed, thread_count=n_jobs, verbose=False,
+            **params, loss_function="Logloss", random_seed=seed, thread_count=n_jobs or -1, verbose=False,
             allow_writing_files=False,
         )
         model.fit(X, np.asarray(y, dtype=float).astype(int))
         return model
 
-    def predict_raw(self, booster, X):
-        return np.asarray(booster.predict(X, prediction_type="RawFormulaVal"), dtype=float)
-
-    def contributions(self, booster, X):
+    def fold_inputs(self, X_train, y_train, X_valid, y_valid):
         from catboost import Pool
 
-        return np.asarray(booster.get_feature_importance(Pool(X), type="ShapValues"), dtype=float)
+        train = Pool(np.ascontiguousarray(X_train, dtype=np.float32), label=np.asarray(y_train, dtype=float).astype(int))
+        train.quantize()
+        valid = Pool(np.ascontiguousarray(X_valid, dtype=np.float32), label=np.asarray(y_valid, dtype=float).astype(int))
+        return train, valid
+
+    def fit_fold(self, params, inputs, *, seed: int, n_jobs: int = 0, early_stopping_rounds: int = 50):
+        from catboost import CatBoostClassifier
+
+        train, valid = inputs
+        model = CatBoostClassifier(
+            **params, loss_function="Logloss", random_seed=seed, thread_count=n_jobs or -1, verbose=False,
+            allow_writing_files=False, early_stopping_rounds=early_stopping_rounds, use_best_model=True,
+        )
+        model.fit(train, eval_set=valid)
+        return model, int(model.get_best_iteration()) + 1
+
+    def predict_raw(self, booster, X):
+        if isinstance(X, np.ndarray):
+            X = np.ascontiguousarray(X, dtype=np.float32)
+        return np.asarray(booster.predict(X, prediction_type="RawFormulaVal", thread_count=-1), dtype=float)
+
+    def contributions(self, booster, X, n_jobs: int = 0):
+        from catboost import Pool
+
+        pool = Pool(np.ascontiguousarray(X, dtype=np.float32), feature_names=list(X.columns))
+        return np.asarray(booster.get_feature_importance(pool, type="ShapValues", thread_count=n_jobs or -1),
+                          dtype=float)
 
     def importance(self, booster):
         return np.asarray(booster.get_feature_importance(), dtype=float)
@@ -180,16 +247,73 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _cs_rank_kernel(xt: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    # xt: (features, rows) with each date's rows contiguous; block b spans rows starts[b]:starts[b + 1].
+    n_feat = xt.shape[0]
+    n_blocks = starts.shape[0] - 1
+    for task in numba.prange(n_feat * n_blocks):
+        j = task // n_blocks
+        b = task % n_blocks
+        a, e = starts[b], starts[b + 1]
+        vals = np.empty(e - a, np.float32)
+        rows = np.empty(e - a, np.int64)
+        cnt = 0
+        for i in range(a, e):
+            v = xt[j, i]
+            if v == v:
+                vals[cnt] = v
+                rows[cnt] = i
+                cnt += 1
+            else:
+                out[j, i] = np.nan
+        order = np.argsort(vals[:cnt])
+        k = 0
+        while k < cnt:
+            last = k
+            while last + 1 < cnt and vals[order[last + 1]] == vals[order[k]]:
+                last += 1
+            # Ties share their average 1-based rank; percentile = rank / non-missing count (pandas' pct).
+            pct = np.float32(((k + last + 2) / 2.0) / cnt - 0.5)
+            for q in range(k, last + 1):
+                out[j, rows[order[q]]] = pct
+            k = last + 1
+
+
+def compute_cs_rank(values: np.ndarray, dates) -> np.ndarray:
+    """Per-date percentile rank minus 0.5 of each column of `values` (n, p), as float32: the average rank of
+    ties divided by the date's count of non-missing values, NaN kept, exactly pandas'
+    `groupby(dates).rank(pct=True) - 0.5` cast to float32 (compiled, dates and columns in parallel)."""
+    values = np.asarray(values, dtype=np.float32)
+    n, p = values.shape
+    if n == 0:
+        return values.copy()
+    codes, _ = pd.factorize(np.asarray(dates), sort=False)
+    order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
+    if order is not None:
+        codes, values = codes[order], values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1, n].astype(np.int64)
+    out_t = np.empty((p, n), dtype=np.float32)
+    _cs_rank_kernel(np.ascontiguousarray(values.T), starts, out_t)
+    out = out_t.T
+    if order is not None:
+        back = np.empty_like(out)
+        back[order] = out
+        out = back
+    return np.ascontiguousarray(out)
+
+
 def prepare_features(frame: pd.DataFrame, feature_cols: Sequence[str], cs_rank: bool) -> pd.DataFrame:
     """The model's input matrix (float32). With `cs_rank`, each feature becomes its percentile rank within
     the date's cross-section minus 0.5 (NaN stays NaN), as Qlib's CSRankNorm does for Alpha158: the model
     then learns which names beat their peers, not the market's level, which no feature can time.
     Needs the whole cross-section of each date in `frame`.
     """
-    X = frame[list(feature_cols)].astype(np.float32)
+    cols = list(feature_cols)
+    X = frame[cols].to_numpy(dtype=np.float32)
     if cs_rank:
-        X = (X.groupby(frame["date"].to_numpy()).rank(pct=True) - 0.5).astype(np.float32)
-    return X
+        X = compute_cs_rank(X, frame["date"].to_numpy())
+    return pd.DataFrame(X, columns=cols, index=frame.index, copy=False)
 
 
 def suggest_params(trial, family: str, max_rounds: int) -> dict[str, Any]:
@@ -214,12 +338,12 @@ def predict_raw(family: str, booster, X: pd.DataFrame) -> np.ndarray:
     return get_family(family).predict_raw(booster, X)
 
 
-def compute_contributions(family: str, booster, X: pd.DataFrame) -> np.ndarray:
+def compute_contributions(family: str, booster, X: pd.DataFrame, n_jobs: int = 0) -> np.ndarray:
     """TreeSHAP contributions in log-odds: shape (n, n_features + 1), the last column is the base value.
 
-    Each row sums to the raw score (LightGBM `pred_contrib`, CatBoost `ShapValues`).
+    Each row sums to the raw score (LightGBM `pred_contrib`, CatBoost `ShapValues`); `n_jobs` threads, 0 = all.
     """
-    return get_family(family).contributions(booster, X)
+    return get_family(family).contributions(booster, X, n_jobs)
 
 
 def feature_importance(family: str, booster, columns: list[str]) -> pd.Series:
@@ -310,8 +434,8 @@ class SignalModel:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.predict(self.predict_raw(frame))
 
-    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
-        return compute_contributions(self.family, self.booster, self.matrix(frame))
+    def contributions(self, frame: pd.DataFrame, n_jobs: int = 0) -> np.ndarray:
+        return compute_contributions(self.family, self.booster, self.matrix(frame), n_jobs)
 
 
 def save_booster(family: str, booster, path) -> None:
@@ -341,8 +465,32 @@ def _num(x: float) -> str:
     return repr(float(x)) if math.isfinite(x) else "null"
 
 
-def compute_attribution_json(names: Sequence[str], values: np.ndarray, contrib: np.ndarray, top_k: int) -> list[str]:
-    """JSON attribution per row from feature values (n, p) and contributions (n, p) without the base column."""
+# Arrow's shortest round-trip digits equal Python's repr; only the notation differs in these magnitude bands
+# (Arrow writes 1e-6 .. 1e-4 in fixed and 1e10 .. 1e16 in scientific notation, Python the other way round).
+_REPR_BANDS = ((9e-8, 1.1e-4), (9e9, 1.1e16))
+
+
+def compute_number_text(x: np.ndarray) -> pa.Array:
+    """`repr(float(v))` of every finite v and "null" otherwise (JSON numbers as Python writes them), as an
+    Arrow string array: formatted by Arrow, with Python's notation for integral values and exponents."""
+    x = np.asarray(x, dtype=float).ravel()
+    s = pc.cast(pa.array(x), pa.string())
+    s = pc.replace_substring_regex(s, r"^(-?\d+)$", r"\1.0")
+    s = pc.replace_substring_regex(s, r"e([+-])(\d)$", r"e\10\2")
+    mag = np.abs(x)
+    odd = np.zeros(len(x), dtype=bool)
+    for lo, hi in _REPR_BANDS:
+        odd |= (mag >= lo) & (mag < hi)
+    if odd.any():
+        fixed = s.to_numpy(zero_copy_only=False)
+        fixed[odd] = [repr(float(v)) for v in x[odd]]
+        s = pa.array(fixed, type=pa.string())
+    return pc.if_else(pa.array(np.isfinite(x)), s, "null")
+
+
+def compute_attribution_text(names: Sequence[str], values: np.ndarray, contrib: np.ndarray, top_k: int) -> pa.Array:
+    """JSON attribution per row (see above), as an Arrow string array, from feature values (n, p) and
+    contributions (n, p) without the base column. Vectorised: no Python loop over rows."""
     n, p = contrib.shape
     k = max(0, min(top_k, p))
     if k == 0:
@@ -355,36 +503,46 @@ def compute_attribution_json(names: Sequence[str], values: np.ndarray, contrib: 
     top_c = np.take_along_axis(contrib, top, axis=1)
     top_v = np.take_along_axis(values, top, axis=1)
     other = contrib.sum(axis=1) - top_c.sum(axis=1)
-    quoted = [json.dumps(str(nm)) for nm in names]
-    out = []
-    for i in range(n):
-        items = [
-            f'{{"feature": {quoted[j]}, "value": {_num(v)}, "contribution": {_num(c)}}}'
-            for j, v, c in zip(top[i], top_v[i], top_c[i], strict=True)
-        ]
-        items.append(f'{{"feature": "other", "value": null, "contribution": {_num(other[i])}}}')
-        out.append("[" + ", ".join(items) + "]")
-    return out
+    quoted = pa.array([json.dumps(str(nm)) for nm in names], type=pa.string())
+    # Column-major so that column j of the (n, k) arrays is one contiguous run of the formatted text.
+    v_txt = compute_number_text(top_v.T)
+    c_txt = compute_number_text(top_c.T)
+    parts: list[Any] = ["["]
+    for j in range(k):
+        parts += ['{"feature": ', pc.take(quoted, pa.array(top[:, j])), ', "value": ', v_txt.slice(j * n, n),
+                  ', "contribution": ', c_txt.slice(j * n, n), "}, "]
+    parts += ['{"feature": "other", "value": null, "contribution": ', compute_number_text(other), "}]"]
+    if n == 0:
+        return pa.array([], type=pa.string())
+    return pc.binary_join_element_wise(*parts, "")
 
 
-def compute_signal_scores(model, frame: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
+def compute_attribution_json(names: Sequence[str], values: np.ndarray, contrib: np.ndarray, top_k: int) -> list[str]:
+    """JSON attribution per row from feature values (n, p) and contributions (n, p) without the base column."""
+    return compute_attribution_text(names, values, contrib, top_k).to_pylist()
+
+
+def compute_signal_scores(model, frame: pd.DataFrame, top_k: int = 5, n_jobs: int = 0) -> pd.DataFrame:
     """Score `frame` (symbol, date, the model's feature columns) with a fitted `models.signals.SignalModel`.
 
     Returns symbol, date, probability (calibrated), raw_score (log-odds of the base model), base_value and
-    attribution (JSON). Pure: no I/O.
+    attribution (JSON). Pure: no I/O. Rows are scored independently of each
+    other, except the cross-sectional ranks, which need each date's whole cross-section; `n_jobs` threads
+    for the contributions (0 = every core).
     """
     if frame.empty:
         return pd.DataFrame(columns=["symbol", "date", "probability", "raw_score", "base_value", "attribution"])
-    contrib = model.contributions(frame)
+    contrib = model.contributions(frame, n_jobs)
     raw = contrib.sum(axis=1)
     out = pd.DataFrame({"symbol": frame["symbol"].to_numpy(), "date": frame["date"].to_numpy()})
     out["probability"] = model.calibrator.predict(raw)
     out["raw_score"] = raw
     out["base_value"] = contrib[:, -1]
-    out["attribution"] = compute_attribution_json(
+    text = compute_attribution_text(
         # The reported value is the feature as stored (the booster may have seen its cross-sectional rank).
         model.feature_columns, frame[model.feature_columns].to_numpy(dtype=float), contrib[:, :-1], top_k
     )
+    out["attribution"] = text.to_numpy(zero_copy_only=False)
     return out
 
 
@@ -403,6 +561,9 @@ __all__ = [
     "SignalModel",
     "attribution_total",
     "compute_attribution_json",
+    "compute_attribution_text",
+    "compute_cs_rank",
+    "compute_number_text",
     "compute_contributions",
     "compute_signal_scores",
     "feature_importance",

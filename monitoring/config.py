@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -74,3 +76,44 @@ class MonitoringSettings(BaseModel):
     workspace_keep_runs: int = 63
     """Runs kept per model in the Evidently workspace (the newest dates; a signal run is ~12 MB). History
     beyond stays in `monitoring_runs` and in the JSON reports. 0 keeps every run."""
+
+    regime_window_sessions: int = 126
+    """Regime drift window: the last N sessions of the regime mirror up to the monitoring date."""
+    regime_reference_sessions: int = 1260
+    """The regime reference: the N sessions of the same model version before the drift window."""
+    min_regime_visits: int = 8
+    """Below this many regime visits in the reference, regime drift is not judged (too few to tell how long
+    a state lasts)."""
+    regime_pvalue: float = 0.01
+    """State-probability drift and duration drift are each a finding when their p-value (the smallest over
+    the states times the number of states) is below this, under the Markov-chain null (see
+    `monitoring.regimes`; with `dependence_aware` False, sessions resampled independently)."""
+    min_regime_exposure: int = 10
+    """A state's duration is judged only when the window spent at least this many sessions in it: the end of
+    a visit the window just caught says nothing about how long that state lasts."""
+    regime_share_lag: int = 10
+    """The Markov null of a state's share steps this many sessions at a time (see
+    `monitoring.regimes.compute_regime_null`)."""
+    regime_null_paths: int = 1000
+    """Simulated paths of the regime null."""
+    regime_drift_status: str = "WARN"
+    """Status raised by a regime drift finding."""
+
+
+class OperationsSettings(BaseModel):
+    """Targets of the operating indicators measured every night (monitoring.indicators)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    features_deadline: dt.time = dt.time(19, 0)
+    """Feature-pipeline SLA: features of a session are ready by this wall-clock time on the session's day."""
+    timezone: str = "America/New_York"
+    """Time zone of the deadline (the exchange's)."""
+    compliance_windows: tuple[int, ...] = (20, 60)
+    """SLA compliance is reported over the last N measured nights, for each N."""
+    compliance_target: float = 95.0
+    """Percent of nights meeting the deadline below which compliance is a WARN."""
+    freshness_alert_sessions: int = 5
+    """A product more sessions behind the exchange's last session than this is an ALERT (1 or more: WARN)."""
+    skill_windows: tuple[int, int] = (20, 60)
+    """Signal AUC / rank IC per model version over its last N matured sessions (short, long: the trend)."""

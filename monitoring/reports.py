@@ -3,7 +3,13 @@
 Everything here works on DataFrames (no warehouse, no MLflow): the I/O layer loads the windows and saves
 what these functions return.
 
-One Evidently report per model and night. The signal report's current dataset stacks two windows:
+One Evidently report per model and night, laid out for the person reading it: the model's status and its
+reasons first (`MonitoringStatus`), then what decides it most often (the signal report: calibration, then
+prediction drift, then feature drift grouped by family, worst first; the forecast report: band coverage,
+then pinball loss; the regime report: state probabilities, then durations). The status comes from the
+report's own results, so it is computed after the run and put in front of it (`compose_status_first`).
+
+The signal report's current dataset stacks two windows:
 the drift window (last N scored sessions: features + `probability`) and the calibration window (last M
 sessions whose labels matured: `calibration_probability` + `calibration_label`). Each column is filled only
 on the rows of its own window and Evidently's metrics skip missing values, so every metric sees exactly its
@@ -29,7 +35,28 @@ from monitoring.dependence import (
     compute_location_effective_rows,
     compute_shock_paths,
 )
-from monitoring.metrics import BrierScore, ExpectedCalibrationError, LogLoss
+from monitoring.metrics import (
+    BrierScore,
+    ExpectedCalibrationError,
+    FeatureDriftGroups,
+    LogLoss,
+    MonitoringStatus,
+    PinballLoss,
+    RegimeDuration,
+    RegimeStateMix,
+    compute_drift_groups,
+)
+from monitoring.regimes import (
+    MARKOV,
+    SESSIONS,
+    STATE_PREFIX,
+    compute_duration_statistic,
+    compute_exit_counts,
+    compute_null_pvalues,
+    compute_regime_null,
+    compute_states,
+    compute_visits,
+)
 
 PROBABILITY = "probability"
 LABEL = "label"
@@ -59,6 +86,52 @@ def _finite(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the status first
+
+
+def compute_status_frame(status: str, reasons: Sequence[str]) -> pd.DataFrame:
+    """The findings dataset of `MonitoringStatus`: one row per reason (one "no finding" row when none)."""
+    rows = list(reasons) or ["no finding"]
+    return pd.DataFrame({"status_rank": float(_RANK[status]), "status": status, "reason": rows})
+
+
+def compose_status_first(body, status: str, reasons: Sequence[str], metric_order=None):
+    """One snapshot: the `MonitoringStatus` of (status, reasons) first, then `body`'s metrics and widgets.
+
+    `metric_order` (optional) sorts body's metric results in the saved JSON, given each result's metric
+    parameters (a dict with `type`, `column`, ...); the page's widgets keep body's own order (its containers
+    already lay them out). Timestamp, name, tags and metadata are body's.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.core.report import Snapshot
+
+    frame = compute_status_frame(status, reasons)
+    data = Dataset.from_pandas(frame, data_definition=DataDefinition(
+        numerical_columns=["status_rank"], categorical_columns=["status"], text_columns=["reason"]))
+    head = Report([MonitoringStatus()]).run(current_data=data, reference_data=None).to_snapshot_model()
+    main = body.to_snapshot_model()
+    ids = list(main.top_level_metrics)
+    if metric_order is not None:
+        position = {mid: i for i, mid in enumerate(ids)}
+
+        def params(mid):
+            loc = main.metric_results[mid].metric_value_location
+            return loc.metric.params if loc is not None else {}
+
+        ids = sorted(ids, key=lambda mid: (metric_order(params(mid)), position[mid]))
+    model = main.copy(update={
+        "metric_results": {**head.metric_results, **main.metric_results},
+        "top_level_metrics": [*head.top_level_metrics, *ids],
+        "widgets": [*head.widgets, *main.widgets],
+    })
+    return Snapshot.load_model(model)
+
+
+def _metric_kind(params: Mapping[str, Any]) -> str:
+    return str(params.get("type", "")).rsplit(":", 1)[-1]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -220,7 +293,8 @@ def build_signal_report(
     n_current: int | None = None,
     thresholds: Mapping[str, float] | None = None,
 ):
-    """The Evidently Report: drifted-columns share, per-feature and prediction drift, calibration metrics.
+    """The Evidently Report: calibration metrics, prediction drift, drifted-columns share and per-feature drift
+    (`FeatureDriftGroups`: grouped by family, worst first), in that order.
 
     `thresholds` (per column) override the one threshold for `n_current` independent rows.
     """
@@ -231,6 +305,13 @@ def build_signal_report(
     method, threshold = settings.drift_method, compute_drift_threshold(settings, n_current)
     per_column = {c: float((thresholds or {}).get(c, threshold)) for c in [*features, PROBABILITY]}
     metrics: list = []
+    # the order is the page's: calibration, prediction drift, then feature drift (grouped, worst first)
+    if with_calibration:
+        cal = {"probability_column": CAL_PROBABILITY, "label_column": CAL_LABEL, "n_bins": settings.n_bins}
+        ece_tests = [lte(ece_limit)] if ece_limit is not None else None
+        metrics += [ExpectedCalibrationError(**cal, tests=ece_tests), BrierScore(**cal), LogLoss(**cal)]
+    if with_prediction:
+        metrics.append(ValueDrift(column=PROBABILITY, method=method, threshold=per_column[PROBABILITY]))
     if features:
         metrics.append(
             DriftedColumnsCount(
@@ -239,13 +320,8 @@ def build_signal_report(
                 drift_share=settings.drift_share_alert,
             )
         )
-        metrics += [ValueDrift(column=c, method=method, threshold=per_column[c]) for c in features]
-    if with_prediction:
-        metrics.append(ValueDrift(column=PROBABILITY, method=method, threshold=per_column[PROBABILITY]))
-    if with_calibration:
-        cal = {"probability_column": CAL_PROBABILITY, "label_column": CAL_LABEL, "n_bins": settings.n_bins}
-        ece_tests = [lte(ece_limit)] if ece_limit is not None else None
-        metrics += [ExpectedCalibrationError(**cal, tests=ece_tests), BrierScore(**cal), LogLoss(**cal)]
+        metrics.append(FeatureDriftGroups(
+            columns=list(features), method=method, thresholds={c: per_column[c] for c in features}))
     return Report(metrics, include_tests=True)
 
 
@@ -472,7 +548,33 @@ def compute_signal_report(
         reasons.append(
             f"calibration not judged: {n_cal} matured rows < min_calibration_rows={settings.min_calibration_rows}"
         )
+    order = compute_signal_metric_order(summary.drift_scores, {c: thresholds[c] for c in summary.drift_scores})
+    snapshot = compose_status_first(snapshot, status, reasons, metric_order=order)
     return snapshot, SignalSummary(**{**summary.to_dict(), "status": status, "reasons": reasons})
+
+
+_SIGNAL_ORDER = ("ExpectedCalibrationError", "BrierScore", "LogLoss")
+
+
+def compute_signal_metric_order(scores: Mapping[str, float], thresholds: Mapping[str, float]):
+    """Sort key of the signal report's metrics in the saved JSON, the page's order: calibration, prediction
+    drift, drifted-columns share, then per-feature drift in `compute_drift_groups` order."""
+    ordered = [c for _, cols in compute_drift_groups(scores, thresholds) for c in cols]
+    feature_rank = {c: i for i, c in enumerate(ordered)}
+
+    def key(params: Mapping[str, Any]) -> tuple:
+        kind = _metric_kind(params)
+        if kind in _SIGNAL_ORDER:
+            return (0, _SIGNAL_ORDER.index(kind))
+        if kind == "ValueDrift" and params.get("column") == PROBABILITY:
+            return (1, 0)
+        if kind == "DriftedColumnsCount":
+            return (2, 0)
+        if kind == "ValueDrift":
+            return (3, feature_rank.get(params.get("column"), len(feature_rank)))
+        return (4, 0)
+
+    return key
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -552,10 +654,10 @@ def compute_forecast_report(
     ref, cur, keys = compute_forecast_frames(evaluations, settings.coverage_window)
     lo = settings.nominal_coverage - settings.coverage_alert
     hi = settings.nominal_coverage + settings.coverage_alert
-    metrics = []
-    for k in keys:
-        metrics.append(MeanValue(column=f"covered_{k}", tests=[gte(lo), lte(hi)]))
-        metrics.append(MeanValue(column=f"pinball_{k}", tests=[]))
+    # band coverage of every series first, then pinball loss: two quantities, two sets of panels and, in the
+    # workspace, two charts (pinball is its own metric type)
+    metrics = [MeanValue(column=f"covered_{k}", tests=[gte(lo), lte(hi)]) for k in keys]
+    metrics += [PinballLoss(column=f"pinball_{k}") for k in keys]
     if ref.empty:
         ref = cur.copy()  # no history yet: compare the window with itself (keeps one report shape)
     ref_ds, cur_ds = _datasets(ref[cur.columns], cur)
@@ -605,14 +707,185 @@ def compute_forecast_report(
         pinball=_finite(np.mean(pinballs)) if pinballs else None,
         n_current=int(cur.notna().any(axis=1).sum()), status=status, reasons=reasons,
     )
-    return snapshot, summary
+    return compose_status_first(snapshot, status, reasons), summary
+
+
+# ---------------------------------------------------------------------------------------------------------
+# regimes
+
+REGIME = "regime"
+
+
+@dataclass(frozen=True)
+class RegimeSummary:
+    """State-probability drift and duration drift of the regime model's output over the current window."""
+
+    n_reference: int
+    n_current: int
+    states: list[str] = field(default_factory=list)
+    reference_visits: int = 0
+    current_visits: int = 0
+    null: str | None = None
+    """What the p-values assume: `markov` (the labels a Markov chain as persistent as the reference's, its
+    uncertainty included: see monitoring.regimes) or `sessions` (every session an independent draw)."""
+    share_current: dict[str, float] = field(default_factory=dict)
+    """Per state: its mean filtered probability over the window (the share of probability it got)."""
+    share_reference: dict[str, float] = field(default_factory=dict)
+    share_bound: dict[str, float] = field(default_factory=dict)
+    """Per state: the shift of the window's share that the null exceeds with probability
+    regime_pvalue / states (the limit of "not drift")."""
+    share_pvalue: dict[str, float] = field(default_factory=dict)
+    sessions_per_exit_current: dict[str, float | None] = field(default_factory=dict)
+    """Per state: sessions in it per exit from it (its expected duration); None without an exit."""
+    sessions_per_exit_reference: dict[str, float | None] = field(default_factory=dict)
+    exits_current: dict[str, list[int]] = field(default_factory=dict)
+    """Per state: [sessions at risk, exits]."""
+    exits_reference: dict[str, list[int]] = field(default_factory=dict)
+    duration_pvalue: dict[str, float] = field(default_factory=dict)
+    share_drift_pvalue: float | None = None
+    """The smallest state's share p-value times the number of states (at most 1)."""
+    duration_drift_pvalue: float | None = None
+    drifted_states: list[str] = field(default_factory=list)
+    duration_drifted_states: list[str] = field(default_factory=list)
+    drift_share: float | None = None
+    """Share of states whose probability drifted."""
+    status: str = OK
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _per_exit(counts: tuple[int, int]) -> float | None:
+    at_risk, exits = counts
+    return at_risk / exits if exits else None
+
+
+def compute_regime_status(s: RegimeSummary, settings: MonitoringSettings) -> tuple[str, list[str]]:
+    """The regime findings as (status, reasons): drifted state probabilities and changed durations each raise
+    `regime_drift_status`; gaps within chance are not findings."""
+    status, reasons = OK, []
+    null = (f"null: a Markov chain as persistent as the reference's {s.reference_visits} visits" if s.null == MARKOV
+            else "null: sessions counted independent")
+    if s.share_drift_pvalue is not None and s.share_drift_pvalue < settings.regime_pvalue:
+        status = worst_status(status, settings.regime_drift_status)
+        named = ", ".join(
+            f"{k} {s.share_current[k]:.2f} vs {s.share_reference[k]:.2f} (+/- {s.share_bound[k]:.2f} is chance)"
+            for k in s.drifted_states)
+        reasons.append(f"state-probability drift over {s.n_current} sessions: {named}; "
+                       f"p={s.share_drift_pvalue:.3g} over {len(s.states)} states, {null}")
+    if s.duration_drift_pvalue is not None and s.duration_drift_pvalue < settings.regime_pvalue:
+        status = worst_status(status, settings.regime_drift_status)
+
+        def lasts(k: str, per_exit: dict, counts: dict) -> str:
+            at_risk, exits = counts[k]
+            if per_exit[k] is None:
+                return f"no exit in {at_risk} sessions"
+            return f"{per_exit[k]:.1f} sessions per exit ({exits} exits in {at_risk})"
+
+        named = ", ".join(
+            f"{k} {lasts(k, s.sessions_per_exit_current, s.exits_current)} vs "
+            f"{lasts(k, s.sessions_per_exit_reference, s.exits_reference)} in the reference"
+            for k in s.duration_drifted_states)
+        reasons.append(f"regime-duration drift: {named}; p={s.duration_drift_pvalue:.3g} over {len(s.states)} "
+                       f"states, {null}")
+    return status, reasons
+
+
+def compute_regime_summary(
+    reference: pd.DataFrame, current: pd.DataFrame, settings: MonitoringSettings, seed: int = 0
+) -> RegimeSummary:
+    """What the regime report judges, with its status and reasons (no Evidently).
+
+    `reference` and `current`: one row per session in date order with `regime` (the model's label) and one
+    `p_<state>` column per state (its filtered probability); the reference window precedes the current one.
+    State-probability drift compares each state's mean probability (its share of the window); duration drift
+    compares each state's exit rate (sessions per exit). Both are judged against `compute_regime_null`:
+    the reference's labels as a Markov chain (`dependence_aware`), or sessions as independent draws.
+    """
+    states = compute_states(reference)
+    cols = [f"{STATE_PREFIX}{k}" for k in states]
+    ref_labels = reference[REGIME].astype(str).to_numpy()
+    cur_labels = current[REGIME].astype(str).to_numpy()
+    ref_visits, cur_visits = len(compute_visits(ref_labels)[0]), len(compute_visits(cur_labels)[0])
+    ref_counts, cur_counts = compute_exit_counts(ref_labels), compute_exit_counts(cur_labels)
+    share_ref = {k: float(reference[c].mean()) for k, c in zip(states, cols, strict=True)}
+    share_cur = {k: float(current[c].mean()) for k, c in zip(states, cols, strict=True)}
+    base = dict(
+        n_reference=int(len(reference)), n_current=int(len(current)), states=states,
+        reference_visits=ref_visits, current_visits=cur_visits, share_current=share_cur, share_reference=share_ref,
+        sessions_per_exit_current={k: _per_exit(cur_counts.get(k, (0, 0))) for k in states},
+        sessions_per_exit_reference={k: _per_exit(ref_counts.get(k, (0, 0))) for k in states},
+        exits_current={k: list(cur_counts.get(k, (0, 0))) for k in states},
+        exits_reference={k: list(ref_counts.get(k, (0, 0))) for k in states},
+    )
+    if not (states and ref_visits >= settings.min_regime_visits and len(current) >= 2):
+        return RegimeSummary(**base, reasons=[
+            f"regime drift not judged: the reference holds {ref_visits} regime visits "
+            f"(min_regime_visits={settings.min_regime_visits}), the window {len(current)} sessions"
+        ])
+    method = MARKOV if settings.dependence_aware else SESSIONS
+    exposure = settings.min_regime_exposure
+    null = compute_regime_null(reference[cols].to_numpy(float), ref_labels, len(current), states,
+                               n_paths=settings.regime_null_paths, seed=seed, method=method, min_at_risk=exposure,
+                               share_lag=settings.regime_share_lag)
+    share_p = compute_null_pvalues(null.share_shift, np.array([share_cur[k] - share_ref[k] for k in states]))
+    observed = compute_duration_statistic(cur_labels, ref_labels, states, min_at_risk=exposure)
+    duration_p = compute_null_pvalues(null.duration, observed)
+    n = len(states)
+    bound = np.quantile(np.abs(null.share_shift), 1.0 - settings.regime_pvalue / n, axis=0)
+    summary = RegimeSummary(
+        **base, null=method,
+        share_bound={k: float(b) for k, b in zip(states, bound, strict=True)},
+        share_pvalue={k: float(v) for k, v in zip(states, share_p, strict=True)},
+        duration_pvalue={k: float(v) for k, v in zip(states, duration_p, strict=True)},
+        share_drift_pvalue=float(min(1.0, n * share_p.min())),
+        duration_drift_pvalue=float(min(1.0, n * duration_p.min())),
+        drifted_states=[k for k, v in zip(states, share_p, strict=True) if n * v < settings.regime_pvalue],
+        duration_drifted_states=[k for k, v in zip(states, duration_p, strict=True) if n * v < settings.regime_pvalue],
+        drift_share=float(np.mean(n * share_p < settings.regime_pvalue)),
+    )
+    status, reasons = compute_regime_status(summary, settings)
+    return RegimeSummary(**{**summary.to_dict(), "status": status, "reasons": reasons})
+
+
+def compute_regime_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    settings: MonitoringSettings,
+    run_info: Mapping[str, Any] | None = None,
+    seed: int = 0,
+):
+    """Run the regime report (`compute_regime_summary` laid out in Evidently: status, the state mix with
+    each state's mean probability tested against its limits, then each state's duration); returns
+    (Evidently snapshot, RegimeSummary)."""
+    from evidently import DataDefinition, Dataset, Report
+
+    summary = compute_regime_summary(reference, current, settings, seed)
+    cols = [f"{STATE_PREFIX}{k}" for k in summary.states]
+    limits = {f"{STATE_PREFIX}{k}": [summary.share_reference[k] - b, summary.share_reference[k] + b]
+              for k, b in summary.share_bound.items()}
+    report = Report([
+        RegimeStateMix(columns=cols, states=summary.states, limits=limits),
+        *[RegimeDuration(column=REGIME, state=k) for k in summary.states],
+    ], include_tests=True)
+    definition = DataDefinition(numerical_columns=cols, categorical_columns=[REGIME])
+    keep = [REGIME, *cols]
+    snapshot = report.run(
+        current_data=Dataset.from_pandas(current[keep].reset_index(drop=True), data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[keep].reset_index(drop=True), data_definition=definition),
+        **dict(run_info or {}),
+    )
+    return compose_status_first(snapshot, summary.status, summary.reasons), summary
 
 
 __all__ = [
     "ALERT",
     "OK",
     "WARN",
+    "REGIME",
     "ForecastSummary",
+    "RegimeSummary",
     "SignalSummary",
     "build_signal_report",
     "compute_feature_columns",
@@ -621,6 +894,12 @@ __all__ = [
     "compute_signal_frames",
     "compute_signal_report",
     "compute_calibration_null",
+    "compose_status_first",
+    "compute_regime_report",
+    "compute_regime_status",
+    "compute_regime_summary",
+    "compute_signal_metric_order",
+    "compute_status_frame",
     "compute_coverage_effective_n",
     "compute_drift_threshold",
     "compute_drift_thresholds",

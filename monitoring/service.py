@@ -1,4 +1,5 @@
-"""`run_monitor`: the monitoring use case after each nightly run (signal drift + calibration, forecast coverage)."""
+"""`run_monitor`: the monitoring use case after each nightly run (signal drift + calibration, forecast coverage,
+regime state-probability and duration drift)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,29 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring.reports import ALERT, OK, WARN, compute_forecast_report, compute_signal_report, worst_status
+from monitoring.reports import (
+    ALERT,
+    OK,
+    WARN,
+    compute_forecast_report,
+    compute_regime_report,
+    compute_signal_report,
+    worst_status,
+)
 from monitoring.store import (
     ReferenceUnavailable,
     add_to_workspace,
     load_forecast_evaluations,
     load_latest_signal_date,
     load_reference,
+    load_regime_versions,
+    load_regime_windows,
     load_scored_models,
     load_signal_windows,
     save_monitoring_run,
     save_report_files,
 )
-from registry.core import FORECAST_MODEL
+from registry.core import FORECAST_MODEL, REGIME_MODEL
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,9 @@ def run_monitor(
     holdout_metrics: dict[str, float] | None = None,
     workspace: bool = True,
 ) -> MonitorResult:
-    """Monitor every signal model version scored on `date` (default: the latest scored date) and the
-    forecast coverage, write reports + workspace runs + `monitoring_runs` rows, and return the outcome.
+    """Monitor every signal model version scored on `date` (default: the latest scored date), the
+    forecast coverage and every regime model version in the mirror's latest date up to it, write reports +
+    workspace runs + `monitoring_runs` rows, and return the outcome.
 
     The reference of a signal model version is its training window, read from the MLflow run of the
     registered version (`monitoring.store.REFERENCE_ARTIFACT`) unless `reference` is passed explicitly.
@@ -112,6 +124,14 @@ def run_monitor(
                 run_date = _as_date(pd.Timestamp(evaluations["as_of"].max()).date())
         else:
             evaluations, fc_version = load_forecast_evaluations(con, run_date)
+        regime_date, regime_versions = load_regime_versions(con, s.universe, run_date)
+        run_date = run_date or regime_date
+        regime_windows = [
+            (version, *load_regime_windows(con, s.universe, version, regime_date,
+                                           current_sessions=ms.regime_window_sessions,
+                                           reference_sessions=ms.regime_reference_sessions))
+            for version in regime_versions
+        ]
 
     runs: list[ModelMonitoring] = []
     if run_date is None:
@@ -148,6 +168,15 @@ def run_monitor(
         )
         runs.append(_record(ctx, FORECAST_MODEL, fc_version, run_date, fsum.status, fsum.reasons, snapshot,
                             fsum.to_dict(), "forecast" if workspace else None))
+
+    for version, reference_window, current_window in regime_windows:
+        snapshot, rsum = compute_regime_report(
+            reference_window, current_window, ms,
+            run_info={"timestamp": stamp, "name": f"{REGIME_MODEL} v{version} {run_date}",
+                      "tags": [f"version:{version}"], "metadata": {"model": REGIME_MODEL, "version": str(version)}},
+        )
+        runs.append(_record(ctx, REGIME_MODEL, version, run_date, rsum.status, rsum.reasons, snapshot,
+                            rsum.to_dict(), "regime" if workspace else None))
     return MonitorResult(run_date, runs)
 
 
@@ -183,4 +212,4 @@ def _record(ctx, model, version, date, status, reasons, snapshot, summary, kind)
                            str(html) if html else None, str(js), full)
 
 
-__all__ = ["FORECAST_MODEL", "ModelMonitoring", "MonitorResult", "run_monitor"]
+__all__ = ["FORECAST_MODEL", "REGIME_MODEL", "ModelMonitoring", "MonitorResult", "run_monitor"]

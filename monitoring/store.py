@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from monitoring.regimes import compute_state_columns
 from registry.core import configure
 from stores.warehouse import transaction, upsert, utcnow
 
@@ -276,6 +277,53 @@ def log_reference_artifact(frame: pd.DataFrame, tmp_dir: Path) -> None:
     mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
 
 
+def load_regime_versions(
+    con: duckdb.DuckDBPyConnection, universe: str, date: dt.date | None
+) -> tuple[dt.date | None, list[str]]:
+    """The latest date of the regime mirror at or before `date` (None: the latest) for `universe`, and the
+    model versions that scored it."""
+    if not _has_table(con, "regimes"):
+        return None, []
+    sql, params = "SELECT max(date) FROM regimes WHERE universe = ?", [universe]
+    if date is not None:
+        sql += " AND date <= ?"
+        params.append(date)
+    last = con.execute(sql, params).fetchall()[0][0]
+    if last is None:
+        return None, []
+    rows = con.execute(
+        "SELECT DISTINCT model_version FROM regimes WHERE universe = ? AND date = ? ORDER BY 1", [universe, last]
+    ).fetchall()
+    return last, [str(r[0]) for r in rows]
+
+
+def load_regime_windows(
+    con: duckdb.DuckDBPyConnection,
+    universe: str,
+    version: str,
+    date: dt.date,
+    *,
+    current_sessions: int,
+    reference_sessions: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(reference, current) windows of one regime model version's rows in the mirror, as of `date`.
+
+    Current: its last `current_sessions` rows with date <= `date`; reference: the `reference_sessions` rows
+    before them. One row per session in date order: `date`, `regime`, `in_sample` and one `p_<state>` column
+    per state (the filtered probabilities, `monitoring.regimes.compute_state_columns`)."""
+    frame = con.execute(
+        """SELECT date, regime, probabilities, in_sample FROM regimes
+           WHERE universe = ? AND model_version = ? AND date <= ?
+           ORDER BY date DESC LIMIT ?""",
+        [universe, str(version), date, int(current_sessions) + int(reference_sessions)],
+    ).df().iloc[::-1].reset_index(drop=True)
+    states = compute_state_columns(frame["probabilities"])
+    frame = pd.concat([frame.drop(columns="probabilities"), states], axis=1)
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    cut = max(0, len(frame) - int(current_sessions))
+    return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
+
+
 # -- report files ----------------------------------------------------------------------------------------
 
 
@@ -314,12 +362,19 @@ def prune_html(model_dir: Path, keep: int) -> list[Path]:
 # -- Evidently workspace ---------------------------------------------------------------------------------
 
 
+STATUS_PANEL = "Monitoring status (0 OK, 1 WARN, 2 ALERT)"
+
+
 def _dashboard_panels(kind: str) -> list:
+    """The panels of a project's dashboard, by kind of model (`signal`, `forecast`, `regime`); every kind
+    leads with the status."""
     from evidently.sdk.models import PanelMetric
     from evidently.sdk.panels import line_plot_panel
 
+    status = line_plot_panel(title=STATUS_PANEL, values=[PanelMetric(legend="status", metric="MonitoringStatus")])
     if kind == "signal":
         return [
+            status,
             line_plot_panel(
                 title="Share of drifted features",
                 values=[PanelMetric(legend="share", metric="DriftedColumnsCount",
@@ -341,12 +396,38 @@ def _dashboard_panels(kind: str) -> list:
                 ],
             ),
         ]
+    if kind == "regime":
+        return [
+            status,
+            line_plot_panel(
+                title="State probabilities: each state's mean filtered probability over the window",
+                values=[PanelMetric(legend="{{column}}", metric="MeanValue")],
+            ),
+            line_plot_panel(
+                title="Regime durations: sessions per exit over the window",
+                values=[PanelMetric(legend="{{state}}", metric="RegimeDuration")],
+            ),
+        ]
     return [
+        status,
         line_plot_panel(
             title="Forecast band coverage (p05-p95, nominal 0.90)",
             values=[PanelMetric(legend="coverage {{column}}", metric="MeanValue")],
         ),
+        line_plot_panel(
+            title="Forecast pinball loss",
+            values=[PanelMetric(legend="pinball {{column}}", metric="PinballLoss")],
+        ),
     ]
+
+
+def _ensure_panels(ws, project, kind: str) -> None:
+    """Add the kind's panels the project's dashboard lacks (by title), in order: a new project gets all of
+    them, a project made by an older Foresight gets the newer ones appended."""
+    have = {p.title for p in ws.get_dashboard(project.id).panels}
+    for panel in _dashboard_panels(kind):
+        if panel.title not in have:
+            project.dashboard.add_panel(panel)
 
 
 _WORKSPACE_INDEX = "foresight-runs.json"
@@ -448,7 +529,8 @@ def add_to_workspace(
     run_key: str,
     keep_runs: int | None = None,
 ) -> tuple[str, str]:
-    """Add the run to the project `project_name` (created with its dashboard on first use).
+    """Add the run to the project `project_name` (created on first use; its dashboard gets the panels of
+    `kind` it lacks, see `_dashboard_panels`).
 
     `run_key` (model|version|YYYY-MM-DD) names the run in a small index file beside the workspace: a re-run of
     the same key replaces its earlier run, so the dashboard never shows a date twice. With `keep_runs`, the
@@ -463,8 +545,7 @@ def add_to_workspace(
         project = found[0]
     else:
         project = ws.create_project(project_name, description=f"Foresight monitoring of {project_name}")
-        for panel in _dashboard_panels(kind):
-            project.dashboard.add_panel(panel)
+    _ensure_panels(ws, project, kind)
     project_id = str(project.id)
     index_path = workspace_path / _WORKSPACE_INDEX
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
@@ -543,12 +624,15 @@ def load_latest_monitoring(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any
 
 __all__: Sequence[str] = [
     "REFERENCE_ARTIFACT",
+    "STATUS_PANEL",
     "ReferenceUnavailable",
     "add_to_workspace",
     "load_forecast_evaluations",
     "load_latest_monitoring",
     "load_latest_signal_date",
     "load_monitoring_runs",
+    "load_regime_versions",
+    "load_regime_windows",
     "load_reference",
     "load_reference_from_warehouse",
     "load_scored_models",

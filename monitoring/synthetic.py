@@ -1,10 +1,15 @@
-"""Synthetic signal windows with known answers (planted covariate shift, sharpened probabilities) for the
-monitoring tests and bench."""
+"""Synthetic signal windows and regime paths with known answers (planted covariate shift, sharpened
+probabilities, a market stuck in one regime, regimes that flicker) for the monitoring tests and bench."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+
+from models.regimes import RegimeParams, compute_regime_frame, compute_stationary
+from monitoring.regimes import compute_state_columns
 
 FEATURES = ("f0", "f1", "f2", "f3", "f4", "f5")
 _WEIGHTS = (0.5, -0.3)
@@ -90,4 +95,64 @@ def make_signal_panel(
     return frame
 
 
-__all__ = ["FEATURES", "PANEL_FEATURES", "make_ar1_path", "make_signal_panel", "make_signal_rows"]
+REGIME_STATES = {"calm_bull": (0.0008, 0.007, 77.0), "neutral": (0.0002, 0.012, 42.0),
+                 "high_vol_bear": (-0.001, 0.025, 27.0)}
+"""State -> (daily mean return, daily volatility, expected duration in sessions): what the regime model finds on
+the sample market (bench/results/regimes.json)."""
+
+
+def make_regime_params(states: dict[str, tuple[float, float, float]] | None = None) -> RegimeParams:
+    """Known regime parameters: each state leaves after its expected duration on average, to the other states
+    alike."""
+    spec = dict(states or REGIME_STATES)
+    k = len(spec)
+    leave = np.array([1.0 / d for _, _, d in spec.values()])
+    tm = np.where(np.eye(k, dtype=bool), 1.0 - leave[:, None], (leave / max(k - 1, 1))[:, None])
+    return RegimeParams(
+        means=tuple(m for m, _, _ in spec.values()), vols=tuple(v for _, v, _ in spec.values()),
+        transmat=tuple(tuple(float(x) for x in row) for row in tm),
+        startprob=tuple(float(x) for x in compute_stationary(tm)), labels=tuple(spec),
+    )
+
+
+def make_regime_returns(
+    n: int, rng: np.random.Generator, params: RegimeParams, *, durations: dict[str, float] | None = None,
+    start_state: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true states, daily returns) of `n` sessions of a Markov chain with `params`' means and vols; with
+    `durations` (state -> expected duration) the chain moves at those speeds instead of `params`' ones."""
+    tm = np.asarray(params.transmat, dtype=float)
+    if durations:
+        spec = {lab: (m, v, durations.get(lab, 1.0 / (1.0 - tm[i, i])))
+                for i, (lab, m, v) in enumerate(zip(params.labels, params.means, params.vols, strict=True))}
+        tm = np.asarray(make_regime_params(spec).transmat)
+    k = len(params.labels)
+    states = np.empty(n, dtype=int)
+    states[0] = rng.choice(k, p=np.asarray(params.startprob)) if start_state is None else start_state
+    draws = rng.random(n)
+    cum = np.cumsum(tm, axis=1)
+    for t in range(1, n):
+        states[t] = min(int(np.searchsorted(cum[states[t - 1]], draws[t], side="right")), k - 1)
+    returns = np.asarray(params.means)[states] + np.asarray(params.vols)[states] * rng.normal(size=n)
+    return states, returns
+
+
+def make_regime_rows(returns: np.ndarray, params: RegimeParams, start: str = "2010-01-04") -> pd.DataFrame:
+    """The regime model's output on `returns` (what the mirror holds): `date`, `regime` (hysteresis label) and
+    one `p_<state>` column of filtered probability per state, one row per session."""
+    frame = compute_regime_frame(pd.bdate_range(start, periods=len(returns)), np.asarray(returns), params)
+    probs = compute_state_columns([json.loads(p) for p in frame["probabilities"]])
+    return pd.concat([frame[["date", "regime"]].reset_index(drop=True), probs], axis=1)
+
+
+__all__ = [
+    "FEATURES",
+    "PANEL_FEATURES",
+    "REGIME_STATES",
+    "make_ar1_path",
+    "make_regime_params",
+    "make_regime_returns",
+    "make_regime_rows",
+    "make_signal_panel",
+    "make_signal_rows",
+]

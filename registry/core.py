@@ -148,6 +148,20 @@ def version_tags(target: MLflowTarget, model_name: str, version: str) -> dict[st
     return dict(configure(target).get_model_version(model_name, str(version)).tags)
 
 
+def latest_version_tags(target: MLflowTarget, model_name: str) -> tuple[str, dict[str, str]] | None:
+    """(version, tags) of the newest registered version of `model_name`, or None when it has none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = configure(target).search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    newest = max(versions, key=lambda v: int(v.version))
+    return str(newest.version), dict(newest.tags)
+
+
 def set_version_tags(target: MLflowTarget, model_name: str, version: str, tags: dict[str, str],
                      description: str | None = None) -> None:
     """Write `tags` (and the description, when given) on one registered version."""

@@ -15,7 +15,7 @@ import pandas as pd
 import features
 from executors import Executor
 from models.signals import compute_signal_scores
-from registry.core import SIGNAL_MODEL, NoChampionError
+from registry.core import SIGNAL_MODEL, NoChampionError, latest_version_tags
 from registry.signals import load_signal_model
 from stores.warehouse import UpsertResult, transaction, upsert, utcnow
 
@@ -88,6 +88,7 @@ def compute_signal_chunk(
     top_k: int,
     min_history: int,
     symbols: Sequence[str] | None = None,
+    n_jobs: int = 0,
 ) -> SignalChunk:
     """Score one chunk of dates: `frame` from `load_signal_chunk` (whole cross-sections), `model` a
     `models.signals.SignalModel`, `stamp` the columns every row carries (model_name, model_version,
@@ -100,7 +101,7 @@ def compute_signal_chunk(
     frame = frame.loc[ok]
     if frame.empty:
         return SignalChunk(pd.DataFrame(columns=SIGNAL_COLUMNS), skipped, frozenset(), frozenset(considered))
-    scores = compute_signal_scores(model, frame, top_k)
+    scores = compute_signal_scores(model, frame, top_k, n_jobs=n_jobs)
     if wanted:
         scores = scores[scores["symbol"].isin(wanted)]
     for k in ("model_name", "model_version", "feature_set", "horizon", "run_id", "scored_at"):
@@ -143,8 +144,12 @@ def run_score_signals(
     settings = ctx.settings
     bundle = load_signal_model(ctx.mlflow, alias=alias)
     if bundle is None:
-        raise NoChampionError(SIGNAL_MODEL, alias, f"none in the MLflow registry at {ctx.mlflow.display_uri}; "
-                              "train one first with `foresight train signals`")
+        newest = latest_version_tags(ctx.mlflow, SIGNAL_MODEL)
+        why = (f"none in the MLflow registry at {ctx.mlflow.display_uri}" if newest is None else
+               f"the newest version, v{newest[0]}, was not promoted: "
+               f"{newest[1].get('promotion.reason', 'no promotion decision recorded')}")
+        raise NoChampionError(SIGNAL_MODEL, alias, f"{why}; no signals are served until a version passes the "
+                              "promotion gate: train one with `foresight train signals`")
     model = bundle.model
     min_hist = settings.scoring.min_history_sessions
     top_k = settings.scoring.top_k_attribution

@@ -1,12 +1,22 @@
 """Immutable read snapshots of the serving tables, published atomically after each committed batch.
 
 DuckDB lets one process write a file. The nightly batch writes the warehouse; after it commits, it
-copies the serving tables into a brand-new file `snapshots/snap-<utc>-<id>.duckdb` (inside one read
-transaction, so the copy is one consistent state), then swaps the small pointer `snapshots/current.json`
-with `os.replace` (atomic on POSIX). Readers open the file the pointer names read-only and switch to a
-newer one between requests; a request never mixes two snapshots and never sees an uncommitted night.
-Old snapshot files are deleted after `keep` newer ones exist (an open file survives unlinking on POSIX,
-and readers retry once when the file they were told about has just been collected).
+publishes a brand-new file `snapshots/snap-<utc>-<id>.duckdb` (inside one read transaction, so it is one
+consistent state), then swaps the small pointer `snapshots/current.json` with `os.replace` (atomic on
+POSIX). Readers open the file the pointer names read-only and switch to a newer one between requests; a
+request never mixes two snapshots and never sees an uncommitted night.
+A reader that does not follow the pointer by itself (`follow=False`, the API's) keeps serving its snapshot
+until its owner has opened the new one (`open_published`), prepared answers on it (`pinned`) and switched
+to it (`promote`).
+
+The large history tables (`PARTITIONED_TABLES`) are not copied whole every night: each year of them is a
+part file `snapshots/parts/<table>-<year>-<rows>-<content hash>.duckdb`, written once and never changed,
+and shared by every snapshot whose rows of that year are the same; a snapshot's table is a view over its
+parts (`_snapshot_parts` names them; the reader attaches them read-only). A night then writes only the
+parts whose content changed (usually this year's) and copies the small tables.
+Old snapshot files are deleted after `keep` newer ones exist, and parts no kept snapshot uses with them
+(an open file survives unlinking on POSIX, and readers retry when the file they were told about has just
+been collected).
 """
 
 from __future__ import annotations
@@ -16,7 +26,8 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +38,14 @@ from stores.warehouse import Warehouse, utcnow
 
 SERVING_TABLES: tuple[str, ...] = (
     "bars", "data_quality", "signals", "regimes", "forecasts", "forecast_evaluations",
-    "backtest_runs", "pipeline_runs", "monitoring_runs", "schema_version",
+    "backtest_runs", "pipeline_runs", "monitoring_runs", "operating_indicators", "schema_version",
 )
 SORTED_TABLES = frozenset({"bars", "signals"})
+PARTITIONED_TABLES = frozenset({"bars", "signals"})
+"""Published as yearly parts shared between snapshots (they are large and change mostly in the current year)."""
 POINTER = "current.json"
+PARTS_DIR = "parts"
+PARTS_TABLE = "_snapshot_parts"
 
 
 def snapshot_dir(home: Path) -> Path:
@@ -60,6 +75,22 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("SELECT current_database()").fetchall()[0][0]
 
 
+def _part_name(table: str, year: int, rows: int, digest: int) -> str:
+    return f"{table}-{year}-{rows}-{digest & 0xFFFFFFFFFFFFFFFF:016x}.duckdb"
+
+
+def _alias(name: str) -> str:
+    return "_p_" + name.removesuffix(".duckdb").replace("-", "_")
+
+
+def _sidecar(snapshot: Path) -> Path:
+    return snapshot.with_name(snapshot.name.removesuffix(".duckdb") + ".parts.json")
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
 def publish_snapshot(
     con: duckdb.DuckDBPyConnection,
     directory: Path,
@@ -67,10 +98,14 @@ def publish_snapshot(
     keep: int = 3,
     extra: dict[str, Any] | None = None,
 ) -> SnapshotInfo:
-    """Copy the existing `tables` of the writer's connection `con` into a new snapshot file and
-    point `directory/current.json` at it. Call it after the batch committed, with no open transaction."""
+    """Publish the existing `tables` of the writer's connection `con` as a new snapshot and point
+    `directory/current.json` at it. Call it after the batch committed, with no open transaction.
+
+    Each year of a `PARTITIONED_TABLES` table goes to a part file named by its row count and content hash:
+    a part that an earlier snapshot already wrote is shared, not copied again."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    parts_dir = directory / PARTS_DIR
+    parts_dir.mkdir(parents=True, exist_ok=True)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
     name = f"snap-{stamp}-{uuid.uuid4().hex[:6]}.duckdb"
     tmp = directory / f"{name}.tmp"
@@ -83,18 +118,45 @@ def publish_snapshot(
         ).fetchall()
     }
     chosen = [t for t in tables if t in existing]
-    escaped = str(tmp).replace("'", "''")
-    con.execute(f"ATTACH '{escaped}' AS _snap_pub")
+    con.execute(f"ATTACH '{_sql_path(tmp)}' AS _snap_pub")
     counts: dict[str, int] = {}
+    views: dict[str, list[str]] = {}  # partitioned table -> aliases of its parts, in year order
+    used: dict[str, str] = {}  # alias -> part file name
+    staged: dict[str, str] = {}  # alias of a new part -> its table
+    attached: list[str] = []
     try:
-        # One transaction: every table is read from the same committed state of the warehouse.
+        # One transaction: every table is read from the same committed state of the warehouse. A transaction
+        # writes one database, so new parts are staged in the snapshot file and moved to their files after.
         con.execute("BEGIN TRANSACTION")
         try:
             for t in chosen:
                 # Clustered by (symbol, date) where both exist: per-symbol lookups then skip most row groups.
                 order = " ORDER BY symbol, date" if t in SORTED_TABLES else ""
-                con.execute(f'CREATE TABLE _snap_pub.main."{t}" AS SELECT * FROM "{src}".main."{t}"{order}')
-                counts[t] = con.execute(f'SELECT count(*) FROM _snap_pub.main."{t}"').fetchall()[0][0]
+                if t not in PARTITIONED_TABLES:
+                    con.execute(f'CREATE TABLE _snap_pub.main."{t}" AS SELECT * FROM "{src}".main."{t}"{order}')
+                    counts[t] = con.execute(f'SELECT count(*) FROM _snap_pub.main."{t}"').fetchall()[0][0]
+                    continue
+                marks = con.execute(
+                    f'SELECT year(date) AS y, count(*), bit_xor(hash(x)) FROM "{src}".main."{t}" x '
+                    "GROUP BY y ORDER BY y"
+                ).fetchall()
+                counts[t] = int(sum(m[1] for m in marks))
+                if not marks:
+                    con.execute(f'CREATE TABLE _snap_pub.main."{t}" AS SELECT * FROM "{src}".main."{t}" LIMIT 0')
+                    continue
+                views[t] = []
+                for year, rows, digest in marks:
+                    part = _part_name(t, int(year), int(rows), int(digest))
+                    alias = _alias(part)
+                    if not (parts_dir / part).exists() and alias not in staged:
+                        con.execute(f'CREATE TABLE _snap_pub.main."_stage{alias}" AS SELECT * FROM "{src}".main."{t}" '
+                                    f"WHERE year(date) = {int(year)}{order}")
+                        staged[alias] = t
+                    used[alias] = part
+                    views[t].append(alias)
+            con.execute(f"CREATE TABLE _snap_pub.main.{PARTS_TABLE} (alias VARCHAR, file VARCHAR)")
+            if used:
+                con.executemany(f"INSERT INTO _snap_pub.main.{PARTS_TABLE} VALUES (?, ?)", list(used.items()))
             as_of = None
             if "signals" in chosen:
                 as_of = con.execute(f'SELECT max(date) FROM "{src}".main.signals').fetchall()[0][0]
@@ -102,10 +164,30 @@ def publish_snapshot(
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        for alias, t in staged.items():
+            ptmp = parts_dir / f".{used[alias]}.{uuid.uuid4().hex[:6]}.tmp"
+            con.execute(f"ATTACH '{_sql_path(ptmp)}' AS {alias}")
+            try:
+                con.execute(f'CREATE TABLE {alias}.main."{t}" AS SELECT * FROM _snap_pub.main."_stage{alias}"')
+                con.execute(f"CHECKPOINT {alias}")
+            finally:
+                con.execute(f"DETACH {alias}")
+            # A part's name is its content: if another publish wrote the same part meanwhile, either is it.
+            os.replace(ptmp, parts_dir / used[alias])
+            con.execute(f'DROP TABLE _snap_pub.main."_stage{alias}"')
+        for alias, part in used.items():
+            con.execute(f"ATTACH '{_sql_path(parts_dir / part)}' AS {alias} (READ_ONLY)")
+            attached.append(alias)
+        for t, aliases in views.items():
+            con.execute(f'CREATE VIEW _snap_pub.main."{t}" AS '
+                        + " UNION ALL ".join(f'SELECT * FROM {a}.main."{t}"' for a in aliases))
         con.execute("CHECKPOINT _snap_pub")
     finally:
+        for alias in attached:
+            con.execute(f"DETACH {alias}")
         con.execute("DETACH _snap_pub")
     final = directory / name
+    _sidecar(final).write_text(json.dumps(sorted(used.values())))
     os.replace(tmp, final)
     pointer = {
         "file": name,
@@ -137,7 +219,8 @@ def read_pointer(directory: Path) -> SnapshotInfo | None:
 
 
 def collect_snapshots(directory: Path, keep: int = 3) -> list[Path]:
-    """Delete snapshot files older than the `keep` newest (never the current one); returns the deleted."""
+    """Delete snapshot files older than the `keep` newest (never the current one), then the parts that no
+    remaining snapshot uses; returns the deleted snapshot files."""
     directory = Path(directory)
     current = read_pointer(directory)
     files = sorted(directory.glob("snap-*.duckdb"))
@@ -145,12 +228,24 @@ def collect_snapshots(directory: Path, keep: int = 3) -> list[Path]:
     for f in files[: max(0, len(files) - keep)]:
         if current is not None and f.name == current.path.name:
             continue
-        for p in (f, f.with_name(f.name + ".wal")):
+        for p in (f, f.with_name(f.name + ".wal"), _sidecar(f)):
             try:
                 p.unlink()
-                deleted.append(p)
+                if p == f:
+                    deleted.append(p)
             except FileNotFoundError:
                 pass
+    parts_dir = directory / PARTS_DIR
+    if parts_dir.is_dir():
+        in_use: set[str] = set()
+        for f in directory.glob("snap-*.parts.json"):
+            with suppress(FileNotFoundError):
+                in_use.update(json.loads(f.read_text()))
+        for p in parts_dir.glob("*.duckdb"):
+            if p.name not in in_use:
+                for q in (p, p.with_name(p.name + ".wal")):
+                    with suppress(FileNotFoundError):
+                        q.unlink()
     return deleted
 
 
@@ -162,20 +257,42 @@ class _Handle:
         self.key = key
         # Point lookups gain nothing from intra-query parallelism; many concurrent requests do.
         self.con = duckdb.connect(str(info.path), read_only=True, config={"threads": 1})
-        self.tables = frozenset(
-            r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        )
+        try:
+            names = {r[0] for r in self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+            ).fetchall()}
+            if PARTS_TABLE in names:
+                # The views of the partitioned tables read these parts under these names. Connections to one
+                # snapshot file share one database, which may have attached them already.
+                for alias, file in self.con.execute(f"SELECT alias, file FROM {PARTS_TABLE}").fetchall():
+                    path = _sql_path(info.path.parent / PARTS_DIR / file)
+                    self.con.execute(f"ATTACH IF NOT EXISTS '{path}' AS {alias} (READ_ONLY)")
+        except BaseException:
+            self.con.close()
+            raise
+        self.tables = frozenset(names - {PARTS_TABLE})
         self.users = 0
         self.retired = False
         # A snapshot never changes, so answers computed from it can be kept as long as it is served.
         self.memo: dict[Any, Any] = {}
 
 
-class SnapshotReader:
-    """Hands out cursors on the newest published snapshot; switches atomically between requests."""
+_PINNED: ContextVar[_Handle | None] = ContextVar("foresight_pinned_snapshot", default=None)
+"""The snapshot the code running in this context reads instead of the served one (see `SnapshotReader.pinned`);
+a context variable, so it follows a request into the thread pool that runs its route."""
 
-    def __init__(self, directory: Path):
+
+class SnapshotReader:
+    """Hands out cursors on the newest published snapshot; switches atomically between requests.
+
+    With `follow` (the default) the reader moves to a newly published snapshot on the next request. Without,
+    it keeps serving its snapshot until `promote` is called with the new one (opened by `open_published`),
+    so its owner can prepare answers on the new snapshot (`pinned`) before any request reads it.
+    """
+
+    def __init__(self, directory: Path, follow: bool = True):
         self.directory = Path(directory)
+        self.follow = follow
         self._lock = threading.Lock()
         self._handle: _Handle | None = None
         self._local = threading.local()
@@ -187,12 +304,26 @@ class SnapshotReader:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
+    def published_key(self) -> tuple[int, int, int] | None:
+        """The identity of the published pointer (inode, mtime, size): one stat, no file opened."""
+        return self._pointer_key()
+
+    def serving_key(self) -> tuple[int, int, int] | None:
+        """The pointer identity of the snapshot this reader serves, None before it opened one."""
+        h = self._handle
+        return None if h is None else h.key
+
     def _acquire(self) -> _Handle:
+        pinned = _PINNED.get()
+        if pinned is not None:
+            with self._lock:
+                pinned.users += 1
+            return pinned
         for attempt in range(3):
             key = self._pointer_key()
             with self._lock:
                 h = self._handle
-                if h is not None and (key is None or key == h.key):
+                if h is not None and (key is None or key == h.key or not self.follow):
                     h.users += 1
                     return h
             if key is None:
@@ -230,6 +361,53 @@ class SnapshotReader:
             h.users -= 1
             if h.retired and h.users == 0:
                 h.con.close()
+
+    def open_published(self) -> _Handle | None:
+        """Open the snapshot the pointer names when it is not the one served (None when it is, or when none
+        is published). The reader keeps serving its own until `promote`; `discard` closes it unused."""
+        for attempt in range(3):
+            key = self._pointer_key()
+            if key is None or key == self.serving_key():
+                return None
+            info = read_pointer(self.directory)
+            if info is None:
+                return None
+            try:
+                return _Handle(info, key)
+            except duckdb.IOException as exc:
+                # the pointer moved on and this file was just collected: read the pointer again
+                if attempt == 2:
+                    raise SnapshotUnavailable(f"the published snapshot cannot be opened: {exc}") from exc
+        return None
+
+    @contextmanager
+    def pinned(self, handle: _Handle) -> Iterator[None]:
+        """Inside, cursors (and `tables`, `memo`) of this context read `handle`, whatever is served: to
+        compute answers on a snapshot before promoting it. Follows the context into thread pools."""
+        token = _PINNED.set(handle)
+        try:
+            yield
+        finally:
+            _PINNED.reset(token)
+
+    def promote(self, handle: _Handle) -> None:
+        """Serve `handle` from now on (requests already running finish on the snapshot they started on;
+        the old one is closed when its last user leaves)."""
+        with self._lock:
+            old, self._handle = self._handle, handle
+            if old is not None and old is not handle:
+                old.retired = True
+                if old.users == 0:
+                    old.con.close()
+
+    def discard(self, handle: _Handle) -> None:
+        """Close a handle from `open_published` that will not be served."""
+        with self._lock:
+            if handle is self._handle:
+                return
+            handle.retired = True
+            if handle.users == 0:
+                handle.con.close()
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -310,6 +488,7 @@ class WarehouseReader:
 
 
 __all__ = [
+    "PARTITIONED_TABLES",
     "SERVING_TABLES",
     "SnapshotInfo",
     "SnapshotReader",

@@ -31,8 +31,18 @@ class SignalTrainingSettings(BaseModel):
     max_rounds: int = 400
     """Upper bound of boosting rounds searched (small trees, shrunk learning rate)."""
     ece_bins: int = 15
+    skill_z: float = 2.0
+    """Promotion needs skill: holdout AUC above 0.5 and log-loss below the no-skill base rates by at least this
+    many date-clustered standard errors (training.promotion.SignalSkill)."""
     suspicion_auc: float = 0.55
+    """Real data: a holdout AUC above this is suspect (daily equity returns do not give more)."""
     suspicion_rank_ic: float = 0.10
+    """Real data: a mean daily rank IC above this is suspect."""
+    suspicion_z: float = 3.0
+    """Sample data: suspect above the planted signal's oracle skill plus this many standard errors."""
+    leak_tolerance: float = 1e-6
+    """Leak control: the refit on market data cut after the model's windows may move a raw score or a
+    probability by at most this much (same data and seeds give the same model to float precision)."""
     control_se_limit: float = 3.0
     """Shuffled-label control passes when |AUC - 0.5| <= this many standard errors."""
     control_shuffles: int = 5
@@ -40,8 +50,8 @@ class SignalTrainingSettings(BaseModel):
     min_fold_rows: int = 500
     study_name: str | None = None
     """None = `signals-h{horizon}-{feature_set}-{data fingerprint}`: a study resumes from its RDB on the same data."""
-    n_jobs: int = 1
-    """Threads per booster (the machine is shared)."""
+    n_jobs: int = 0
+    """Threads per booster, 0 = every core (tuning, refit and scoring run one booster at a time)."""
     cs_rank: bool = True
     """Feed the booster each feature's cross-sectional percentile rank per date (Qlib's CSRankNorm)."""
 
@@ -71,6 +81,9 @@ class RegimeSettings(BaseModel):
     """After evaluation, refit on all history up to the refit date (the registered parameters)."""
     promotion_margin: float = 0.0
     """The new version must beat the champion's holdout log-likelihood per session by this much."""
+    skill_z: float = 2.0
+    """...and every champion must beat the volatility rule's holdout predictive log-density by this many
+    (Newey-West) standard errors (training.promotion.RegimeSkill)."""
     mongo_batch_size: int = 500
     walk_forward: bool = True
     """Also fit an expanding-window schedule (HMM, same state count, labels matched to the final fit) so

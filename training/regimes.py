@@ -19,6 +19,7 @@ from models.regimes import (
     compute_stationary,
     compute_switches_per_year,
     compute_thresholds,
+    compute_vol_rule_log_density,
     compute_vol_threshold_states,
     fit_regime_model,
     fit_vol_thresholds,
@@ -28,7 +29,7 @@ from models.regimes import (
 from registry.core import CHAMPION
 from registry.regimes import load_regime_model, log_regime_model
 from training.config import RegimeSettings
-from training.promotion import compute_regime_promotion, record_promotion
+from training.promotion import RegimeSkill, compute_regime_promotion, compute_regime_skill, record_promotion
 
 
 @dataclass
@@ -40,6 +41,8 @@ class RegimeEvaluation:
     accuracy: float | None
     accuracy_raw: float | None
     baseline_accuracy: float | None
+    skill: RegimeSkill
+    """Holdout predictive log-density over the volatility rule's (the promotion gate's skill floor)."""
 
 
 @dataclass
@@ -66,9 +69,12 @@ def load_sample_truth(con) -> pd.DataFrame:
 def compute_evaluation(series: pd.DataFrame, split: int, params: RegimeParams, cfg: RegimeSettings,
                        truth: pd.DataFrame | None) -> RegimeEvaluation:
     """Filter the whole series with `params` (causal) and score rows >= split: log-likelihood, switches,
-    accuracy against truth (when its labels match the model's) and the volatility-threshold baseline."""
+    skill over the volatility rule (predictive log-density per session), accuracy against truth (when its
+    labels match the model's) and the volatility-threshold baseline's."""
     mu, sd, tm, sp = params.arrays()
     probs, logdens = compute_filtered_probabilities(series["ret"].to_numpy(), mu, sd, tm, sp)
+    baseline = compute_vol_rule_log_density(series["ret"].to_numpy(), series["rvol"].to_numpy(), split,
+                                            compute_stationary(tm))
     sticky = compute_hysteresis(probs, *compute_thresholds(params))
     labels = np.asarray(params.labels, dtype=object)
     acc = acc_raw = base = None
@@ -89,6 +95,7 @@ def compute_evaluation(series: pd.DataFrame, split: int, params: RegimeParams, c
         oos_loglik_per_session=float(np.nanmean(hold)) if len(hold) else float("nan"),
         switches_per_year=compute_switches_per_year(sticky[split:]),
         accuracy=acc, accuracy_raw=acc_raw, baseline_accuracy=base,
+        skill=compute_regime_skill(hold, baseline[split:], lags=cfg.vol_window),
     )
 
 
@@ -120,9 +127,10 @@ def run_train_regimes(ctx, cfg: RegimeSettings | None = None, on_step=None) -> T
     """Fit on the first (1 - holdout) of history, evaluate the holdout, refit on everything up to the
     refit date, match labels to the current champion, log + register as `foresight-regime`.
 
-    Promotion (training.promotion.compute_regime_promotion): champion when there is none, or when its
-    holdout log-likelihood per session (fit without the holdout) beats the champion's on the same holdout
-    by `promotion_margin`; otherwise challenger."""
+    Promotion (training.promotion.compute_regime_promotion): only with skill over the volatility rule
+    (holdout predictive log-density, fit without the holdout, `skill_z` SE better); then champion when there
+    is none, or when its holdout log-likelihood per session beats the champion's on the same holdout by
+    `promotion_margin`; otherwise challenger."""
 
     cfg = cfg or ctx.settings.regimes
     step = on_step or (lambda msg: None)
@@ -166,6 +174,7 @@ def run_train_regimes(ctx, cfg: RegimeSettings | None = None, on_step=None) -> T
         "bic": final.bic, "loglik": final.loglik, "n_states": final.k,
         "train_bic": eval_params.bic,
         "oos_loglik_per_session": ev.oos_loglik_per_session,
+        "skill_gain_vs_vol_rule": ev.skill.gain, "skill_gain_z": ev.skill.z,
         "switches_per_year": ev.switches_per_year,
         "fit_seconds": fit_s, "filter_seconds": filter_s, "n_sessions": n, "holdout_sessions": n - split,
         **{f"expected_duration_{lab}": d for lab, d in durations.items()},
@@ -193,7 +202,7 @@ def run_train_regimes(ctx, cfg: RegimeSettings | None = None, on_step=None) -> T
     decision = record_promotion(ctx.mlflow, compute_regime_promotion(
         ev.oos_loglik_per_session, None if champ_ev is None else champ_ev.oos_loglik_per_session,
         new_version=version, champion_version=None if champion is None else champion.version,
-        margin=cfg.promotion_margin,
+        margin=cfg.promotion_margin, skill=ev.skill, skill_z=cfg.skill_z,
         window=(str(series["date"].iloc[split].date()), str(series["date"].iloc[-1].date())), rows=n - split,
     ))
     return TrainRegimesReport(

@@ -2,7 +2,15 @@
 
 Pure: frames in, a `SignalTrainingResult` out; MLflow and the warehouse stay in registry/ and flows/.
 The frame has one row per (symbol, date) with the feature columns, `label` (1 when the forward return
-over the horizon is > 0) and `fwd_return`, ordered by date.
+over the horizon is > 0), `fwd_return` and `label_end` (the date of the exit close), ordered by date.
+
+The holdout is touched once, to evaluate: tuning sees only the walk-forward folds, the booster the fit range,
+the calibrator (and the choice between Platt and isotonic) the calibration slice.
+
+Honesty controls, each able to fail (a failed one makes the version suspect, and a suspect version is never
+champion): the leak control (training.leakage: the same model from market data cut after its windows); the
+suspicion gate (holdout skill above what the data can give: on the sample market the planted signal's
+oracle skill, known from its truth, on real data a configured ceiling); and the shuffled-label null check.
 """
 
 from __future__ import annotations
@@ -15,12 +23,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marketdata.sample import PlantedSkill
 from models.metrics import (
     compute_auc,
     compute_auc_se_by_date,
     compute_auc_se_null,
+    compute_daily_rank_ic,
     compute_ece,
     compute_log_loss,
+    compute_mean_hac,
     compute_metrics_by_year,
     compute_reliability,
     compute_signal_metrics,
@@ -36,6 +47,7 @@ from models.signals import (
     strip_prefix,
 )
 from training.config import SignalTrainingSettings
+from training.promotion import SignalSkill, compute_signal_skill
 from training.splits import SplitPlan, compute_split_plan
 
 CALIBRATION_METHODS = ("platt", "isotonic")
@@ -60,6 +72,9 @@ class SignalTrainingResult:
     holdout: pd.DataFrame
     """symbol, date, label, fwd_return, raw_score, probability of every holdout row."""
     fingerprint: str
+    skill: SignalSkill
+    """Skill over the no-skill baselines on the holdout (what the promotion gate requires)."""
+    ceiling: SkillCeiling
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -84,18 +99,20 @@ def compute_shuffled_label_control(
     frame: pd.DataFrame, feature_cols: Sequence[str], plan: SplitPlan, family: str, params: dict[str, Any],
     *, seed: int, n_jobs: int = 1, se_limit: float = 3.0, cs_rank: bool = True, n_shuffles: int = 3,
 ) -> dict[str, Any]:
-    """Refit the same configuration on randomly permuted labels; the mean holdout AUC must sit at 0.5.
+    """A null check of the pipeline: refit the same configuration on randomly permuted labels; the mean
+    holdout AUC must sit at 0.5.
 
-    A global permutation breaks every link between features and outcomes (including the date-level
-    market move), so a pipeline that leaks the label into features or splits would show up here.
+    A model fitted to noise has nothing to find, so skill on the holdout would come from the pipeline itself
+    (rows shared between fit and holdout, a holdout label reaching the fit). It cannot see a feature that
+    carries the label: permuting the labels breaks that link too. That is the leak control's job.
     Two sources of spread around 0.5 are allowed for: sampling (rows of one date share the market's move,
     rows of one symbol its beta: the largest of the iid, date-clustered and symbol-clustered SE) and the
     direction a model fitted to noise happens to take, which correlates by chance with whatever real
     signal the features carry (the spread between `n_shuffles` independent shuffles).
     """
     rng = np.random.default_rng(seed)
-    fit_m = plan.block_mask(frame["date"], plan.fit)
-    hold_m = plan.block_mask(frame["date"], plan.holdout)
+    fit_m = plan.fit_mask(frame)
+    hold_m = plan.holdout_mask(frame)
     X = prepare_features(frame, feature_cols, cs_rank)
     y_fit = frame.loc[fit_m, "label"].to_numpy(float)
     y_hold = frame.loc[hold_m, "label"].to_numpy(float)
@@ -106,7 +123,7 @@ def compute_shuffled_label_control(
         aucs.append(compute_auc(y_hold, p))
         ses.append(float(np.nanmax([
             compute_auc_se_null(y_hold),
-            compute_auc_se_by_date(frame.loc[hold_m, "date"].to_numpy(), y_hold, p, seed=seed),
+            compute_auc_se_by_date(frame.loc[hold_m, "date"].to_numpy(), y_hold, p, seed=seed, block=plan.purge),
             compute_auc_se_by_date(frame.loc[hold_m, "symbol"].to_numpy(), y_hold, p, seed=seed),
         ])))
     k = len(aucs)
@@ -121,45 +138,92 @@ def compute_shuffled_label_control(
     }
 
 
-def compute_suspicion(metrics: dict[str, float], *, is_sample_data: bool,
-                      settings: SignalTrainingSettings) -> list[str]:
-    """Reasons to distrust a model on real data: daily equity returns do not give AUC > 0.55 or IC > 0.10."""
-    if is_sample_data:
-        return []
+@dataclass(frozen=True)
+class SkillCeiling:
+    """The most holdout skill the data can honestly give; above it a model is suspect."""
+
+    auc: float
+    rank_ic: float
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"auc": self.auc, "rank_ic": self.rank_ic, "source": self.source}
+
+
+def compute_skill_ceiling(metrics: dict[str, float], ic_se: float, settings: SignalTrainingSettings,
+                          planted: PlantedSkill | None) -> SkillCeiling:
+    """On the sample market (`planted` known from its truth): the oracle's AUC and rank IC on the planted
+    structure plus `suspicion_z` standard errors of this holdout's (date-clustered) estimates. On real data:
+    the configured ceilings (daily equity returns do not give AUC > 0.55 or a daily rank IC > 0.10)."""
+    if planted is None:
+        return SkillCeiling(settings.suspicion_auc, settings.suspicion_rank_ic,
+                            "the configured ceiling for real data")
+    z = settings.suspicion_z
+    auc_se = float(np.nanmax([metrics.get("auc_se_date", np.nan), metrics.get("auc_se_null", np.nan)]))
+    oracle_ic = planted.rank_ic_mean if np.isfinite(planted.rank_ic_mean) else 0.0
+    return SkillCeiling(
+        planted.auc + z * auc_se, oracle_ic + z * (ic_se if np.isfinite(ic_se) else 0.0),
+        f"the sample's planted signal gives an oracle AUC {planted.auc:.4f} and rank IC {oracle_ic:.4f}, "
+        f"plus {z:g} SE of this holdout")
+
+
+def compute_suspicion(metrics: dict[str, float], ceiling: SkillCeiling) -> list[str]:
+    """Reasons to distrust a model: holdout AUC or daily rank IC above what the data can give."""
     reasons = []
-    if metrics.get("auc", 0.0) > settings.suspicion_auc:
-        reasons.append(f"holdout AUC {metrics['auc']:.4f} > {settings.suspicion_auc}")
-    if metrics.get("rank_ic_mean", 0.0) > settings.suspicion_rank_ic:
-        reasons.append(f"daily rank IC {metrics['rank_ic_mean']:.4f} > {settings.suspicion_rank_ic}")
+    if metrics.get("auc", 0.0) > ceiling.auc:
+        reasons.append(f"holdout AUC {metrics['auc']:.4f} > {ceiling.auc:.4f} ({ceiling.source})")
+    if metrics.get("rank_ic_mean", 0.0) > ceiling.rank_ic:
+        reasons.append(f"daily rank IC {metrics['rank_ic_mean']:.4f} > {ceiling.rank_ic:.4f} ({ceiling.source})")
     return reasons
+
+
+def fit_signal_booster(frame: pd.DataFrame, feature_cols: Sequence[str], plan: SplitPlan, params: dict[str, Any],
+                       family: str, settings: SignalTrainingSettings):
+    """The booster of `family` with `params`, fit on the plan's fit rows (seeded)."""
+    fit_m = plan.fit_mask(frame)
+    X = prepare_features(frame, feature_cols, settings.cs_rank)
+    y = frame["label"].to_numpy(float)
+    return fit_booster(family, params, X[fit_m], y[fit_m], seed=settings.seed, n_jobs=settings.n_jobs)
+
+
+def compute_calibrator_choice(raw: np.ndarray, y: np.ndarray, dates, purge: int) -> tuple[str, dict[str, float]]:
+    """Platt or isotonic, chosen on the calibration slice alone: each is fit on one half of the slice's dates
+    and scored (log-loss) on the other, both ways, the halves `purge` sessions apart so that no label spans
+    both; the lower mean log-loss wins (Platt on a tie: fewer parameters)."""
+    days = pd.to_datetime(pd.Series(np.asarray(dates)))
+    order = np.sort(days.unique())
+    half = len(order) // 2
+    first = days.isin(order[: max(0, half - purge)]).to_numpy()
+    second = days.isin(order[half:]).to_numpy()
+    raw, y = np.asarray(raw, dtype=float), np.asarray(y, dtype=float)
+    scores = {}
+    for method in CALIBRATION_METHODS:
+        if first.sum() < 10 or second.sum() < 10 or len(np.unique(y[first])) < 2 or len(np.unique(y[second])) < 2:
+            scores[method] = float("nan")
+            continue
+        a = compute_log_loss(y[second], fit_calibrator(method, raw[first], y[first]).predict(raw[second]))
+        b = compute_log_loss(y[first], fit_calibrator(method, raw[second], y[second]).predict(raw[first]))
+        scores[method] = (a + b) / 2
+    finite = {m: v for m, v in scores.items() if np.isfinite(v)}
+    chosen = min(finite, key=lambda m: (finite[m], CALIBRATION_METHODS.index(m))) if finite else "platt"
+    return chosen, {f"cv_log_loss_{m}": v for m, v in scores.items()}
 
 
 def fit_signal_model(
     frame: pd.DataFrame, feature_cols: Sequence[str], plan: SplitPlan, best_params: dict[str, Any],
     settings: SignalTrainingSettings,
 ) -> tuple[SignalModel, dict[str, Any]]:
-    """Refit on the fit range, then pick Platt or isotonic on the calibration slice (lower holdout log-loss)."""
+    """Refit on the fit range, then choose Platt or isotonic on the calibration slice and fit it there."""
     family, params = strip_prefix(best_params)
-    dates = frame["date"]
-    fit_m = plan.block_mask(dates, plan.fit)
-    cal_m = plan.block_mask(dates, plan.calibration)
-    hold_m = plan.block_mask(dates, plan.holdout)
-    X = prepare_features(frame, feature_cols, settings.cs_rank)
-    y = frame["label"].to_numpy(float)
-    booster = fit_booster(family, params, X[fit_m], y[fit_m], seed=settings.seed, n_jobs=settings.n_jobs)
-    raw_cal = predict_raw(family, booster, X[cal_m])
-    raw_hold = predict_raw(family, booster, X[hold_m])
-    candidates = {m: fit_calibrator(m, raw_cal, y[cal_m]) for m in CALIBRATION_METHODS}
-    hold_ll = {m: compute_log_loss(y[hold_m], c.predict(raw_hold)) for m, c in candidates.items()}
-    chosen = min(hold_ll, key=hold_ll.get)
-    info = {
-        "method": chosen,
-        **{f"holdout_log_loss_{m}": v for m, v in hold_ll.items()},
-        "holdout_log_loss_raw": compute_log_loss(y[hold_m], _sigmoid(raw_hold)),
-        "calibration_rows": int(cal_m.sum()),
-    }
-    model = SignalModel(family, booster, candidates[chosen], list(feature_cols), params=dict(params),
-                        cs_rank=settings.cs_rank)
+    booster = fit_signal_booster(frame, feature_cols, plan, params, family, settings)
+    cal_m = plan.calibration_mask(frame)
+    cal = frame.loc[cal_m]
+    raw_cal = predict_raw(family, booster, prepare_features(frame, feature_cols, settings.cs_rank)[cal_m])
+    y_cal = cal["label"].to_numpy(float)
+    chosen, scores = compute_calibrator_choice(raw_cal, y_cal, cal["date"], plan.purge)
+    info = {"method": chosen, **scores, "calibration_rows": int(cal_m.sum())}
+    model = SignalModel(family, booster, fit_calibrator(chosen, raw_cal, y_cal), list(feature_cols),
+                        params=dict(params), cs_rank=settings.cs_rank)
     return model, info
 
 
@@ -184,22 +248,33 @@ def train_signal_model(
     *,
     plan: SplitPlan,
     is_sample_data: bool,
+    leak: dict[str, Any] | None,
+    planted: PlantedSkill | None = None,
     run_control: bool = True,
     fitted: tuple[SignalModel, dict[str, Any]] | None = None,
 ) -> SignalTrainingResult:
     """Refit + calibrate the tuned configuration (unless `fitted` is given), evaluate on the untouched
-    holdout, run the controls."""
+    holdout, run the controls.
+
+    `leak` is the leak control's outcome (training.leakage.run_leak_control on this model); None means it
+    did not run, and the model is suspect. `planted` is the sample's planted skill (sets the suspicion
+    ceiling; None on real data)."""
     model, cal_info = fitted or fit_signal_model(frame, feature_cols, plan, best_params, settings)
-    dates = frame["date"]
-    fit_m = plan.block_mask(dates, plan.fit)
-    hold_m = plan.block_mask(dates, plan.holdout)
-    # The no-skill baseline quotes the positive rate known at training time (fit + calibration ranges).
-    known_m = plan.block_mask(dates, plan.development)
-    base_rate = float(frame.loc[known_m, "label"].mean())
+    fit_m = plan.fit_mask(frame)
+    hold_m = plan.holdout_mask(frame)
+    # The constant baseline of the metrics quotes the positive rate known at training time.
+    base_rate = float(frame.loc[plan.development_mask(frame), "label"].mean())
     holdout_rows = frame.loc[hold_m]
     metrics, scored = evaluate_signal_model(model, holdout_rows, n_bins=settings.ece_bins, base_rate=base_rate)
+    skill = compute_signal_skill(scored["date"], scored["label"], scored["probability"], lags=plan.purge,
+                                 seed=settings.seed)
+    metrics.update({"auc_se_block": skill.auc_se, "skill_auc_z": skill.auc_z,
+                    "skill_log_loss_gain": skill.log_loss_gain, "skill_log_loss_gain_z": skill.log_loss_gain_z})
     by_year = compute_metrics_by_year(scored["date"], scored["label"], scored["probability"], scored["fwd_return"],
                                       settings.ece_bins, base_rate)
+    ic = compute_daily_rank_ic(scored["date"], scored["probability"], scored["fwd_return"])
+    ceiling = compute_skill_ceiling(metrics, compute_mean_hac(ic.sort_index().to_numpy(), plan.purge)[1], settings,
+                                    planted)
     controls: dict[str, Any] = {}
     if run_control:
         controls = compute_shuffled_label_control(
@@ -207,12 +282,18 @@ def train_signal_model(
             n_jobs=settings.n_jobs, se_limit=settings.control_se_limit, cs_rank=settings.cs_rank,
             n_shuffles=settings.control_shuffles,
         )
-    reasons = compute_suspicion(metrics, is_sample_data=is_sample_data, settings=settings)
+    reasons = compute_suspicion(metrics, ceiling)
     if controls and not controls["shuffled_passed"]:
         reasons.append(f"shuffled-label control AUC {controls['shuffled_auc']:.4f} is "
                        f"{controls['shuffled_auc_z']:.1f} SE from 0.5")
+    if leak is None:
+        reasons.append("leak control not run: nothing to rebuild the training data from")
+    else:
+        controls.update(leak)
+        reasons.extend(f"leak control: {r}" for r in leak["leak_reasons"])
     controls["suspect"] = bool(reasons)
     controls["is_sample_data"] = is_sample_data
+    controls["ceiling_auc"], controls["ceiling_rank_ic"] = ceiling.auc, ceiling.rank_ic
     return SignalTrainingResult(
         model=model,
         plan=plan,
@@ -227,6 +308,8 @@ def train_signal_model(
         reliability_calibrated=compute_reliability(scored["label"], scored["probability"], settings.ece_bins),
         holdout=scored.reset_index(drop=True),
         fingerprint=compute_dataset_fingerprint(frame, feature_cols),
+        skill=skill,
+        ceiling=ceiling,
         counts={"rows": len(frame), "fit_rows": int(fit_m.sum()), "holdout_rows": int(hold_m.sum()),
                 "symbols": int(frame["symbol"].nunique()), "features": len(feature_cols)},
     )
@@ -269,8 +352,10 @@ def compute_signal_run_record(result: SignalTrainingResult, tuning, meta: dict[s
         metrics.update(_prefixed(m, f"holdout_{year}_"))
     tags = {
         "suspect": str(result.suspect).lower(),
-        "suspicion_reasons": "; ".join(result.suspicion_reasons) or "none",
+        "suspicion_reasons": "; ".join(result.suspicion_reasons)[:5000] or "none",
         "control_shuffled_passed": str(result.controls.get("shuffled_passed")).lower(),
+        "control_leak_passed": str(result.controls.get("leak_passed")).lower(),
+        "suspicion_ceiling": result.ceiling.source,
         "data_fingerprint": result.fingerprint,
         "code_version": str(meta.get("code_version")),
         "feature_set": str(meta.get("feature_set")),
@@ -280,10 +365,12 @@ def compute_signal_run_record(result: SignalTrainingResult, tuning, meta: dict[s
     documents = {"evaluation.json": {
         "metrics": result.metrics, "metrics_by_year": {str(k): v for k, v in result.metrics_by_year.items()},
         "controls": result.controls, "calibration": result.calibration, "counts": result.counts,
-        "suspicion_reasons": result.suspicion_reasons,
+        "suspicion_reasons": result.suspicion_reasons, "skill": result.skill.as_checks(),
+        "ceiling": result.ceiling.as_dict(),
     }}
     texts = {"feature_importance.csv": result.importance.to_csv(header=["importance"])}
-    version_tags = {"suspect": tags["suspect"], "data_fingerprint": result.fingerprint,
+    version_tags = {"suspect": tags["suspect"], "control_leak_passed": tags["control_leak_passed"],
+                    "data_fingerprint": result.fingerprint,
                     "feature_set": tags["feature_set"], "horizon": tags["horizon"]}
     return SignalRunRecord(params, metrics, tags, documents, texts, version_tags)
 
@@ -294,7 +381,12 @@ def compute_log_loss_vs_base(metrics: dict[str, float]) -> float:
 
 
 __all__ = [
+    "CALIBRATION_METHODS",
     "SignalRunRecord",
+    "SkillCeiling",
+    "compute_calibrator_choice",
+    "compute_skill_ceiling",
+    "fit_signal_booster",
     "compute_signal_run_record",
     "SignalTrainingResult",
     "compute_dataset_fingerprint",

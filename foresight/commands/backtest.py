@@ -29,7 +29,7 @@ def backtest(
     cfg = base.model_copy(update={"strategy": strategy, "top_k": top_k, "threshold": threshold,
                                   "cost_bps": cost_bps, "model_version": model_version, "bootstrap_reps": reps})
     if not ctx.settings.duckdb_path.exists():
-        raise fail(f"no warehouse at {ctx.settings.duckdb_path}: run `foresight demo` or ingest + score first")
+        raise fail(f"no warehouse at {ctx.settings.duckdb_path}: run `foresight demo` or ingest + score first", 2)
     try:
         with console.status("backtesting"):
             service = ServiceFactory.default(WarehouseReader(ctx.warehouse), ctx.settings).get("BacktestService")

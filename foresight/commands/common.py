@@ -23,10 +23,58 @@ def quiet_telemetry() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+# Prefect's own loggers (client, server, runner) stay at WARNING; the run loggers, which carry each step's
+# summary to the flow run page, log at INFO. MLflow's store messages ("Creating initial MLflow database
+# tables") are not for a person at a terminal.
+LOGGING_DEFAULTS = {
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+}
+
+
+def quiet_logging() -> None:
+    """Logging levels for a `foresight` process (set before Prefect or MLflow is imported; the
+    environment wins, so an operator can still ask for DEBUG)."""
+    for name, value in LOGGING_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def share_cores() -> None:
+    """OpenMP threads (LightGBM, the compiled kernels) sleep while they wait instead of spinning: on a machine
+    whose cores are busy with other work, a spinning thread holds a core its partner needs, and a two-thread
+    LightGBM fit ran 20x slower than with sleeping waits. Read once, when the OpenMP runtime loads."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an actionable error and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print an actionable error on one line (never wrapped) and return the Exit to raise. Code 2 is a
+    user error (something to run or fix first), 1 a failure of the run itself."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
+
+
+def require_bars(ctx, next_step: str = "`foresight ingest`") -> None:
+    """Exit 2 with what to run when the warehouse is missing or holds no bars."""
+    if not ctx.settings.duckdb_path.exists():
+        raise fail(f"no warehouse at {ctx.settings.duckdb_path}: run {next_step} first (or `make demo`)", 2)
+    ctx.warehouse.migrate()
+    with ctx.warehouse.session(read_only=True) as con:
+        n = con.execute("SELECT count(*) FROM bars").fetchall()[0][0]
+    if not n:
+        raise fail(f"the warehouse {ctx.settings.duckdb_path} holds no bars: run {next_step} first", 2)
+
+
+def require_champion(ctx, model_name: str, train_command: str) -> str:
+    """The champion version of `model_name`; exit 2 naming the training command when there is none."""
+    from registry.core import alias_version
+
+    version = alias_version(ctx.mlflow, model_name)
+    if version is None:
+        raise fail(f"no champion of {model_name} in the MLflow registry at {ctx.settings.mlflow.tracking_uri}: "
+                   f"run `{train_command}` first", 2)
+    return version
 
 
 @contextmanager

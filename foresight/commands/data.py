@@ -177,11 +177,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="print machine-rea
     """Symbols, date ranges, row counts, open quarantine counts, data-quality findings and the last runs."""
     import duckdb
 
+    from foresight.operations import load_operations
     from foresight.status import load_status
 
     ctx = build_context()
     try:
         info = load_status(ctx.warehouse, settings=ctx.settings)
+        info["operations"] = load_operations(ctx.warehouse, ctx.mlflow, ctx.settings)
     except duckdb.IOException as exc:
         raise fail(f"cannot read the warehouse {ctx.warehouse.path} (another process writing?): {exc}", 1) from exc
     if as_json:
@@ -226,3 +228,40 @@ def status(as_json: bool = typer.Option(False, "--json", help="print machine-rea
                                            "rows_updated", "flags")
             ))
         console.print(t)
+    print_operations(info["operations"])
+
+
+def print_operations(ops: dict) -> None:
+    """Last runs, champions, SLA and the other operating indicators (`foresight status`)."""
+    from monitoring.indicators import summarise_indicators
+
+    t = Table(title="last run of every flow")
+    for col in ("flow", "outcome", "when (UTC)", "detail"):
+        t.add_column(col)
+    for flow, r in ops["last_runs"].items():
+        if r is None:
+            t.add_row(flow, "never ran", "", "")
+            continue
+        when = str(r.get("started_at") or r.get("created_at") or "")[:19]
+        detail = ", ".join(f"{k}={v}" for k, v in r.items()
+                           if k not in ("started_at", "created_at", "status", "outcome") and v not in (None, ""))
+        t.add_row(flow, str(r["outcome"]), when, detail[:110])
+    console.print(t)
+    t = Table(title="champions")
+    for col in ("model", "version", "trained on", "promoted (UTC)", "why"):
+        t.add_column(col)
+    for name, c in ops["champions"].items():
+        if c is None:
+            t.add_row(name, "none", "", "", "no champion: `foresight train ...`")
+            continue
+        on = c["trained_on"]
+        span = " .. ".join(str(on[k]) for k in ("train_start", "train_end") if k in on) or on.get("data_end", "")
+        t.add_row(name, f"v{c['version']}", span, str(c["promoted_at"])[:19], c["why"][:90])
+    console.print(t)
+    if ops["indicators"]:
+        console.print("[bold]operating indicators[/] (as of " +
+                      str(next(iter(ops["indicators"].values())).get("as_of")) + ")")
+        for line in summarise_indicators(ops["indicators"]):
+            console.print("  " + line, soft_wrap=True, highlight=False)
+    else:
+        console.print("operating indicators: none measured yet (the nightly flow measures them: `foresight score`)")

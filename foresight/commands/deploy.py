@@ -14,7 +14,7 @@ def deploy(
     path: str | None = typer.Option(None, "--path", help="csv source: directory or file"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the deployments and schedules, serve nothing"),
 ) -> None:
-    """Register `nightly` (weekdays 22:30 New York), `train-signals` (weekly) and `monitor` (daily) with the
+    """Register `nightly` (weekdays 17:30 New York), `train-signals` (weekly) and `monitor` (daily) with the
     Prefect API and run their schedules while this process lives. With a server (`prefect server start`,
     then PREFECT_API_URL=http://127.0.0.1:4200/api) they show in the Prefect UI with their schedules."""
     from rich.table import Table
@@ -33,3 +33,13 @@ def deploy(
     console.print("serving; Ctrl-C to stop")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     serve_deployments(nightly_source=source, nightly_path=path)
+
+
+def serve(
+    source: str = typer.Option("sample", "--source", help="nightly ingest source: sample | csv | alphavantage | none"),
+    path: str | None = typer.Option(None, "--path", help="csv source: directory or file"),
+) -> None:
+    """Keep the schedules running: register the deployments with the Prefect API (PREFECT_API_URL) and run
+    each scheduled or UI-started flow run in a subprocess until stopped. Run it under a supervisor
+    (systemd, tmux, nohup) beside `prefect server start`; docs/runbooks/schedules.md has the commands."""
+    deploy(source=source, path=path, dry_run=False)

@@ -25,10 +25,21 @@ def score(
     evaluation -> monitoring -> publish the API snapshot). With --start/--end: backfill signals (and
     regimes) over the range in vectorised batches, then publish. Re-runs give identical rows."""
     from flows import steps
+    from foresight.commands.common import require_bars, require_champion
     from foresight.context import build_context
 
+    d0 = start.date() if start else None
+    d1 = end.date() if end else None
+    if d0 and d1 and d0 > d1:
+        raise fail(f"--start {d0} is after --end {d1}", 2)
     ctx = build_context()
-    if start is None and end is None and not regimes_only:
+    nightly_run = start is None and end is None and not regimes_only
+    # What the run needs before it starts: a person gets one line naming what to run, not a failed flow.
+    if not nightly_run or source == "none" or "ingest" in skip:
+        require_bars(ctx)
+    if not regimes_only and "signals" not in skip:
+        require_champion(ctx, "foresight-signal", "foresight train signals")
+    if nightly_run:
         # Without PREFECT_API_URL the flow starts Prefect's ephemeral API: give it time on a busy machine.
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         from flows.nightly import nightly
@@ -39,10 +50,6 @@ def score(
             raise fail(str(exc)) from exc
         _print_steps(result["steps"], f"nightly {result['as_of']} (run {result['run_id']})")
         return
-    d0 = start.date() if start else None
-    d1 = end.date() if end else None
-    if d0 and d1 and d0 > d1:
-        raise fail(f"--start {d0} is after --end {d1}", 2)
     done: dict[str, object] = {}
     try:
         if not regimes_only:

@@ -26,6 +26,7 @@ def train_signals(
     bad = [f for f in fams or [] if f not in ("lightgbm", "catboost")]
     if bad:
         raise fail(f"unknown model family {bad[0]!r}: use lightgbm and/or catboost", 2)
+    _require_training_rows(horizon)
     with console.status(f"train-signals: tuning {trials or 'the configured number of'} trials, then refit, "
                         "evaluation, registration, promotion"):
         try:
@@ -33,6 +34,23 @@ def train_signals(
         except (ValueError, RuntimeError, LookupError) as exc:
             raise fail(str(exc), 2) from exc
     print_train_report(report)
+
+
+def _require_training_rows(horizon: int | None) -> None:
+    """Exit 2 naming the command to run when there are no bars, or no labelled features to train on."""
+    from foresight.commands.common import require_bars
+    from foresight.context import build_context
+
+    ctx = build_context()
+    require_bars(ctx, "`foresight ingest` then `foresight features`")
+    h = horizon or ctx.settings.signals.horizon
+    with ctx.warehouse.session(read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        n = (con.execute("SELECT count(*) FROM labels WHERE horizon = ? AND label IS NOT NULL", [h]).fetchall()[0][0]
+             if "labels" in tables else 0)
+    if not n:
+        raise fail(f"no labelled features at horizon {h} in {ctx.settings.duckdb_path}: run `foresight features` "
+                   "first", 2)
 
 
 def print_train_report(report: dict) -> None:

@@ -3,7 +3,7 @@
 Each module `mNNN_*.py` in this package defines `MIGRATIONS`, a list of `Migration`. Versions are
 globally unique integers; ranges are reserved per area so work in parallel never collides:
 1-9 foundation (bars, quarantine, audit), 10-19 features/labels, 20-29 signals, 30-39 regimes,
-40-49 forecasts, 50-59 serving/backtest, 60-69 monitoring.
+40-49 forecasts, 50-59 serving/backtest, 60-69 monitoring, 70-79 operations (indicators, timings).
 """
 
 from __future__ import annotations

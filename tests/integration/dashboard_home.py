@@ -16,6 +16,7 @@ from backtest.config import BacktestSettings
 from backtest.runner import run_backtest
 from foresight.settings import Settings
 from marketdata.calendar import sessions
+from monitoring.indicators import run_indicators
 from monitoring.store import save_monitoring_run
 from scoring.forecasts import compute_evaluations, save_evaluations
 from stores.snapshots import publish_warehouse_snapshot, snapshot_dir
@@ -115,6 +116,9 @@ def build_dashboard_home(home: Path, n_sessions: int = 320, seed: int = 3) -> Se
                                   "reasons": "drift share 0.25 >= 0.20 (vol_21d, ret_10d)", "report_path": str(report)})
         save_monitoring_run(con, {"model": "foresight-forecast", "version": "1", "date": days[-1], "status": "OK",
                                   "coverage": 0.9, "pinball": 0.01, "drifted_features": [], "reasons": ""})
+    # The night's operating indicators, measured by the real code on the morning after the last session.
+    run_indicators(wh, days[-1], settings.operations, now=dt.datetime.combine(
+        days[-1] + dt.timedelta(days=1), dt.time(12), dt.UTC))
     publish_warehouse_snapshot(wh, snapshot_dir(home))
     return settings
 

@@ -148,6 +148,18 @@ def test_kpi_panels_match_the_routes(loaded, server):
     assert loaded.text('#backtest-list [data-field="sharpe_delta"]') == f"{bt['sharpe_delta']:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
+def test_leading_indicators_are_shown_with_their_values(loaded, server):
+    leading = httpx.get(server + "/dashboard/kpis").json()["panels"]["leading_indicators"]
+    # The demo-like home's night measured freshness and the regime refresh latency
+    assert {"freshness_signals", "regime_latency_from_close"} <= set(leading)
+    for name, v in leading.items():
+        dd = loaded.page.locator(f'#leading-list [data-field="{name}"]')
+        assert dd.count() == 1, name
+        shown = dd.get_attribute("data-value")
+        assert (shown == "") if v["value"] is None else float(shown) == pytest.approx(v["value"]), name
+        assert v["status"] in dd.inner_text() and v["unit"] in dd.inner_text(), name
+
+
 def test_monitoring_panel_links_each_model_to_its_report(loaded, server):
     kpis = httpx.get(server + "/dashboard/kpis").json()
     for m in kpis["panels"]["monitoring"]:

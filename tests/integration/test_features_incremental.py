@@ -105,7 +105,13 @@ def test_training_frame_joins_one_horizon_without_unlabelled_rows(full_wh):
         df = load_training_frame(con, "alpha158+market", 5, start=DATES[10], end=DATES[-1])
         scoring = load_feature_frame(con, "alpha158", dates=DATES[-1], symbols=["SYM000", "SYM003"])
     cols = feature_columns("alpha158") + feature_columns("market")
-    assert list(df.columns) == ["symbol", "date", *cols, "fwd_return", "label"]
+    assert list(df.columns) == ["symbol", "date", *cols, "fwd_return", "label", "label_end"]
+    # the exit close sits H + lag of the symbol's own bars after the row
+    with full_wh.session(read_only=True) as con:
+        own = con.execute("SELECT symbol, date FROM bars ORDER BY symbol, date").df()
+    own["exit"] = own.groupby("symbol")["date"].shift(-(5 + SETTINGS.entry_lag))
+    both = df.merge(own.assign(date=pd.to_datetime(own["date"])), on=["symbol", "date"])
+    assert len(both) == len(df) and (both["label_end"] == pd.to_datetime(both["exit"])).all()
     assert df["label"].notna().all() and set(df["label"].unique()) <= {0, 1}
     assert df["date"].min() >= DATES[10]
     assert df["date"].max() == DATES[-1 - 5 - SETTINGS.entry_lag]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.store import add_to_workspace
+from monitoring.store import STATUS_PANEL, add_to_workspace
 
 PROJECT = "foresight-signal"
 
@@ -51,10 +51,15 @@ def test_runs_are_visible_to_the_real_workspace(tmp_path, snapshot):
     assert len(found) == 1 and found[0].description == f"Foresight monitoring of {PROJECT}"
     assert sorted(str(r) for r in ws.list_runs(found[0].id)) == sorted(ids)
     titles = [p.title for p in ws.get_dashboard(found[0].id).panels]
-    assert titles == ["Share of drifted features", "Prediction drift (probability)",
+    assert titles == [STATUS_PANEL, "Share of drifted features", "Prediction drift (probability)",
                       "Calibration: ECE, Brier, log-loss (matured window)"]
     assert [str(r) for r in ws.list_runs(pid)] == [rid]
-    assert [p.title for p in ws.get_dashboard(pid).panels] == ["Forecast band coverage (p05-p95, nominal 0.90)"]
+    # coverage and pinball loss on charts of their own (pinball is its own metric type)
+    forecast = ws.get_dashboard(pid).panels
+    assert [p.title for p in forecast] == [STATUS_PANEL, "Forecast band coverage (p05-p95, nominal 0.90)",
+                                           "Forecast pinball loss"]
+    metrics = [[v.metric.rsplit(":", 1)[-1] for v in p.values] for p in forecast]
+    assert metrics == [["MonitoringStatus"], ["MeanValue"], ["PinballLoss"]]
     assert ws.get_run(pid, rid) is not None  # the stored run parses as an Evidently snapshot
     assert set(_index(tmp_path).values()) == {*ids, rid}
 
@@ -113,3 +118,21 @@ def test_opening_reads_no_snapshot(tmp_path, snapshot):
     add_to_workspace(tmp_path, PROJECT, snapshot, "signal", _key(DATES[2]), keep_runs=2)
     assert not garbage.exists()
     assert len(Workspace.create(str(tmp_path)).list_runs(pid)) == 2
+
+
+def test_a_project_made_before_the_split_gets_the_new_panels_once(tmp_path, snapshot):
+    """A forecast project whose dashboard holds only the old coverage chart (made by an earlier Foresight)
+    gets the status and pinball charts appended, and adding more runs adds nothing again."""
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+    from evidently.ui.workspace import Workspace
+
+    ws = Workspace.create(str(tmp_path))
+    old = ws.create_project("foresight-forecast", description="Foresight monitoring of foresight-forecast")
+    old.dashboard.add_panel(line_plot_panel(title="Forecast band coverage (p05-p95, nominal 0.90)",
+                                            values=[PanelMetric(legend="coverage {{column}}", metric="MeanValue")]))
+    for day in DATES[:2]:
+        pid, _ = add_to_workspace(tmp_path, "foresight-forecast", snapshot, "forecast", f"foresight-forecast|1|{day}")
+    assert pid == str(old.id)
+    titles = [p.title for p in Workspace.create(str(tmp_path)).get_dashboard(old.id).panels]
+    assert titles == ["Forecast band coverage (p05-p95, nominal 0.90)", STATUS_PANEL, "Forecast pinball loss"]

@@ -29,7 +29,7 @@ def test_deployments_have_their_flows_and_schedules(prefect_harness):
     deps = {d.name: d for d in build_deployments()}
     assert set(deps) == {s.name for s in SCHEDULES}
     expected = {
-        "nightly": ("nightly", "30 22 * * 1-5"),
+        "nightly": ("nightly", "30 17 * * 1-5"),
         "train-signals-weekly": ("train-signals", "0 6 * * 6"),
         "monitor-daily": ("monitor", "0 7 * * *"),
     }
@@ -37,7 +37,7 @@ def test_deployments_have_their_flows_and_schedules(prefect_harness):
         d = deps[name]
         assert d.flow_name == flow_name
         assert [(s.schedule.cron, s.schedule.timezone) for s in d.schedules] == [(cron, TIMEZONE)]
-    # 22:30 on weekdays in New York: after a Friday noon come Friday 22:30, then Monday 22:30.
+    # 17:30 on weekdays in New York: after a Friday noon come Friday 17:30, then Monday 17:30.
     import asyncio
     from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ def test_deployments_have_their_flows_and_schedules(prefect_harness):
     sched = CronSchedule(cron=deps["nightly"].schedules[0].schedule.cron, timezone=TIMEZONE)
     fri = dt.datetime(2025, 12, 5, 12, 0, tzinfo=ZoneInfo(TIMEZONE))
     runs = asyncio.run(sched.get_dates(2, start=fri))
-    assert [(r.weekday(), r.hour, r.minute) for r in runs] == [(4, 22, 30), (0, 22, 30)]
+    assert [(r.weekday(), r.hour, r.minute) for r in runs] == [(4, 17, 30), (0, 17, 30)]
 
 
 def test_nightly_publishes_a_snapshot_of_the_committed_night(prefect_harness, home):

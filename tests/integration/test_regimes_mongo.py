@@ -38,7 +38,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, server):
-    """One FORESIGHT_HOME for the module: 20 symbols x 6 years of sample bars, Mongo at the test server."""
+    """One FORESIGHT_HOME for the module: 20 symbols x 10 years of sample bars (enough holdout for the regime
+    model to show skill over the volatility rule), Mongo at the test server."""
     root = tmp_path_factory.mktemp("regimes")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FORESIGHT_HOME", str(root / "home"))
@@ -48,7 +49,7 @@ def env(tmp_path_factory, server):
         mp.setenv("FORESIGHT_MONGODB__DATABASE", "foresight_test")
         mp.setenv("FORESIGHT_MONGODB__SERVER_TIMEOUT_MS", "1500")
         mp.setenv("FORESIGHT_SAMPLE__N_SYMBOLS", "20")
-        mp.setenv("FORESIGHT_SAMPLE__N_YEARS", "6")
+        mp.setenv("FORESIGHT_SAMPLE__N_YEARS", "10")
         mp.setenv("FORESIGHT_REGIMES__N_STARTS", "3")
         ctx = build_context()
         run_ingest(ctx.warehouse, SampleSource(ctx.settings.sample), ctx.settings.guardrails)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -170,6 +171,11 @@ def test_reader_switches_to_a_new_snapshot(tmp_path):
         assert client.get("/signals").json()["date"] == "2025-12-26"
         assert client.get("/signals/SYM001").json()["date"] == "2025-12-26"
         publish_warehouse_snapshot(wh, snapshot_dir(settings.home))
-        assert client.get("/signals").json()["date"] == "2025-12-29"
+        # Published: the API moves to it once its answers are prepared (a background pass, see
+        # test_http_cache.py), then answers every route from it.
+        deadline = time.monotonic() + 30
+        while client.get("/signals").json()["date"] != "2025-12-29":
+            assert time.monotonic() < deadline, "the published snapshot was never served"
+            time.sleep(0.02)
         assert client.get("/signals/SYM001").json()["date"] == "2025-12-29"
     assert isinstance(app.state.factory.reader, SnapshotReader)

@@ -1,15 +1,29 @@
-"""Promotion gate decisions: better -> champion, worse or worse-calibrated -> challenger, suspect -> never."""
+"""Promotion gate decisions: better -> champion, worse or worse-calibrated -> challenger, suspect -> never,
+no skill over the no-skill baselines -> never (and the decision says the night serves nothing)."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pytest
+
 from registry.core import CHALLENGER, CHAMPION
-from training.promotion import compute_signal_promotion
+from training.promotion import (
+    RegimeSkill,
+    SignalSkill,
+    compute_regime_skill,
+    compute_signal_promotion,
+    compute_signal_skill,
+)
+
+SKILLED = SignalSkill(auc=0.56, auc_se=0.005, log_loss_gain=0.004, log_loss_gain_se=0.001)
+REGIME_SKILLED = RegimeSkill(gain=0.05, gain_se=0.01, sessions=500)
 
 
-def _decide(new, champ, suspect=False, margin=0.001, tol=0.0):
+def _decide(new, champ, suspect=False, margin=0.001, tol=0.0, skill=SKILLED):
     return compute_signal_promotion(new, champ, new_version="2", champion_version=None if champ is None else "1",
-                                      suspect=suspect, margin=margin, ece_tolerance=tol,
-                                      window=("2025-01-01", "2025-06-30"), rows=1000)
+                                    suspect=suspect, margin=margin, ece_tolerance=tol,
+                                    window=("2025-01-01", "2025-06-30"), rows=1000, skill=skill, skill_z=2.0)
 
 
 def test_better_by_margin_with_no_worse_calibration_becomes_champion():
@@ -40,19 +54,81 @@ def test_suspect_is_never_champion_even_without_a_champion():
     assert _decide({"log_loss": 0.5, "ece": 0.0}, {"log_loss": 0.69, "ece": 0.1}, suspect=True).alias == CHALLENGER
 
 
-def test_first_model_becomes_champion():
+def test_first_model_becomes_champion_only_with_skill():
     d = _decide({"log_loss": 0.69, "ece": 0.02}, None)
-    assert d.alias == CHAMPION and d.champion_version is None
+    assert d.alias == CHAMPION and d.champion_version is None and "skill" in d.reason
+    assert float(d.as_tags()["promotion.check.skill_auc_z"]) == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("skill", [
+    SignalSkill(auc=0.507, auc_se=0.0039, log_loss_gain=0.004, log_loss_gain_se=0.001),  # AUC 1.8 SE: no ranking skill
+    SignalSkill(auc=0.56, auc_se=0.005, log_loss_gain=0.001, log_loss_gain_se=0.001),  # probabilities carry 1 SE
+    SignalSkill(auc=0.56, auc_se=0.005, log_loss_gain=-0.01, log_loss_gain_se=0.001),  # over-confident
+    SignalSkill(auc=float("nan"), auc_se=0.005, log_loss_gain=0.004, log_loss_gain_se=0.001),
+])
+def test_a_model_without_skill_is_never_champion_and_says_the_night_serves_nothing(skill):
+    # Given no champion (the case that promoted a no-skill model on real data) and a holdout without skill
+    d = _decide({"log_loss": 0.60, "ece": 0.0}, None, skill=skill)
+    # Then it stays challenger, and the reason names the numbers and what it means for the night
+    assert d.alias == CHALLENGER and not d.promoted
+    assert d.reason.startswith("no skill over the no-skill baselines") and "SE" in d.reason
+    assert "the night serves no signals" in d.reason
+    # With a champion to beat by far, the floor still holds
+    assert _decide({"log_loss": 0.60, "ece": 0.0}, {"log_loss": 0.69, "ece": 0.1}, skill=skill).alias == CHALLENGER
+    assert _decide({"log_loss": 0.60, "ece": 0.0}, None, skill=SKILLED).alias == CHAMPION
+
+
+def test_signal_skill_is_measured_in_date_clustered_se_over_a_coin_and_the_models_own_level():
+    rng = np.random.default_rng(3)
+    dates = np.repeat(pd.bdate_range("2024-01-01", periods=300), 40)
+    n = len(dates)
+    # A market factor moves every name of a date together; a name's edge is `edge`
+    shock = np.repeat(rng.normal(0, 1.0, 300), 40)
+    edge = rng.normal(0, 1, n)
+
+    def draw(strength):
+        y = (shock + strength * edge + rng.normal(0, 1, n) > 0).astype(float)
+        return y
+
+    # Given probabilities that carry the names' edge (but not the market), skill is many SE
+    y = draw(0.5)
+    p = 1 / (1 + np.exp(-(0.25 * edge)))
+    skilled = compute_signal_skill(dates, y, p, lags=5)
+    assert skilled.passes(2.0) and skilled.auc_z > 4 and skilled.log_loss_gain_z > 2
+    # When the outcome ignores the edge, neither score passes, whatever the probabilities' level
+    y0 = draw(0.0)
+    for level in (0.0, 0.3, -0.3):
+        none = compute_signal_skill(dates, y0, 1 / (1 + np.exp(-(0.25 * edge + level))), lags=5)
+        assert not none.passes(2.0) and abs(none.auc_z) < 2.5
+    # And the date-clustered SE is wider than the iid one here (the market moves 40 names at once)
+    from models.metrics import compute_auc_se_null
+
+    assert skilled.auc_se > 1.1 * compute_auc_se_null(y)
+
+
+def test_regime_skill_is_the_mean_log_density_gain_in_hac_se():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 600)
+    better = base + 0.1 + rng.normal(0, 0.3, 600)
+    s = compute_regime_skill(better, base, lags=5)
+    assert s.gain == pytest.approx(np.mean(better - base)) and s.passes(2.0) and s.sessions == 600
+    same = compute_regime_skill(base + rng.normal(0, 0.3, 600), base, lags=5)
+    assert not same.passes(2.0)
 
 
 def test_regime_rule_needs_the_margin_and_records_the_numbers():
     from training.promotion import compute_regime_promotion
 
-    def decide(new, champ):
+    def decide(new, champ, skill=REGIME_SKILLED):
         return compute_regime_promotion(new, champ, new_version="3", champion_version=None if champ is None else "2",
-                                        margin=0.001, window=("2025-01-01", "2025-12-31"), rows=250)
+                                        margin=0.001, window=("2025-01-01", "2025-12-31"), rows=250,
+                                        skill=skill, skill_z=2.0)
 
     assert decide(-1.30, None).alias == CHAMPION
+    # a model that does not beat the volatility rule is never champion, and says the night serves nothing
+    flat = decide(-1.30, None, RegimeSkill(gain=0.01, gain_se=0.01, sessions=300))
+    assert flat.alias == CHALLENGER and "volatility rule" in flat.reason and "serves no regimes" in flat.reason
+    assert decide(-1.0, -1.302, RegimeSkill(gain=0.01, gain_se=0.01, sessions=300)).alias == CHALLENGER
     better = decide(-1.300, -1.302)
     assert better.promoted and better.metric == "oos_loglik_per_session" and better.higher_is_better
     not_enough = decide(-1.3015, -1.302)
