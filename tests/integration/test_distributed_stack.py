@@ -141,9 +141,10 @@ def test_study_on_two_workers_records_every_trial_exactly_once(stack, trained):
 
     settings = resolve_settings(ctx, trials=TRIALS)
     ds = step_dataset(ctx, settings)
-    X, y, folds = compute_fold_data(ds.frame, ds.feature_cols, plan_for(ds.frame, settings, ds.entry_lag))
-    objective = make_objective(X, y, folds, families=settings.families, max_rounds=settings.max_rounds,
-                               seed=settings.seed, n_jobs=settings.n_jobs, min_fold_rows=settings.min_fold_rows)
+    data = compute_fold_data(ds.frame, ds.feature_cols, plan_for(ds.frame, settings, ds.entry_lag))
+    # (the workers have one thread each: the same thread count here)
+    objective = make_objective(data, families=settings.families, max_rounds=settings.max_rounds,
+                               seed=settings.seed, n_jobs=ctx.executor.threads, min_fold_rows=settings.min_fold_rows)
     best = study.best_trial
     assert objective(optuna.trial.FixedTrial(best.params)) == pytest.approx(best.value, rel=0, abs=1e-12)
 
