@@ -25,6 +25,11 @@ class Executor(Protocol):
         """How many calls can run at the same time."""
         ...
 
+    @property
+    def threads(self) -> int:
+        """Threads one call may use (the `n_jobs` of its boosters); 0 = every core of the machine."""
+        ...
+
     def share(self, value: Any) -> Any:
         """`value` made available to every call once (a large frame, a model); pass the result as an argument."""
         ...
@@ -44,6 +49,10 @@ class InProcessExecutor:
     @property
     def workers(self) -> int:
         return 1
+
+    @property
+    def threads(self) -> int:
+        return 0
 
     def share(self, value: Any) -> Any:
         return value
@@ -69,6 +78,12 @@ class DaskExecutor:
     def workers(self) -> int:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
+
+    @property
+    def threads(self) -> int:
+        # A call gets its worker's threads, no more: workers sharing a machine must not oversubscribe it.
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return max(1, min((int(w.get("nthreads", 1)) for w in info.values()), default=1))
 
     def share(self, value: Any) -> Any:
         # One copy on every worker, sent once; tasks that take the future as an argument get the value.

@@ -238,21 +238,23 @@ def _score_on(executor: Executor, con, bundle, chunks, stamp, top_k, min_hist, s
     """The chunks scored on `executor`'s workers, in the order they finish. This process reads each chunk's
     inputs (the warehouse has one process) only when a worker is ready for it, and ships the model once."""
     model = executor.share(bundle.model)
+    threads = executor.threads
 
     def calls():
         for chunk_dates in chunks:
             # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
             frame = load_signal_chunk(con, bundle.feature_set, chunk_dates)
-            yield model, frame, {**stamp, "scored_at": utcnow()}, top_k, min_hist, symbols
+            yield model, frame, {**stamp, "scored_at": utcnow()}, top_k, min_hist, symbols, threads
 
     for _, chunk in executor.run_unordered(_compute_signal_chunk_call, calls(), name="score-signals",
                                            retries=retries):
         yield chunk
 
 
-def _compute_signal_chunk_call(model, frame, stamp, top_k, min_history, symbols) -> SignalChunk:
+def _compute_signal_chunk_call(model, frame, stamp, top_k, min_history, symbols, n_jobs) -> SignalChunk:
     """`compute_signal_chunk` with positional arguments: the form an executor call takes."""
-    return compute_signal_chunk(model, frame, stamp=stamp, top_k=top_k, min_history=min_history, symbols=symbols)
+    return compute_signal_chunk(model, frame, stamp=stamp, top_k=top_k, min_history=min_history, symbols=symbols,
+                                n_jobs=n_jobs)
 
 
 # -- readers (the API, monitoring and the dashboard read the signal of a date here) -------------------------

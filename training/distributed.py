@@ -69,7 +69,7 @@ def run_study_trial(storage: SecretStr | str, study_name: str, seed: int, n_tria
     trial = study.ask()
     trial.set_user_attr(TASK_ATTR, tag)
     trial.set_user_attr(WHERE_ATTR, f"{socket.gethostname()}:{os.getpid()}")
-    objective = _objective(data, objective_kwargs)
+    objective = make_objective(data, **objective_kwargs)
     cpu0 = time.process_time()
     try:
         value = objective(trial)
@@ -83,11 +83,6 @@ def run_study_trial(storage: SecretStr | str, study_name: str, seed: int, n_tria
     trial.set_user_attr(CPU_ATTR, time.process_time() - cpu0)
     study.tell(trial, value)
     return trial.number
-
-
-def _objective(data, objective_kwargs: dict[str, Any]):
-    """make_objective over what compute_fold_data returned."""
-    return make_objective(data, **objective_kwargs)
 
 
 def fail_orphan_trials(study, run_tag: str) -> list:
@@ -143,8 +138,10 @@ def run_study_on(
                                 direction="minimize", sampler=make_sampler(seed, n_trials), pruner=make_pruner())
     first = len(study.get_trials(deepcopy=False))  # a resumed study keeps its numbering and seeds move on
     data = executor.share(compute_fold_data(frame, feature_cols, plan, cs_rank))
-    objective_kwargs = {"families": tuple(families), "max_rounds": max_rounds, "seed": seed, "n_jobs": n_jobs,
-                        "min_fold_rows": min_fold_rows}
+    # n_jobs 0 ("every core") becomes the worker's own threads: a trial's value depends on its parameters,
+    # its seed and its thread count, and workers that share a machine must not oversubscribe it.
+    objective_kwargs = {"families": tuple(families), "max_rounds": max_rounds, "seed": seed,
+                        "n_jobs": n_jobs or executor.threads, "min_fold_rows": min_fold_rows}
     run_tag = uuid.uuid4().hex[:12]
     deadline = time.monotonic() + timeout_s if timeout_s else None
 
