@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foresight.auth import TokenAuth
 from foresight.dashboard import mount_dashboard
-from foresight.http_cache import SnapshotResponseCache
+from foresight.http_cache import SnapshotResponseCache, frozen_heap
 from foresight.services import SYMBOL_PATTERN, NotFoundError, ServiceFactory
 from foresight.settings import Settings
 from stores.snapshots import SnapshotReader, SnapshotUnavailable, snapshot_dir
@@ -403,6 +403,7 @@ def create_app(settings: Settings | None = None, factory: ServiceFactory | None 
         factory = ServiceFactory.default(SnapshotReader(snapshot_dir(settings.home)), settings)
     # FastAPIOffline serves Swagger UI and ReDoc from the package's own files: /docs works offline.
     app = FastAPIOffline(
+        lifespan=frozen_heap,
         title="Foresight",
         version="0.1.0",
         description="Read-only access to precomputed signals (D1), regimes (D2) and forecasts (D3). "
