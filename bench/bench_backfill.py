@@ -75,7 +75,8 @@ def compare(a: str, b: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--before", type=Path, required=True, help="a worktree of the code to compare with")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a worktree of the code to compare with (without: this code only, no comparison)")
     ap.add_argument("--after", type=Path, default=ROOT)
     ap.add_argument("--homes", type=Path, nargs="+", default=[Path("/work/bench17/lgb"), Path("/work/bench17/cb")])
     ap.add_argument("--dates", type=int, default=500)
@@ -96,24 +97,25 @@ def main() -> None:
              "print(json.dumps({'family': b.model.family, 'params': b.model.params}))", str(home), str(args.after)],
             capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(args.after)},
         ).stdout.strip().splitlines()[-1])
-        runs: dict[str, list] = {"before": [], "after": []}
+        runs: dict[str, list] = {"before": [], "after": []} if args.before else {"after": []}
         for rep in range(args.reps):
             order = ("before", "after") if rep % 2 == 0 else ("after", "before")
-            for side in order:
+            for side in (s for s in order if s in runs):
                 dump = str(tmp / f"{home.name}-{side}.parquet") if rep == 0 else "-"
                 r = run(getattr(args, side), home, args.dates, dump)
                 runs[side].append(r)
                 print(home.name, side, r, flush=True)
         entry = {"model": family, "runs": runs,
-                 **{f"{s}_median_rows_per_s": statistics.median(r["rows_per_s"] for r in runs[s]) for s in runs},
-                 "same_results": compare(str(tmp / f"{home.name}-before.parquet"),
-                                         str(tmp / f"{home.name}-after.parquet"))}
-        entry["speedup"] = round(entry["after_median_rows_per_s"] / entry["before_median_rows_per_s"], 1)
+                 **{f"{s}_median_rows_per_s": statistics.median(r["rows_per_s"] for r in runs[s]) for s in runs}}
+        if args.before:
+            entry["same_results"] = compare(str(tmp / f"{home.name}-before.parquet"),
+                                            str(tmp / f"{home.name}-after.parquet"))
+            entry["speedup"] = round(entry["after_median_rows_per_s"] / entry["before_median_rows_per_s"], 1)
         if args.full:
             entry["after_full"] = run(args.after, home, 0, "-")
             print(home.name, "after full", entry["after_full"], flush=True)
         result["homes"][home.name] = entry
-        print(json.dumps(entry["same_results"]), flush=True)
+        print(json.dumps(entry.get("same_results")), flush=True)
     result["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -43,7 +43,7 @@ res = run_study(frame, cols, plan, n_trials=trials, timeout_s=timeout, seed=sett
 wall, cpu = time.perf_counter() - t, time.process_time() - c
 t = time.perf_counter()
 fitted = fit_signal_model(frame, cols, plan, res.best_params, settings)
-result = train_signal_model(frame, cols, res.best_params, settings, plan=plan, is_sample_data=True, run_control=False,
+result = train_signal_model(frame, cols, res.best_params, settings, plan=plan, is_sample_data=True, leak=None, run_control=False,
                             fitted=fitted)
 refit = time.perf_counter() - t
 d = res.trials["duration_s"].dropna()
