@@ -247,7 +247,7 @@ def test_worker_killed_mid_trial_the_study_finishes_with_the_trial_marked_failed
     import optuna
 
     from flows.train import resolve_settings, step_dataset, study_storage
-    from training.distributed import run_study_on
+    from training.distributed import WHERE_ATTR, run_study_on
     from training.signals import plan_for
 
     ctx = stack["ctx"]
@@ -269,28 +269,40 @@ def test_worker_killed_mid_trial_the_study_finishes_with_the_trial_marked_failed
 
     thread = threading.Thread(target=tune)
     thread.start()
-    # When both workers are inside a trial (two RUNNING trials in PostgreSQL), one of them is killed
+    # When both workers are inside a trial (two RUNNING trials in PostgreSQL), the worker that runs one of them
+    # (the trial's `ran_on` pid) is killed. A trial lasts about a second: if it was told just before the kill
+    # landed, the kill hit the worker between trials and the next pair is tried.
+    running_state = optuna.trial.TrialState.RUNNING
     deadline = time.monotonic() + 120
-    killed = None
-    while killed is None and time.monotonic() < deadline and thread.is_alive():
+    killed_in: int | None = None
+    while killed_in is None and time.monotonic() < deadline and thread.is_alive():
         try:
-            running = _study(stack, name).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            running = _study(stack, name).get_trials(states=(running_state,))
         except KeyError:  # the study is not created yet
             running = []
-        if len(running) == 2:
-            killed = next(iter(ctx.executor.worker_pids().values()))
-            os.kill(killed, signal.SIGKILL)
+        pids = set(ctx.executor.worker_pids().values())
+        where = {t.number: int(str(t.user_attrs.get(WHERE_ATTR, ":0")).rsplit(":", 1)[1]) for t in running}
+        victim = next((n for n, pid in where.items() if pid in pids), None)
+        if len(running) == 2 and victim is not None:
+            os.kill(where[victim], signal.SIGKILL)
+            while os.path.exists(f"/proc/{where[victim]}"):
+                time.sleep(0.005)
+            # a dead process tells nothing more: still RUNNING now means it died inside that trial
+            if _study(stack, name).trials[victim].state == running_state:
+                killed_in = victim
+            else:
+                _wait_for_workers(ctx.executor, 2)
         time.sleep(0.05)
     thread.join(timeout=300)
-    assert killed is not None, "never saw two trials running at once"
+    assert killed_in is not None, "never killed a worker inside a trial"
     assert "error" not in result, result.get("error")
     study = _study(stack, name)
     states = [t.state for t in study.trials]
     finished = [s for s in states if s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     # The study finished every trial it asked for; the killed one is FAILED, none is left RUNNING
     assert len(finished) == TRIALS
-    assert states.count(optuna.trial.TrialState.FAIL) == 1
-    assert optuna.trial.TrialState.RUNNING not in states
+    assert [t.number for t in study.trials if t.state == optuna.trial.TrialState.FAIL] == [killed_in]
+    assert running_state not in states
     # Every trial, the failed one included, is numbered once and was reported once
     assert sorted(t.number for t in study.trials) == list(range(TRIALS + 1))
     assert sorted(seen) == list(range(TRIALS + 1))
