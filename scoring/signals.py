@@ -5,8 +5,9 @@ attribution per symbol and date, upserted into `signals`. The scores themselves 
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,13 +179,15 @@ def run_score_signals(
         considered: set[str] = set()
         chunks = [all_dates[i : i + batch_dates] for i in range(0, len(all_dates), batch_dates)]
 
-        def score(chunk_dates) -> SignalChunk:
+        def load(chunk_dates) -> pd.DataFrame:
             # Whole cross-sections are loaded even for a few `symbols`: the model ranks features per date.
             cur = con.cursor()
             try:
-                frame = load_signal_chunk(cur, bundle.feature_set, chunk_dates)
+                return load_signal_chunk(cur, bundle.feature_set, chunk_dates)
             finally:
                 cur.close()
+
+        def score(frame: pd.DataFrame) -> SignalChunk:
             return compute_signal_chunk(model, frame, stamp={**stamp, "scored_at": utcnow()}, top_k=top_k,
                                         min_history=min_hist, symbols=symbols)
 
@@ -193,7 +196,7 @@ def run_score_signals(
             scored = _score_on(run_on, con, bundle, chunks, stamp, top_k, min_hist, symbols,
                                retries=settings.executor.chunk_retries)
         else:
-            scored = _score_here(score, chunks)
+            scored = _score_here(load, score, chunks)
         for chunk in scored:
             totals["skipped"] += chunk.skipped_rows
             considered.update(chunk.considered_symbols)
@@ -223,14 +226,25 @@ def run_score_signals(
     )
 
 
-def _score_here(score, chunks) -> Iterator[SignalChunk]:
-    """The chunks in this process, in order: the next one is read and scored while one is written."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(score, chunks[0]) if chunks else None
+def _score_here(load, score, chunks) -> Iterator[SignalChunk]:
+    """The chunks in this process, in order, in three overlapping stages: while one chunk is written (by the
+    caller), the next is scored and the one after is read. A chunk's frame is read once and dropped once
+    scored: at most three chunks are held at a time."""
+    if not chunks:
+        return
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as scorer:
+        frames = deque(reader.submit(load, c) for c in chunks[:2])
+        pending = scorer.submit(_score_loaded, score, frames.popleft())
         for i in range(len(chunks)):
             chunk = pending.result()
-            pending = pool.submit(score, chunks[i + 1]) if i + 1 < len(chunks) else None
+            if i + 2 < len(chunks):
+                frames.append(reader.submit(load, chunks[i + 2]))
+            pending = scorer.submit(_score_loaded, score, frames.popleft()) if frames else None
             yield chunk
+
+
+def _score_loaded(score, frame: Future) -> SignalChunk:
+    return score(frame.result())
 
 
 def _score_on(executor: Executor, con, bundle, chunks, stamp, top_k, min_hist, symbols, *,

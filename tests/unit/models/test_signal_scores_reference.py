@@ -15,6 +15,7 @@ from models.signals import (
     compute_cs_rank,
     compute_number_text,
     compute_signal_scores,
+    compute_top_k,
     fit_booster,
     fit_calibrator,
     get_family,
@@ -124,3 +125,16 @@ def test_number_text_is_python_repr_for_every_magnitude():
     x[:6] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e16]
     got = compute_number_text(x).to_pylist()
     assert got == [_reference_num(v) for v in x]
+
+
+def test_top_k_keeps_the_largest_contributions_in_the_reference_order_ties_included():
+    # Given: contributions with many exact ties (zeros of unused features, equal magnitudes of both signs)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n, p = int(rng.integers(1, 20)), int(rng.integers(1, 12))
+        k = int(rng.integers(0, p + 2))
+        c = np.round(rng.standard_normal((n, p)), 1) * rng.choice([1.0, -1.0], size=(n, p))
+        c[rng.uniform(size=(n, p)) < 0.4] = 0.0
+        # When / Then: the reference's stable sort by -|c| (equal magnitudes in column order), first k
+        want = [sorted(range(p), key=lambda j, r=r: -abs(c[r, j]))[:k] for r in range(n)]
+        assert compute_top_k(c, k).tolist() == want
