@@ -303,14 +303,16 @@ def compute_cs_rank(values: np.ndarray, dates) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def prepare_features(frame: pd.DataFrame, feature_cols: Sequence[str], cs_rank: bool) -> pd.DataFrame:
+def prepare_features(frame: pd.DataFrame, feature_cols: Sequence[str], cs_rank: bool,
+                     values: np.ndarray | None = None) -> pd.DataFrame:
     """The model's input matrix (float32). With `cs_rank`, each feature becomes its percentile rank within
     the date's cross-section minus 0.5 (NaN stays NaN), as Qlib's CSRankNorm does for Alpha158: the model
     then learns which names beat their peers, not the market's level, which no feature can time.
-    Needs the whole cross-section of each date in `frame`.
+    Needs the whole cross-section of each date in `frame`. `values`: `frame[feature_cols]` as float64 when
+    the caller already holds it (a scorer that also reports the values), so it is not copied again.
     """
     cols = list(feature_cols)
-    X = frame[cols].to_numpy(dtype=np.float32)
+    X = frame[cols].to_numpy(dtype=np.float32) if values is None else values.astype(np.float32)
     if cs_rank:
         X = compute_cs_rank(X, frame["date"].to_numpy())
     return pd.DataFrame(X, columns=cols, index=frame.index, copy=False)
@@ -421,12 +423,12 @@ class SignalModel:
     cs_rank: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def matrix(self, frame: pd.DataFrame, values: np.ndarray | None = None) -> pd.DataFrame:
         """The booster's input for `frame` (symbol, date, raw feature columns; whole cross-sections)."""
         missing = [c for c in self.feature_columns if c not in frame.columns]
         if missing:
             raise KeyError(f"frame lacks the model's feature columns: {missing[:5]}{'...' if len(missing) > 5 else ''}")
-        return prepare_features(frame, self.feature_columns, self.cs_rank)
+        return prepare_features(frame, self.feature_columns, self.cs_rank, values)
 
     def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
         return predict_raw(self.family, self.booster, self.matrix(frame))
@@ -434,8 +436,8 @@ class SignalModel:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.predict(self.predict_raw(frame))
 
-    def contributions(self, frame: pd.DataFrame, n_jobs: int = 0) -> np.ndarray:
-        return compute_contributions(self.family, self.booster, self.matrix(frame), n_jobs)
+    def contributions(self, frame: pd.DataFrame, n_jobs: int = 0, values: np.ndarray | None = None) -> np.ndarray:
+        return compute_contributions(self.family, self.booster, self.matrix(frame, values), n_jobs)
 
 
 def save_booster(family: str, booster, path) -> None:
@@ -568,7 +570,9 @@ def compute_signal_scores(model, frame: pd.DataFrame, top_k: int = 5, n_jobs: in
     """
     if frame.empty:
         return pd.DataFrame(columns=["symbol", "date", "probability", "raw_score", "base_value", "attribution"])
-    contrib = model.contributions(frame, n_jobs)
+    # The feature columns copied out once: the booster's input and the reported values both come from here.
+    values = frame[model.feature_columns].to_numpy(dtype=float)
+    contrib = model.contributions(frame, n_jobs, values)
     raw = contrib.sum(axis=1)
     out = pd.DataFrame({"symbol": frame["symbol"].to_numpy(), "date": frame["date"].to_numpy()})
     out["probability"] = model.calibrator.predict(raw)
@@ -576,7 +580,7 @@ def compute_signal_scores(model, frame: pd.DataFrame, top_k: int = 5, n_jobs: in
     out["base_value"] = contrib[:, -1]
     text = compute_attribution_text(
         # The reported value is the feature as stored (the booster may have seen its cross-sectional rank).
-        model.feature_columns, frame[model.feature_columns].to_numpy(dtype=float), contrib[:, :-1], top_k
+        model.feature_columns, values, contrib[:, :-1], top_k
     )
     out["attribution"] = text.to_numpy(zero_copy_only=False)
     return out

@@ -99,7 +99,8 @@ def compute_signal_chunk(
     considered = set(frame["symbol"]) & wanted if wanted else set(frame["symbol"])
     ok = frame["n"].fillna(0).to_numpy() >= min_history
     skipped = int((~ok).sum())
-    frame = frame.loc[ok]
+    if not ok.all():
+        frame = frame.loc[ok]
     if frame.empty:
         return SignalChunk(pd.DataFrame(columns=SIGNAL_COLUMNS), skipped, frozenset(), frozenset(considered))
     scores = compute_signal_scores(model, frame, top_k, n_jobs=n_jobs)
