@@ -264,3 +264,11 @@ def test_conformal_rows_before_start_stay_empty():
     assert np.isfinite(full[11:25]).all()
     assert np.isnan(late[:25]).all()
     np.testing.assert_array_equal(late[25:], full[25:])
+
+
+def test_pit_extrapolates_the_outer_segments():
+    # Levels 0.05 / 0.5 / 0.95 at 90 / 100 / 110: slope 0.45 / 10 per unit beyond either end
+    qs = np.array([[90.0, 100.0, 110.0]])
+    assert compute_pit(np.array([89.0]), qs, LEVELS)[0] == pytest.approx(0.05 - 0.045)
+    assert compute_pit(np.array([111.0]), qs, LEVELS)[0] == pytest.approx(0.95 + 0.045)
+    assert compute_pit(np.array([0.0]), qs, LEVELS)[0] == 0.0
