@@ -140,3 +140,10 @@ def test_reliability_bin_bounds():
     assert curve["bin_lower"].tolist() == pytest.approx([0.2, 0.9])
     assert curve["bin_upper"].tolist() == pytest.approx([0.3, 1.0])
     assert curve["mean_probability"].tolist() == pytest.approx([0.25, 1.0])
+
+
+def test_log_loss_is_finite_at_certain_forecasts():
+    # probabilities 0 and 1 are clipped to [1e-7, 1 - 1e-7]: a certain right forecast costs ~1e-7, a certain
+    # wrong one -ln(1e-7)
+    assert compute_log_loss(np.array([1, 0]), np.array([1.0, 0.0])) == pytest.approx(-np.log1p(-1e-7))
+    assert compute_log_loss(np.array([0, 1]), np.array([1.0, 0.0])) == pytest.approx(-np.log(1e-7))
