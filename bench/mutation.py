@@ -139,7 +139,7 @@ def main() -> None:
     denominator = sum(s["checked"] - s["equivalent"] for s in summary.values())
     out = {"tool": "mutmut 3.8.0", "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                               "load_avg": os.getloadavg()},
-           "seconds": round(time.perf_counter() - t0, 1),
+           **({} if args.report_only else {"seconds": round(time.perf_counter() - t0, 1)}),
            "score": round(killed / denominator, 4) if denominator else None, "modules": summary,
            "mode": "report of the stored verdicts" if args.report_only else f"run of {', '.join(modules)}",
            "note": "score = (killed + timeout) / (checked - equivalent), per module over the `checked` mutants "
