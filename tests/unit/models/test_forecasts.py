@@ -238,3 +238,37 @@ def test_conformal_step_equals_mapie_cqr_on_a_fixed_calibration_set():
     ours = compute_rolling_conformal(raw, np.r_[y[:n], np.nan], 1, LEVELS, n, 10)
     assert ours[n, 0] == pytest.approx(bounds[0, 0, 0], abs=1e-12)
     assert ours[n, 2] == pytest.approx(bounds[0, 1, 0], abs=1e-12)
+
+
+def test_conformal_order_statistics_hand_computed():
+    # 20 matured scores 1..20 (raw quantiles 0, targets shuffled 1..20): with n = 20 the 5% shift is rank
+    # floor(21 x 0.05) = 1 (the smallest score), the 95% shift rank ceil(21 x 0.95) = 20 (the largest), the
+    # median rank ceil(20 / 2) = 10
+    n = 21
+    raw = np.zeros((n, 3))
+    y = np.r_[np.random.default_rng(0).permutation(np.arange(1.0, 21.0)), np.nan]
+    out = compute_rolling_conformal(raw, y, 1, LEVELS, 20, 20)
+    np.testing.assert_allclose(out[20], [1.0, 10.0, 20.0])
+    assert np.isnan(out[:20]).all()  # fewer than 20 matured scores before origin 20
+    # 19 scores (odd): the median is the 10th, the 5% level floor(20 x 0.05) = rank 1, 95% ceil(19) = 19
+    out19 = compute_rolling_conformal(raw[1:], y[1:], 1, LEVELS, 19, 19)
+    scores = np.sort(y[1:20])
+    np.testing.assert_allclose(out19[19], [scores[0], scores[9], scores[18]])
+
+
+def test_conformal_rows_before_start_stay_empty():
+    raw = np.zeros((40, 3))
+    y = np.linspace(-1.0, 1.0, 40)
+    full = compute_rolling_conformal(raw, y, 1, LEVELS, 10, 10)
+    late = compute_rolling_conformal(raw, y, 1, LEVELS, 10, 10, start=25)
+    assert np.isfinite(full[11:25]).all()
+    assert np.isnan(late[:25]).all()
+    np.testing.assert_array_equal(late[25:], full[25:])
+
+
+def test_pit_extrapolates_the_outer_segments():
+    # Levels 0.05 / 0.5 / 0.95 at 90 / 100 / 110: slope 0.45 / 10 per unit beyond either end
+    qs = np.array([[90.0, 100.0, 110.0]])
+    assert compute_pit(np.array([89.0]), qs, LEVELS)[0] == pytest.approx(0.05 - 0.045)
+    assert compute_pit(np.array([111.0]), qs, LEVELS)[0] == pytest.approx(0.95 + 0.045)
+    assert compute_pit(np.array([0.0]), qs, LEVELS)[0] == 0.0

@@ -115,3 +115,35 @@ def test_missing_values_are_ignored_and_empty_is_nan():
     y = np.array([0, 1, np.nan])
     assert compute_brier(y, p) == pytest.approx(0.09)
     assert np.isnan(compute_ece([], []))
+
+
+def test_signal_metrics_hand_computed():
+    # Two dates of three names; scores rank (1, 2, 3) both days, forward returns rank (1, 2, 3) then (1, 3, 2):
+    # Spearman 1 and 1 - 6 x 2 / (3 x 8) = 0.5. A third date with one score for everyone has no rank IC.
+    dates = np.repeat(pd.to_datetime(["2021-03-01", "2021-03-02", "2021-03-03"]), 3)
+    p = np.array([0.1, 0.5, 0.9, 0.2, 0.4, 0.6, 0.5, 0.5, 0.5])
+    fwd = np.array([-0.01, 0.0, 0.02, -0.03, 0.01, 0.0, 0.01, -0.01, 0.02])
+    y = np.array([0, 0, 1, 0, 1, 0, 1, 0, 0], dtype=float)
+    m = compute_signal_metrics(dates, y, p, fwd_return=fwd)
+    assert m["n"] == 9 and m["positive_rate"] == pytest.approx(3 / 9)
+    assert m["rank_ic_days"] == 2
+    assert m["rank_ic_mean"] == pytest.approx(0.75)
+    assert m["rank_ic_std"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
+    assert m["rank_ic_ir"] == pytest.approx(0.75 / np.std([1.0, 0.5], ddof=1))
+    # top decile of three names = the best name of each date: positive on day 1, not on day 2; day 3 ties and
+    # takes its first name, positive
+    assert m["top_decile_hit_rate"] == pytest.approx(2 / 3)
+
+
+def test_reliability_bin_bounds():
+    curve = compute_reliability(np.array([0, 1, 1]), np.array([0.21, 0.29, 1.0]), n_bins=10)
+    assert curve["bin_lower"].tolist() == pytest.approx([0.2, 0.9])
+    assert curve["bin_upper"].tolist() == pytest.approx([0.3, 1.0])
+    assert curve["mean_probability"].tolist() == pytest.approx([0.25, 1.0])
+
+
+def test_log_loss_is_finite_at_certain_forecasts():
+    # probabilities 0 and 1 are clipped to [1e-7, 1 - 1e-7]: a certain right forecast costs ~1e-7, a certain
+    # wrong one -ln(1e-7)
+    assert compute_log_loss(np.array([1, 0]), np.array([1.0, 0.0])) == pytest.approx(-np.log1p(-1e-7))
+    assert compute_log_loss(np.array([0, 1]), np.array([1.0, 0.0])) == pytest.approx(-np.log(1e-7))

@@ -159,3 +159,50 @@ def test_walk_forward_schedule_is_causal_and_continuous(returns):
         np.testing.assert_array_equal(cut, full[: t + 1])
     frame = compute_regime_frame(dates, returns, moving)
     assert frame["in_sample"].iloc[:100].all() and not frame["in_sample"].iloc[100:].any()
+
+
+def test_hysteresis_boundaries():
+    # Day 0 starts in the argmax, even when that argmax is below the entry threshold
+    np.testing.assert_array_equal(compute_hysteresis(np.array([[0.6, 0.4]])), [0])
+    np.testing.assert_array_equal(compute_hysteresis(np.array([[0.4, 0.6]])), [1])
+    # With enter + leave < 1 a state can be entered while the current one is still above `leave`
+    probs = np.array([[0.9, 0.1], [0.35, 0.65], [0.45, 0.55]])
+    np.testing.assert_array_equal(compute_hysteresis(probs, enter=0.6, leave=0.3), [0, 1, 1])
+    np.testing.assert_array_equal(compute_hysteresis(probs, enter=0.7, leave=0.3), [0, 0, 0])
+    # thresholds are probabilities
+    for enter, leave in ((1.5, 0.3), (0.7, -0.1)):
+        with pytest.raises(ValueError):
+            compute_hysteresis(probs, enter, leave)
+    compute_hysteresis(probs, 1.0, 0.0)  # the extremes are allowed
+
+
+def test_vol_baseline_one_state_and_zero_thresholds():
+    # A one-state rule has no threshold: every day is state 0
+    thresholds = fit_vol_thresholds(np.array([0.01, 0.02, 0.03]), np.array([1.0]))
+    assert thresholds.shape == (0,)
+    np.testing.assert_array_equal(compute_vol_threshold_states(np.array([0.01, 0.5]), thresholds), [0, 0])
+    # A day without realised volatility (NaN) is the calm state even when the threshold is 0 (flat prices)
+    np.testing.assert_array_equal(compute_vol_threshold_states(np.array([np.nan, 0.0, 0.01]), np.array([0.0])),
+                                  [0, 1, 1])
+
+
+def test_vol_rule_log_density_known_numbers():
+    from models.regimes import compute_vol_rule_log_density
+
+    lo, hi = 0.01, 0.03
+    # the state of day t is that of rvol[t-1]; training days 1..4 are calm, 5..7 volatile (3 rows: enough)
+    rvol = np.array([lo, lo, lo, lo, hi, hi, hi, hi, lo, lo])
+    r = np.array([9.0, 0.01, -0.01, 0.02, 0.0, 0.05, -0.03, 0.01, 0.02, -0.02])
+    out = compute_vol_rule_log_density(r, rvol, 8, np.array([0.6, 0.4]))
+
+    def logpdf(x, sample):
+        mu, sd = np.mean(sample), np.std(sample, ddof=1)
+        return -0.5 * (((x - mu) / sd) ** 2 + np.log(2 * np.pi)) - np.log(sd)
+
+    assert np.isnan(out[0])
+    assert out[8] == pytest.approx(logpdf(0.02, r[5:8]))  # volatile state, fitted on its 3 training days
+    assert out[9] == pytest.approx(logpdf(-0.02, r[1:5]))  # calm state
+    # a state with only 2 training days (6, 7) has no density
+    rvol2 = np.array([lo, lo, lo, lo, lo, hi, hi, hi, lo, lo])
+    out2 = compute_vol_rule_log_density(r, rvol2, 8, np.array([0.7, 0.3]))
+    assert np.isnan(out2[8]) and np.isfinite(out2[9])

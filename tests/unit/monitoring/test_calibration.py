@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from models.metrics import compute_ece
 from monitoring.calibration import compute_ece_consistency_pvalue
@@ -19,3 +21,31 @@ def test_consistency_test_separates_calibrated_from_sharpened():
     sharp = 1 / (1 + np.exp(-4 * np.log(p / (1 - p))))
     assert compute_ece_consistency_pvalue(sharp, y) < 0.01
     assert compute_ece(y, sharp) > compute_ece(y, p) + 0.1
+
+
+def test_calibration_slope_and_its_standard_error_hand_computed():
+    from monitoring.calibration import compute_calibration_slope
+
+    p = np.array([0.2, 0.4, 0.6, 0.8])
+    # One cross-section: x = p - 0.5, d = y - 0.5; slope = sum(xd) / sum(x^2) = 0.2 / 0.2 = 1, residual scores
+    # x (d - x) = (0.06, -0.06, -0.06, 0.06), SE = sqrt(4 x 0.06^2) / 0.2 = 0.6
+    slope, se = compute_calibration_slope(p, np.array([0, 1, 0, 1]))
+    assert (slope, se) == pytest.approx((1.0, 0.6))
+    # Three dates of those four probabilities, outcomes (0 1 0 1), (0 0 1 1), (1 0 0 1): sum(xd) = 0.2 + 0.4 + 0
+    # over sum(x^2) = 0.6, slope 1; per-date scores (0, 0.2, -0.2), lag-1 product sum -0.04
+    dates = np.repeat(pd.bdate_range("2022-01-03", periods=3), 4)
+    y = np.array([0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1])
+    for lags, var in ((0, 0.08), (1, 0.08 - 2 * (1 / 2) * 0.04), (2, 0.08 - 2 * (2 / 3) * 0.04)):
+        slope, se = compute_calibration_slope(np.tile(p, 3), y, dates, hac_lags=lags)
+        assert slope == pytest.approx(1.0)
+        assert se == pytest.approx(np.sqrt(var) / 0.6), lags
+
+
+def test_calibration_slope_is_undefined_without_spread_or_rows():
+    from monitoring.calibration import compute_calibration_slope
+
+    assert np.isnan(compute_calibration_slope([0.3, 0.6], [0, 1])).all()  # fewer than 3 rows
+    # one probability per date: no cross-sectional spread to regress on
+    dates = np.repeat(pd.bdate_range("2022-01-03", periods=2), 3)
+    assert np.isnan(compute_calibration_slope(np.repeat([0.3, 0.6], 3), [0, 1, 0, 1, 1, 0], dates)).all()
+

@@ -208,3 +208,47 @@ def test_a_unit_bug_in_one_feature_warns_by_itself(market):
     assert bug.drifted_features == ["idio_a"] and bug.drift_share < MonitoringSettings().drift_share_warn
     assert bug.status == WARN
     assert any(r.startswith("severe drift") and "idio_a" in r for r in bug.reasons)
+
+
+def _two_rows_per_date(means: list[float], half_spread: float) -> pd.DataFrame:
+    """A reference with two rows per date, mean +- half_spread (within-date variance 2 half_spread^2)."""
+    dates = pd.bdate_range("2021-01-04", periods=len(means))
+    return pd.DataFrame({"date": np.repeat(dates, 2),
+                         "x": np.ravel([(m - half_spread, m + half_spread) for m in means])})
+
+
+def test_effective_rows_hand_computed():
+    # Date means +-1 in pairs, two rows per date at +-0.5: sigma_w^2 = 0.5, each date mean's noise is
+    # sigma_w^2 / 2, gamma(0) = 1 - 0.25 = 0.75, gamma(1) = (1 - 1 + 1 - 1 + 1 - 1 + 1) / 7 = 1/7
+    ref = _two_rows_per_date([1, 1, -1, -1, 1, 1, -1, -1], 0.5)
+    expected = (0.5 + 0.75) / (0.5 / 4 + (0.75 + 2 * (1 - 1 / 2) * (1 / 7)) / 2)
+    assert compute_location_effective_rows(ref, ["x"], 2, 2)["x"] == pytest.approx(expected)
+    # A two-date reference (date means 0 and 10) has no serial pair to trust: gamma(0) = 25 - 2 / 2 = 24 alone
+    two = _two_rows_per_date([0.0, 10.0], 1.0)
+    assert compute_location_effective_rows(two, ["x"], 5, 2)["x"] == pytest.approx(26 / (2 / 10 + 24 / 5))
+    # a one-date window is worth (sigma_w^2 + gamma0) / (sigma_w^2 / m + gamma0) rows
+    assert compute_location_effective_rows(two, ["x"], 1, 2)["x"] == pytest.approx(26 / (2 / 2 + 24))
+    assert compute_location_effective_rows(two, ["x"], 0, 2) == {}
+
+
+def test_unparseable_reference_values_count_as_missing():
+    ref = _two_rows_per_date([1, 1, -1, -1, 1, 1, -1, -1], 0.5)
+    bad = ref.assign(x=ref["x"].astype(object))
+    bad.loc[len(bad)] = {"date": ref["date"].iloc[-1], "x": "n/a"}
+    assert compute_location_effective_rows(bad, ["x"], 2, 2) == compute_location_effective_rows(ref, ["x"], 2, 2)
+
+
+def test_shock_paths_hand_computed():
+    # Four dates of five names with positive rates 0.2, 0.2, 0.8, 0.8: centred rates -0.3, -0.3, 0.3, 0.3;
+    # binomial noise mean(0.16 / 4) = 0.04; 2-date window means -0.3, 0, 0.3 (variance 0.06)
+    dates = np.repeat(pd.bdate_range("2021-01-04", periods=4), 5)
+    labels = np.r_[[1, 0, 0, 0, 0] * 2, [1, 1, 1, 1, 0] * 2]
+    paths = compute_shock_paths(dates, labels, 2, 300, seed=0)
+    shrink = np.sqrt(1 - 0.04 / 2 / 0.06)
+    stretches = {(-0.3, -0.3), (-0.3, 0.3), (0.3, 0.3)}
+    seen = {tuple(np.round(p / shrink, 10)) for p in paths}
+    assert seen == stretches  # every stretch of 2 dates is drawn, nothing else
+    # a reference exactly as long as the window has one stretch, itself; centred on its own mean, its window
+    # mean is 0 and nothing of it is market shock beyond the noise
+    one = compute_shock_paths(dates[:10], labels[:10], 2, 5)
+    assert one.shape == (5, 2) and np.all(one == 0.0)

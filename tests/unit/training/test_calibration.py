@@ -94,3 +94,14 @@ def test_the_choice_scores_each_method_as_the_mean_of_both_halves():
     assert np.isfinite(compute_calibrator_choice(raw[:20], alt, ten, purge=0)[1]["cv_log_loss_platt"])
     nine = pd.Series(np.repeat(pd.bdate_range("2024-01-01", periods=4), [5, 5, 5, 4]))
     assert np.isnan(compute_calibrator_choice(raw[:19], alt[:19], nine, purge=0)[1]["cv_log_loss_platt"])
+
+
+def test_calibrated_probabilities_are_never_certain():
+    from models.signals import Calibrator
+
+    raw = np.array([-50.0, -20.0, 0.0, 20.0, 50.0])
+    iso = Calibrator("isotonic", x_thresholds=np.array([-1.0, 1.0]), y_thresholds=np.array([0.0, 1.0]))
+    for cal in (Calibrator("platt", a=2.0, b=0.5), iso, Calibrator("identity")):
+        p = cal.predict(raw)
+        assert p.min() == pytest.approx(1e-6, rel=1e-9) and p.max() == pytest.approx(1 - 1e-6, rel=1e-12), cal.method
+    assert Calibrator("platt", a=2.0, b=0.5).predict(np.array([0.0]))[0] == pytest.approx(_sigmoid(0.5))

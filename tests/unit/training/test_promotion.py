@@ -163,3 +163,23 @@ def test_signal_skill_uses_blocks_of_the_labels_span_and_the_models_own_level():
     level = pd.Series(p).groupby(dates).transform("mean").to_numpy()
     assert (s.log_loss_gain, s.log_loss_gain_se) == compute_log_loss_gain_by_date(dates, y, p, level, 6)
     assert compute_signal_skill(dates, y, p, lags=0, seed=2).auc_se == compute_auc_se_by_date(dates, y, p, seed=2)
+
+
+def test_a_gain_of_exactly_the_margin_promotes_and_a_refusal_is_recorded_as_false():
+    # "better by `margin`": a gain equal to the margin is enough (0.75 - 0.5 == 0.25 exactly in binary)
+    d = _decide({"log_loss": 0.5, "ece": 0.01}, {"log_loss": 0.75, "ece": 0.01}, margin=0.25)
+    assert d.promoted and d.alias == CHAMPION
+    # every refusal is recorded as promoted=False (the registry tag reads "False", not empty)
+    for refused in (_decide({"log_loss": 0.68, "ece": 0.03}, {"log_loss": 0.69, "ece": 0.02}),
+                    _decide({"log_loss": 0.6895, "ece": 0.01}, {"log_loss": 0.69, "ece": 0.01}),
+                    _decide({"log_loss": 0.5, "ece": 0.0}, None, suspect=True)):
+        assert refused.promoted is False and refused.as_tags()["promotion.promoted"] == "False"
+
+
+def test_a_regime_model_without_skill_against_a_champion_does_not_say_the_night_serves_nothing():
+    from training.promotion import compute_regime_promotion
+
+    flat = RegimeSkill(gain=0.01, gain_se=0.01, sessions=300)
+    d = compute_regime_promotion(-1.0, -1.302, new_version="3", champion_version="2", margin=0.001,
+                                 window=("2025-01-01", "2025-12-31"), rows=250, skill=flat, skill_z=2.0)
+    assert d.reason == f"no skill over the volatility rule: {flat.describe()} (needs >= 2.0)"

@@ -51,6 +51,8 @@ def test_the_ceiling_takes_the_larger_standard_error_and_missing_scores_are_not_
     wide_null = compute_skill_ceiling({"auc_se_date": 0.002, "auc_se_null": 0.006}, 0.0, S, planted)
     assert wide_null.auc == pytest.approx(planted.auc + 3 * 0.006) and wide_null.rank_ic == pytest.approx(
         planted.rank_ic_mean)
+    only_null = compute_skill_ceiling({"auc_se_null": 0.006}, 0.0, S, planted)
+    assert only_null.auc == pytest.approx(planted.auc + 3 * 0.006)
     no_ic = compute_skill_ceiling({"auc_se_date": 0.01}, float("nan"), S, planted)
     assert no_ic.rank_ic == pytest.approx(planted.rank_ic_mean)
     assert compute_suspicion({}, SkillCeiling(0.55, 0.1, "x")) == []
