@@ -47,7 +47,7 @@ def compute_calibration_slope(prob, label, dates=None, hac_lags: int = 0) -> tup
 def compute_ece_consistency_pvalue(
     prob,
     label,
-    n_bins: int = 10,
+    n_bins: int,
     n_resamples: int = 500,
     seed: int = 0,
     *,
