@@ -49,3 +49,28 @@ def test_calibration_slope_is_undefined_without_spread_or_rows():
     dates = np.repeat(pd.bdate_range("2022-01-03", periods=2), 3)
     assert np.isnan(compute_calibration_slope(np.repeat([0.3, 0.6], 3), [0, 1, 0, 1, 1, 0], dates)).all()
 
+
+
+def test_consistency_p_value_known_answers_at_both_ends():
+    # A window whose ECE is exactly 0 (one bin, mean probability = hit rate): every redraw is at least as far
+    # off, so p = (1 + n) / (1 + n) = 1; over every redraw, whatever the chunking of the draws
+    p = np.full(400, 0.5)
+    y = np.tile([0, 1], 200)
+    assert compute_ece(y, p) == 0.0
+    assert compute_ece_consistency_pvalue(p, y, 10, n_resamples=250) == 1.0
+    assert compute_ece_consistency_pvalue(p, y, 10, n_resamples=1) == 1.0
+    # A window far off (0.9 said, nothing happened): no redraw comes near, p is the smallest the test can
+    # give, 1 / (1 + redraws), 1/501 with the default 500 redraws (below the 1% alert threshold)
+    far = np.full(400, 0.9)
+    none = np.zeros(400)
+    assert compute_ece_consistency_pvalue(far, none, 10) == 1 / 501
+    assert compute_ece_consistency_pvalue(far, none, 10, n_resamples=99) == 1 / 100
+
+
+def test_consistency_p_value_is_reproducible():
+    rng = np.random.default_rng(11)
+    p = rng.uniform(0.3, 0.7, size=300)
+    y = (rng.random(300) < p).astype(int)
+    first = compute_ece_consistency_pvalue(p, y, 10)
+    assert 0.0 < first < 1.0
+    assert [compute_ece_consistency_pvalue(p, y, 10) for _ in range(3)] == [first] * 3
