@@ -112,13 +112,17 @@ def compute_unavailable_families(coverage: pd.DataFrame, feature_set: str = "alp
     return gaps
 
 
-def compute_usable_columns(frame: pd.DataFrame, columns: list[str]) -> tuple[list[str], dict[str, str]]:
+def compute_usable_columns(frame: pd.DataFrame, columns: list[str],
+                           rows: np.ndarray | None = None) -> tuple[list[str], dict[str, str]]:
     """(columns to train on, in order; dropped column -> why): a column with no value (`all NULL`) or a single
-    distinct value (`constant <value>`, NULLs aside) over `frame` carries nothing a model can learn from."""
+    distinct value (`constant <value>`, NULLs aside) over `frame` (its `rows` only, a boolean mask, when
+    given) carries nothing a model can learn from."""
     kept: list[str] = []
     dropped: dict[str, str] = {}
     for col in columns:  # one column at a time: a training frame is too large to copy whole
         values = frame[col].to_numpy(dtype=float, na_value=np.nan)
+        if rows is not None:
+            values = values[rows]
         values = values[np.isfinite(values)]
         if not len(values):
             dropped[col] = "all NULL"

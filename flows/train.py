@@ -162,7 +162,12 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
     frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
     # Constant or all-NULL columns (close-only data, no volume) carry nothing to learn: drop them, out loud.
     gaps = [g.describe() for g in features.compute_frame_gaps(frame, feature_cols, str(settings.feature_set))]
-    feature_cols, dropped = features.compute_usable_columns(frame, feature_cols)
+    # ... judged on the development rows only: what the holdout holds must not choose the model's inputs.
+    try:
+        development = plan_for(frame, settings, int(settings.entry_lag or 0)).development_mask(frame)
+    except (ValueError, KeyError):  # too short for a plan (training stops at the plan, saying why), no label_end
+        development = None
+    feature_cols, dropped = features.compute_usable_columns(frame, feature_cols, development)
     for line in [*gaps, features.describe_dropped(dropped, len(feature_cols) + len(dropped))]:
         if line:
             log.warning("train-signals: %s", line)

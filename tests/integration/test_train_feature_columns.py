@@ -47,3 +47,28 @@ def test_signal_dataset_drops_what_close_only_data_cannot_feed(caplog):
     with caplog.at_level(logging.WARNING, logger="flows.train"):
         assert make_dataset(full, cols, settings, feature_set_version=None, sources=["csv"]).feature_cols == cols
     assert not caplog.records
+
+
+def test_which_columns_are_usable_is_decided_on_the_development_rows_only():
+    # Given a training frame long enough for the purged plan, one column constant over the development rows
+    # that varies only in the holdout, and one that varies in development and is constant in the holdout
+    from training.signals import plan_for
+
+    rng = np.random.default_rng(1)
+    dates = pd.bdate_range("2020-01-01", periods=600)
+    settings = SignalTrainingSettings(feature_set="alpha158", entry_lag=1)
+    span = settings.horizon + 1
+    frame = pd.DataFrame([(s, d) for d in dates for s in ("A", "B", "C")], columns=["symbol", "date"])
+    frame["label_end"] = frame["date"] + pd.offsets.BDay(span)
+    frame["f_ok"] = rng.normal(size=len(frame))
+    frame["fwd_return"] = rng.normal(size=len(frame))
+    frame["label"] = (frame["fwd_return"] > 0).astype(int)
+    dev = plan_for(frame, settings, 1).development_mask(frame)
+    assert 0 < dev.sum() < len(frame)
+    frame["f_dev_constant"] = np.where(dev, 1.0, rng.normal(size=len(frame)))
+    frame["f_holdout_constant"] = np.where(dev, rng.normal(size=len(frame)), 1.0)
+    cols = ["f_ok", "f_dev_constant", "f_holdout_constant"]
+    # When the dataset is assembled, then the holdout did not choose the inputs: the column that carries
+    # nothing before the holdout is dropped, the one that is constant only in the holdout is kept
+    ds = make_dataset(frame, cols, settings, feature_set_version=None, sources=["csv"])
+    assert ds.feature_cols == ["f_ok", "f_holdout_constant"]
