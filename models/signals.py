@@ -523,7 +523,7 @@ def _top_k_kernel(contrib: np.ndarray, k: int, out: np.ndarray) -> None:  # prag
 
 def compute_top_k(contrib: np.ndarray, k: int) -> np.ndarray:
     """(n, k) column indices of each row's k largest |contribution|, largest first, ties in column order."""
-    contrib = np.ascontiguousarray(contrib, dtype=np.float64)
+    contrib = np.asarray(contrib, dtype=np.float64)  # a column slice is read in place, not copied
     n, p = contrib.shape
     k = max(0, min(k, p))
     out = np.zeros((n, k), dtype=np.int64)
