@@ -9,6 +9,7 @@ directly) wrapped as a Prefect task; `run_signal_steps` runs the same steps with
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import subprocess
@@ -163,10 +164,11 @@ def make_dataset(frame: pd.DataFrame, feature_cols: list[str], settings: SignalT
     # Constant or all-NULL columns (close-only data, no volume) carry nothing to learn: drop them, out loud.
     gaps = [g.describe() for g in features.compute_frame_gaps(frame, feature_cols, str(settings.feature_set))]
     # ... judged on the development rows only: what the holdout holds must not choose the model's inputs.
-    try:
-        development = plan_for(frame, settings, int(settings.entry_lag or 0)).development_mask(frame)
-    except (ValueError, KeyError):  # too short for a plan (training stops at the plan, saying why), no label_end
-        development = None
+    # A frame without label ends, or too short for a plan, is judged whole: training stops at the plan, saying why.
+    development = None
+    with contextlib.suppress(ValueError):
+        if "label_end" in frame.columns:
+            development = plan_for(frame, settings, int(settings.entry_lag or 0)).development_mask(frame)
     feature_cols, dropped = features.compute_usable_columns(frame, feature_cols, development)
     for line in [*gaps, features.describe_dropped(dropped, len(feature_cols) + len(dropped))]:
         if line:
